@@ -1,0 +1,145 @@
+package api
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+type deliveryJSON struct {
+	ID             string        `json:"id"`
+	EndpointID     string        `json:"endpoint_id"`
+	EventID        string        `json:"event_id"`
+	EventType      string        `json:"event_type"`
+	Status         string        `json:"status"`
+	Attempts       int           `json:"attempts"`
+	LastStatusCode int           `json:"last_status_code,omitempty"`
+	LastError      string        `json:"last_error,omitempty"`
+	NextAttemptAt  *time.Time    `json:"next_attempt_at,omitempty"`
+	CreatedAt      time.Time     `json:"created_at"`
+	UpdatedAt      time.Time     `json:"updated_at"`
+	History        []attemptJSON `json:"attempt_history,omitempty"`
+}
+
+type attemptJSON struct {
+	Attempt           int       `json:"attempt"`
+	Outcome           string    `json:"outcome"`
+	StatusCode        int       `json:"status_code,omitempty"`
+	Error             string    `json:"error,omitempty"`
+	LatencyMS         float64   `json:"latency_ms"`
+	ResponseBody      string    `json:"response_body,omitempty"`
+	ResponseTruncated bool      `json:"response_truncated,omitempty"`
+	At                time.Time `json:"at"`
+}
+
+func toDeliveryJSON(d postgres.Delivery) deliveryJSON {
+	return deliveryJSON{
+		ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
+		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
+		NextAttemptAt: d.NextAttemptAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+	}
+}
+
+var deliveryStatuses = map[string]bool{
+	string(schema.OutcomeSucceeded): true, string(schema.OutcomeRetrying): true,
+	string(schema.OutcomeDead): true, string(schema.OutcomeParked): true,
+}
+
+// listDeliveries lists deliveries newest first, filtered by endpoint_id,
+// event_id and status.
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant string) {
+	limit, p := pageLimit(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	q := r.URL.Query()
+	f := postgres.DeliveryFilter{
+		Tenant: tenant, EndpointID: q.Get("endpoint_id"), EventID: q.Get("event_id"),
+		Status: q.Get("status"), Limit: limit + 1,
+	}
+	if f.Status != "" && !deliveryStatuses[f.Status] {
+		p := problem(http.StatusBadRequest, "status: must be one of succeeded, retrying, dead, parked")
+		p.Field = "status"
+		writeProblem(w, p)
+		return
+	}
+	if c := q.Get("cursor"); c != "" {
+		cur, ok := parseCursor(c)
+		if !ok {
+			p := problem(http.StatusBadRequest, "cursor: not a cursor this API returned")
+			p.Field = "cursor"
+			writeProblem(w, p)
+			return
+		}
+		f.Before = &cur
+	}
+	ds, err := s.Store.Deliveries(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, "list deliveries", err)
+		return
+	}
+	page := listJSON[deliveryJSON]{Data: []deliveryJSON{}}
+	for i, d := range ds {
+		if i == limit {
+			last := ds[i-1]
+			page.NextCursor = formatCursor(postgres.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+			break
+		}
+		page.Data = append(page.Data, toDeliveryJSON(d))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// getDelivery returns one delivery with every attempt.
+func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request, tenant string) {
+	id := r.PathValue("id")
+	ds, err := s.Store.Deliveries(r.Context(), postgres.DeliveryFilter{Tenant: tenant, Limit: 1, ID: id})
+	if err != nil {
+		s.internal(w, r, "get delivery", err)
+		return
+	}
+	if len(ds) == 0 {
+		writeProblem(w, problem(http.StatusNotFound, "no such delivery"))
+		return
+	}
+	rows, err := s.Store.Attempts(r.Context(), tenant, id)
+	if err != nil {
+		s.internal(w, r, "get delivery", err)
+		return
+	}
+	out := toDeliveryJSON(ds[0])
+	out.History = []attemptJSON{}
+	for _, a := range rows {
+		out.History = append(out.History, attemptJSON{
+			Attempt: a.Attempt, Outcome: a.Outcome, StatusCode: a.StatusCode, Error: a.Error,
+			LatencyMS: float64(a.LatencyMicros) / 1000, ResponseBody: a.ResponseBody,
+			ResponseTruncated: a.Truncated, At: a.At,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func formatCursor(c postgres.DeliveryCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ID))
+}
+
+func parseCursor(s string) (postgres.DeliveryCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return postgres.DeliveryCursor{}, false
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	if !ok || id == "" {
+		return postgres.DeliveryCursor{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return postgres.DeliveryCursor{}, false
+	}
+	return postgres.DeliveryCursor{CreatedAt: t, ID: id}, true
+}

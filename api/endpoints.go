@@ -1,0 +1,240 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// Limits of an endpoint.
+const (
+	maxEventTypes   = 100
+	maxHeaders      = 20
+	maxDescription  = 1024
+	maxTimeout      = 60 * time.Second
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+type endpointRequest struct {
+	URL         string            `json:"url"`
+	Description string            `json:"description"`
+	EventTypes  []string          `json:"event_types"`
+	Headers     map[string]string `json:"headers"`
+	Secret      string            `json:"secret"`
+	TimeoutMS   *int              `json:"timeout_ms"`
+}
+
+// endpointJSON is an endpoint as the API shows it: the URL redacted, custom
+// header values and the secret left out.
+type endpointJSON struct {
+	ID             string     `json:"id"`
+	Tenant         string     `json:"tenant"`
+	URL            string     `json:"url"`
+	Description    string     `json:"description"`
+	EventTypes     []string   `json:"event_types"`
+	HeaderNames    []string   `json:"header_names"`
+	TimeoutMS      int64      `json:"timeout_ms"`
+	State          string     `json:"state"`
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	// Secret is set only in the response that creates the endpoint.
+	Secret string `json:"secret,omitempty"`
+}
+
+func toEndpointJSON(ep schema.Endpoint) endpointJSON {
+	out := endpointJSON{
+		ID: ep.ID, Tenant: ep.Tenant, URL: ep.DisplayURL, Description: ep.Description,
+		EventTypes: ep.EventTypes, HeaderNames: []string{}, TimeoutMS: ep.Timeout.Milliseconds(),
+		State: ep.State, DisabledReason: ep.DisabledReason, CreatedAt: ep.CreatedAt, UpdatedAt: ep.UpdatedAt,
+	}
+	for k := range ep.Headers {
+		out.HeaderNames = append(out.HeaderNames, k)
+	}
+	sort.Strings(out.HeaderNames)
+	if !ep.DisabledAt.IsZero() {
+		out.DisabledAt = &ep.DisabledAt
+	}
+	return out
+}
+
+func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	var req endpointRequest
+	if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ne, p := s.validateEndpoint(req)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ne.ID, ne.Tenant = schema.NewID("ep_"), tenant
+	ep, err := s.Store.CreateEndpoint(r.Context(), ne)
+	if err != nil {
+		s.internal(w, r, "create endpoint", err)
+		return
+	}
+	if s.EndpointChanged != nil {
+		s.EndpointChanged(r.Context(), ep.ID)
+	}
+	ep.Headers = req.Headers
+	out := toEndpointJSON(ep)
+	out.Secret = ne.Secret
+	w.Header().Set("Location", "/v1/endpoints/"+ep.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) validateEndpoint(req endpointRequest) (postgres.NewEndpoint, *Problem) {
+	var ne postgres.NewEndpoint
+	if req.URL == "" {
+		return ne, fieldProblem("url", "is required")
+	}
+	if _, err := s.Guard.ValidateURL(req.URL); err != nil {
+		return ne, fieldProblem("url", trimPrefix(err.Error()))
+	}
+	if len(req.EventTypes) == 0 {
+		return ne, fieldProblem("event_types", `is required: list the event types to receive, e.g. ["invoice.*"], or ["*"] for all`)
+	}
+	if len(req.EventTypes) > maxEventTypes {
+		return ne, fieldProblem("event_types", "at most "+strconv.Itoa(maxEventTypes)+" patterns")
+	}
+	for _, p := range req.EventTypes {
+		if err := schema.ValidatePattern(p); err != nil {
+			var fe *schema.FieldError
+			if errors.As(err, &fe) {
+				return ne, fieldProblem("event_types", fe.Reason)
+			}
+			return ne, fieldProblem("event_types", err.Error())
+		}
+	}
+	if len(req.Description) > maxDescription {
+		return ne, fieldProblem("description", "at most "+strconv.Itoa(maxDescription)+" bytes")
+	}
+	if len(req.Headers) > maxHeaders {
+		return ne, fieldProblem("headers", "at most "+strconv.Itoa(maxHeaders)+" headers")
+	}
+	for k, v := range req.Headers {
+		if !validHeaderName(k) || len(v) > 4096 || !validHeaderValue(v) {
+			return ne, fieldProblem("headers", "invalid header "+strconv.Quote(k))
+		}
+		if delivery.IsReservedHeader(k) {
+			return ne, fieldProblem("headers", "header "+strconv.Quote(k)+" is set by hookstream and cannot be overridden")
+		}
+	}
+	ne.Timeout = s.DefaultTimeout
+	if req.TimeoutMS != nil {
+		t := time.Duration(*req.TimeoutMS) * time.Millisecond
+		if t < time.Millisecond || t > maxTimeout {
+			return ne, fieldProblem("timeout_ms", "must be between 1 and "+strconv.Itoa(int(maxTimeout.Milliseconds())))
+		}
+		ne.Timeout = t
+	}
+	ne.Secret = req.Secret
+	if ne.Secret == "" {
+		var err error
+		if ne.Secret, err = delivery.GenerateSecret(); err != nil {
+			return ne, problem(http.StatusInternalServerError, "cannot generate a secret")
+		}
+	} else if _, err := delivery.ParseSecret(ne.Secret); err != nil {
+		return ne, fieldProblem("secret", "must be whsec_ followed by the base64 of 24 to 64 random bytes")
+	}
+	ne.URL, ne.DisplayURL = req.URL, delivery.RedactURL(req.URL)
+	ne.Description, ne.EventTypes, ne.Headers = req.Description, req.EventTypes, req.Headers
+	return ne, nil
+}
+
+func trimPrefix(msg string) string {
+	for _, p := range []string{"delivery: invalid endpoint URL: ", "delivery: "} {
+		if len(msg) > len(p) && msg[:len(p)] == p {
+			return msg[len(p):]
+		}
+	}
+	return msg
+}
+
+func validHeaderName(k string) bool {
+	if k == "" || len(k) > 256 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	ep, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "get endpoint", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+}
+
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, tenant string) {
+	limit, p := pageLimit(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	eps, err := s.Store.Endpoints(r.Context(), tenant, r.URL.Query().Get("cursor"), limit+1)
+	if err != nil {
+		s.internal(w, r, "list endpoints", err)
+		return
+	}
+	page := listJSON[endpointJSON]{Data: []endpointJSON{}}
+	for i, ep := range eps {
+		if i == limit {
+			page.NextCursor = eps[i-1].ID
+			break
+		}
+		page.Data = append(page.Data, toEndpointJSON(ep))
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// listJSON is a page of a listing; NextCursor is passed as ?cursor= to get
+// the next page, and is empty on the last.
+type listJSON[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func pageLimit(r *http.Request) (int, *Problem) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		p := problem(http.StatusBadRequest, "limit: must be a whole number from 1 to "+strconv.Itoa(maxPageSize))
+		p.Field = "limit"
+		return 0, p
+	}
+	return n, nil
+}

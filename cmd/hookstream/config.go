@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Roles a process can run.
+const (
+	RoleAPI      = "api"
+	RoleDispatch = "dispatch"
+	RoleDeliver  = "deliver"
+	RoleRetry    = "retry"
+	RoleSink     = "sink"
+)
+
+var allRoles = []string{RoleAPI, RoleDispatch, RoleDeliver, RoleRetry, RoleSink}
+
+// Config is hookstream's whole configuration, read from HOOKSTREAM_*
+// environment variables. It is the only place that reads the environment.
+type Config struct {
+	// Roles this process runs (--roles overrides).
+	Roles []string `env:"ROLES, default=api,dispatch,deliver,retry,sink"`
+
+	KafkaBrokers []string `env:"KAFKA_BROKERS"`
+	DatabaseURL  string   `env:"DATABASE_URL"`
+	HTTPAddr     string   `env:"HTTP_ADDR, default=:8080"`
+	AdminToken   string   `env:"ADMIN_TOKEN"`
+	// SecretKey seals signing secrets and endpoint URLs at rest: 32 bytes,
+	// hex or base64.
+	SecretKey string `env:"SECRET_KEY"`
+	// AllowedTargetCIDRs lets endpoints resolve into otherwise refused
+	// networks (loopback, private, …), e.g. 127.0.0.0/8 for local receivers.
+	AllowedTargetCIDRs string `env:"ALLOWED_TARGET_CIDRS"`
+
+	TopicPrefix      string  `env:"TOPIC_PREFIX, default=hookstream."`
+	TopicPartitions  int32   `env:"TOPIC_PARTITIONS, default=12"`
+	TopicReplication int16   `env:"TOPIC_REPLICATION, default=-1"`
+	RetrySchedule    string  `env:"RETRY_SCHEDULE, default=30s,2m,10m,1h,6h,24h"`
+	RetryJitter      float64 `env:"RETRY_JITTER, default=0.2"`
+
+	DeliveryTimeout    time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
+	ResponseBodyLimit  int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
+	DeliverConcurrency int           `env:"DELIVER_CONCURRENCY, default=128"`
+	MaxEventBytes      int           `env:"MAX_EVENT_BYTES, default=1048576"`
+	BatchRecords       int           `env:"BATCH_RECORDS, default=500"`
+	EndpointRefresh    time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
+	ShutdownGrace      time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
+
+	// InstanceID names this process in transactional ids; unique among
+	// running instances (default: host name and process id).
+	InstanceID string `env:"INSTANCE_ID"`
+
+	LogLevel  string `env:"LOG_LEVEL, default=info"`
+	LogFormat string `env:"LOG_FORMAT, default=json"`
+}
+
+// loadConfig reads the configuration through l (os environment in main, a
+// map in tests).
+func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
+	var c Config
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   &c,
+		Lookuper: envconfig.PrefixLookuper("HOOKSTREAM_", l),
+	})
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		c.InstanceID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	for _, r := range c.Roles {
+		if !slices.Contains(allRoles, r) {
+			return fmt.Errorf("config: HOOKSTREAM_ROLES: unknown role %q (roles: %v)", r, allRoles)
+		}
+	}
+	switch {
+	case c.TopicPartitions < 1:
+		return fmt.Errorf("config: HOOKSTREAM_TOPIC_PARTITIONS must be at least 1")
+	case c.RetryJitter < 0 || c.RetryJitter >= 1:
+		return fmt.Errorf("config: HOOKSTREAM_RETRY_JITTER must be in [0, 1)")
+	case c.DeliveryTimeout <= 0:
+		return fmt.Errorf("config: HOOKSTREAM_DELIVERY_TIMEOUT must be positive")
+	case c.DeliverConcurrency < 1:
+		return fmt.Errorf("config: HOOKSTREAM_DELIVER_CONCURRENCY must be at least 1")
+	case c.MaxEventBytes < 1024:
+		return fmt.Errorf("config: HOOKSTREAM_MAX_EVENT_BYTES must be at least 1024")
+	case c.LogFormat != "json" && c.LogFormat != "text":
+		return fmt.Errorf("config: HOOKSTREAM_LOG_FORMAT must be json or text")
+	}
+	return nil
+}
+
+func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }

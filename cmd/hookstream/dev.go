@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/hookstream/hookstream/seal"
+)
+
+// devKafkaPort is where the embedded Kafka listens, so that any Kafka
+// client (kcat, a Java service) can publish to it.
+const devKafkaPort = 9092
+
+// dev runs every role in one process: an embedded Kafka (kfake) unless
+// brokers are configured, local receivers allowed, migrations applied, and
+// a banner with the API address, the admin token and an example.
+func dev(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
+	if len(cfg.KafkaBrokers) == 0 {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(devKafkaPort))
+		if err != nil {
+			return fmt.Errorf("dev: embedded kafka on 127.0.0.1:%d: %w", devKafkaPort, err)
+		}
+		defer c.Close()
+		cfg.KafkaBrokers = c.ListenAddrs()
+		log.Info("embedded kafka listening", "brokers", cfg.KafkaBrokers)
+	}
+	if cfg.AllowedTargetCIDRs == "" {
+		cfg.AllowedTargetCIDRs = "127.0.0.0/8,::1/128"
+	}
+	if cfg.AdminToken == "" {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		cfg.AdminToken = "hs_admin_" + base64.RawURLEncoding.EncodeToString(b)
+	}
+	if cfg.SecretKey == "" {
+		cfg.SecretKey = seal.GenerateKey()
+		log.Warn("HOOKSTREAM_SECRET_KEY not set: using a key for this run only; endpoints created now cannot be read after a restart")
+	}
+	if err := migrate(ctx, cfg, log); err != nil {
+		return err
+	}
+	return run(ctx, cfg, log, func(addr string) {
+		fmt.Fprint(stdout, banner(addr, cfg))
+	})
+}
+
+func banner(addr string, cfg Config) string {
+	base := "http://" + addr
+	if len(addr) > 0 && addr[0] == ':' {
+		base = "http://127.0.0.1" + addr
+	}
+	return fmt.Sprintf(`
+hookstream is running
+  API          %[1]s   (/v1/…, /metrics, /healthz, /readyz)
+  Kafka        %[2]s   (publish to topic %[3]sevents)
+  admin token  %[4]s
+
+Try it:
+  export TOKEN=%[4]s
+  curl -s -X POST %[1]s/v1/endpoints -H "Authorization: Bearer $TOKEN" \
+       -d '{"url":"http://127.0.0.1:9000/hook","event_types":["invoice.*"]}'
+  curl -s -X POST %[1]s/v1/events -H "Authorization: Bearer $TOKEN" \
+       -d '{"type":"invoice.paid","data":{"invoice":"in_1","amount":4200}}'
+  echo '{"tenant":"default","type":"invoice.paid","data":{"invoice":"in_2"}}' | kcat -P -b %[2]s -t %[3]sevents
+  curl -s "%[1]s/v1/deliveries" -H "Authorization: Bearer $TOKEN"
+
+`, base, cfg.KafkaBrokers[0], cfg.TopicPrefix, cfg.AdminToken)
+}

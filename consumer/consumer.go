@@ -1,0 +1,130 @@
+// Package consumer is hookstream's Kafka machinery: group members that read
+// a batch, hand it to a stage, and move their offsets only once the stage's
+// work is safe.
+//
+// Two loops cover every stage. RunTransform reads, lets the stage emit
+// records, and commits what it emitted together with the input offsets in
+// one Kafka transaction (exactly-once between topics); with a Gate it also
+// holds back records that are not yet due, pausing their partition without
+// blocking other partitions or a rebalance. RunSink reads, lets the stage
+// store the batch elsewhere, and commits the offsets after the store
+// succeeded (at-least-once; the store must be idempotent).
+//
+// Both block rebalances while a batch is in flight, so a batch always ends
+// (committed or rewound) before its partitions move, and both finish the
+// batch in flight on shutdown within a grace period. The package knows
+// Kafka only: no HTTP, no SQL.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config describes a group member.
+type Config struct {
+	Brokers []string
+	Group   string
+	Topics  []string
+	// TransactionalID identifies the member's producer (RunTransform only).
+	// It must be unique among running members; reusing the id of a crashed
+	// member fences it and aborts its open transaction at once.
+	TransactionalID string
+	// ClientOpts are extra franz-go options: TLS, SASL, logger, hooks.
+	ClientOpts []kgo.Opt
+	// MaxPollRecords bounds a batch (default 500).
+	MaxPollRecords int
+	// Grace is how long a batch in flight may still run once ctx ends
+	// (default 10s). Its work context is cancelled when Grace passes.
+	Grace time.Duration
+	// RebalanceTimeout bounds how long a batch may hold up a rebalance
+	// (default 2m); batches must finish well within it.
+	RebalanceTimeout time.Duration
+	Log              *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.MaxPollRecords <= 0 {
+		c.MaxPollRecords = 500
+	}
+	if c.Grace <= 0 {
+		c.Grace = 10 * time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 2 * time.Minute
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
+	o := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ConsumerGroup(c.Group),
+		kgo.ConsumeTopics(c.Topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.RebalanceTimeout(c.RebalanceTimeout),
+		kgo.ClientID("hookstream-" + c.Group),
+	}
+	o = append(o, c.ClientOpts...)
+	return append(o, extra...)
+}
+
+// ErrClosed is returned by the loops when their client is closed under
+// them; it never escapes a loop that stopped because ctx ended.
+var ErrClosed = errors.New("consumer: client closed")
+
+// workContext returns a context for a batch in flight: it outlives ctx by
+// grace, so that shutdown lets the batch finish instead of failing it.
+func workContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	return wctx, func() { stop(); cancel() }
+}
+
+// pollErrors logs fetch errors and reports whether the client is closed.
+func pollErrors(fs kgo.Fetches, log *slog.Logger) (closed bool) {
+	for _, fe := range fs.Errors() {
+		if errors.Is(fe.Err, kgo.ErrClientClosed) {
+			return true
+		}
+		if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+			continue
+		}
+		log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+	}
+	return false
+}
+
+// backoff sleeps for d or until ctx ends.
+func backoff(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 100 * time.Millisecond
+	}
+	return min(2*d, 5*time.Second)
+}
+
+func errf(group, format string, args ...any) error {
+	return fmt.Errorf("consumer %s: "+format, append([]any{group}, args...)...)
+}

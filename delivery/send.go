@@ -1,0 +1,267 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/textproto"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Header names set on every request. Standard Webhooks receivers read the
+// first three; the X-Webhook ones are for people and simpler receivers.
+const (
+	HeaderID         = "webhook-id"
+	HeaderTimestamp  = "webhook-timestamp"
+	HeaderSignature  = "webhook-signature"
+	HeaderXTimestamp = "X-Webhook-Timestamp"
+	HeaderXAttempt   = "X-Webhook-Attempt"
+	HeaderXEventType = "X-Webhook-Event-Type"
+	HeaderXEventID   = "X-Webhook-Event-Id"
+)
+
+// Sender defaults and bounds.
+const (
+	defaultTimeout        = 15 * time.Second
+	defaultMaxBody        = 4096
+	defaultUserAgent      = "hookstream/1"
+	defaultIdlePerHost    = 64
+	drainLimit            = 64 << 10 // response bytes discarded beyond the capture
+	maxResponseHeaderSize = 64 << 10
+)
+
+// Request is one webhook attempt.
+type Request struct {
+	ID        string    // webhook-id: the stable delivery id, the same on every attempt
+	EventID   string    // sent as X-Webhook-Event-Id
+	EventType string    // sent as X-Webhook-Event-Type
+	Attempt   int       // sent as X-Webhook-Attempt, 1-based
+	Timestamp time.Time // webhook-timestamp and X-Webhook-Timestamp in unix seconds; zero means now
+	Body      []byte    // the event data, sent verbatim as the request body
+	URL       string    // the endpoint URL
+	// Headers are the endpoint's custom headers. They cannot replace the
+	// headers Send sets itself nor hop-by-hop ones; see IsReservedHeader.
+	Headers map[string]string
+	Keys    [][]byte // signing keys, current first
+	// Timeout bounds the whole attempt, reading the captured response body
+	// included; zero means the Sender's default.
+	Timeout time.Duration
+}
+
+// Result is what one attempt produced.
+type Result struct {
+	StatusCode int           // HTTP status; 0 when no response arrived
+	Latency    time.Duration // from request start until headers and captured body were read
+	Body       []byte        // response body, at most SenderOptions.MaxResponseBody bytes
+	Truncated  bool          // the response body was longer than Body
+	// RetryAfter is the response's Retry-After (delta-seconds or HTTP-date)
+	// as a delay, whatever the status; 0 when absent, invalid or past.
+	RetryAfter time.Duration
+	// Err is the transport error when no response arrived. Its text names
+	// the URL only as RedactURL does: no userinfo, no query.
+	Err      error
+	ErrClass ErrClass // why no response arrived; "" when one did
+}
+
+// SenderOptions configure a Sender. Zero fields take their defaults.
+type SenderOptions struct {
+	Guard               Guard         // decides which addresses may be dialled
+	DefaultTimeout      time.Duration // per attempt, when Request.Timeout is 0; default 15s
+	MaxResponseBody     int           // response bytes captured; default 4096
+	UserAgent           string        // default "hookstream/1"
+	MaxIdleConnsPerHost int           // idle connections kept per host; default 64
+}
+
+// Sender makes webhook attempts over a shared pool of connections. It is
+// safe for concurrent use. Create it with NewSender.
+type Sender struct {
+	client         *http.Client
+	defaultTimeout time.Duration
+	maxBody        int
+	userAgent      string
+}
+
+// NewSender returns a Sender that dials only addresses o.Guard allows,
+// checking every resolved address at dial time so that DNS answers cannot
+// lead it into internal networks. It uses no proxy, follows no redirects,
+// and may speak HTTP/2.
+func NewSender(o SenderOptions) *Sender {
+	if o.DefaultTimeout <= 0 {
+		o.DefaultTimeout = defaultTimeout
+	}
+	if o.MaxResponseBody <= 0 {
+		o.MaxResponseBody = defaultMaxBody
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = defaultUserAgent
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = defaultIdlePerHost
+	}
+	guard := o.Guard
+	dialer := &net.Dialer{
+		Timeout:   30 * time.Second, // the attempt's context is usually shorter
+		KeepAlive: 30 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			return guardDial(guard, address)
+		},
+	}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           4 * o.MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:    o.MaxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxResponseHeaderSize,
+		DisableCompression:     true, // capture what the receiver sent
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	return &Sender{
+		client: &http.Client{
+			Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		defaultTimeout: o.DefaultTimeout,
+		maxBody:        o.MaxResponseBody,
+		userAgent:      o.UserAgent,
+	}
+}
+
+// guardDial checks the resolved address a dial is about to connect to.
+func guardDial(g Guard, address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: unparseable dial address", ErrForbiddenTarget)
+	}
+	return g.Check(ap.Addr())
+}
+
+// Send makes one attempt: it POSTs r.Body to r.URL, signed with r.Keys,
+// and captures the response. It sets Content-Type (application/json), the
+// Standard Webhooks headers webhook-id, webhook-timestamp and
+// webhook-signature, X-Webhook-Timestamp, X-Webhook-Attempt,
+// X-Webhook-Event-Type, X-Webhook-Event-Id and User-Agent, after the
+// endpoint's custom headers.
+//
+// A redirect is not followed: the 3xx is the result. Send reads up to
+// MaxResponseBody bytes of the response, discards up to 64 KiB more so the
+// connection can be reused, and closes it. It never returns an error
+// separately: transport failures are in Result.Err and Result.ErrClass.
+// Send returns promptly when ctx ends.
+func (s *Sender) Send(ctx context.Context, r Request) Result {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = s.defaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
+	if err != nil {
+		return Result{Err: sanitize("build request", r.URL, err), ErrClass: ErrClassOther}
+	}
+	s.setHeaders(req.Header, r)
+
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return Result{
+			Latency:  time.Since(start),
+			Err:      sanitize("POST", r.URL, err),
+			ErrClass: classifyError(err),
+		}
+	}
+	defer resp.Body.Close()
+
+	// A read error after the status arrived does not change the outcome:
+	// keep what was captured.
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBody)+1))
+	res := Result{
+		StatusCode: resp.StatusCode,
+		Latency:    time.Since(start),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	if len(body) > s.maxBody {
+		body, res.Truncated = body[:s.maxBody], true
+	}
+	res.Body = body
+	if res.Truncated {
+		// Drain a bounded amount so a modest body does not cost the
+		// connection; a bigger one is cut off by Close.
+		_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	}
+	return res
+}
+
+// setHeaders writes the custom headers, then the ones Send owns.
+func (s *Sender) setHeaders(h http.Header, r Request) {
+	for k, v := range r.Headers {
+		if !IsReservedHeader(k) {
+			h.Set(k, v)
+		}
+	}
+	ts := r.Timestamp
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	unix := strconv.FormatInt(ts.Unix(), 10)
+	h.Set("Content-Type", "application/json")
+	h.Set(HeaderID, r.ID)
+	h.Set(HeaderTimestamp, unix)
+	h.Set(HeaderSignature, Sign(r.ID, ts, r.Body, r.Keys...))
+	h.Set(HeaderXTimestamp, unix)
+	h.Set(HeaderXAttempt, strconv.Itoa(r.Attempt))
+	h.Set(HeaderXEventType, r.EventType)
+	h.Set(HeaderXEventID, r.EventID)
+	h.Set("User-Agent", s.userAgent)
+}
+
+// reservedHeaders are set by Send or by the HTTP transport, or are
+// hop-by-hop; custom headers cannot replace them. Keys are canonical.
+var reservedHeaders = map[string]bool{
+	"Webhook-Id":           true,
+	"Webhook-Timestamp":    true,
+	"Webhook-Signature":    true,
+	"X-Webhook-Timestamp":  true,
+	"X-Webhook-Attempt":    true,
+	"X-Webhook-Event-Type": true,
+	"X-Webhook-Event-Id":   true,
+	"Content-Type":         true,
+	"Content-Length":       true,
+	"Content-Encoding":     true,
+	"Transfer-Encoding":    true,
+	"User-Agent":           true,
+	"Host":                 true,
+	"Connection":           true,
+	"Keep-Alive":           true,
+	"Proxy-Connection":     true,
+	"Proxy-Authorization":  true,
+	"Te":                   true,
+	"Trailer":              true,
+	"Upgrade":              true,
+}
+
+// IsReservedHeader reports whether name is a header an endpoint's custom
+// headers cannot set: the signature, id, timestamp and other headers Send
+// owns, Content-*, Host, User-Agent and hop-by-hop headers. Send skips
+// them; an API can refuse them up front.
+func IsReservedHeader(name string) bool {
+	return reservedHeaders[textproto.CanonicalMIMEHeaderKey(name)]
+}
+
+// Close releases the Sender's idle connections. Sends in flight finish.
+func (s *Sender) Close() {
+	s.client.CloseIdleConnections()
+}

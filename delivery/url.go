@@ -1,0 +1,108 @@
+package delivery
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// MaxURLLength is the longest endpoint URL ValidateURL accepts, in bytes.
+const MaxURLLength = 2048
+
+// ErrInvalidURL reports an endpoint URL that cannot be used. Errors wrapping
+// it never repeat the URL's userinfo or query.
+var ErrInvalidURL = errors.New("delivery: invalid endpoint URL")
+
+// ValidateURL checks an endpoint URL when the endpoint is created: an
+// absolute http or https URL with a host, an optional port in 1–65535, no
+// fragment, at most MaxURLLength bytes. A host that is an IP literal must
+// pass the Guard; host names are not resolved here, since their addresses
+// may change: Sender checks every resolved address when it dials. Host
+// names that only look like numeric IPv4 forms ("2130706433", "127.1",
+// "0x7f.1") are refused too, because some resolvers read them as addresses.
+//
+// Errors wrap ErrInvalidURL (and ErrForbiddenTarget for a refused IP) and
+// never contain the URL's userinfo or query.
+func (g Guard) ValidateURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%w: empty", ErrInvalidURL)
+	}
+	if len(raw) > MaxURLLength {
+		return nil, fmt.Errorf("%w: %d bytes long, limit is %d", ErrInvalidURL, len(raw), MaxURLLength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// *url.Error quotes the whole URL, password included: drop it.
+		return nil, fmt.Errorf("%w: malformed", ErrInvalidURL)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		if u.Scheme == "" {
+			return nil, fmt.Errorf("%w: not absolute (want http or https)", ErrInvalidURL)
+		}
+		return nil, fmt.Errorf("%w: scheme %q not allowed (want http or https)", ErrInvalidURL, u.Scheme)
+	}
+	if u.Opaque != "" || u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: no host", ErrInvalidURL)
+	}
+	if strings.Contains(raw, "#") {
+		return nil, fmt.Errorf("%w: fragments are not allowed", ErrInvalidURL)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%w: port out of range", ErrInvalidURL)
+		}
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if err := g.Check(ip); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		}
+		return u, nil
+	}
+	if looksNumeric(host) {
+		return nil, fmt.Errorf("%w: host looks like a non-canonical IP address", ErrInvalidURL)
+	}
+	return u, nil
+}
+
+// looksNumeric reports whether host's last label is all digits or hex
+// ("0x…"): no top-level domain is, but inet_aton-style parsers take such
+// names for IPv4 addresses.
+func looksNumeric(host string) bool {
+	host = strings.TrimSuffix(host, ".")
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if last == "" {
+		return false
+	}
+	lower := strings.ToLower(last)
+	if strings.HasPrefix(lower, "0x") {
+		return true
+	}
+	for _, c := range last {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// RedactURL returns raw reduced to scheme://host[:port]/path for logs and
+// errors: userinfo and fragment are removed and a query is replaced by
+// "?…". It never fails: anything without a scheme and host, or that does
+// not parse, becomes "<invalid url>". The path is kept, so endpoints must
+// not carry credentials in it.
+func RedactURL(raw string) string {
+	const invalid = "<invalid url>"
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return invalid
+	}
+	s := u.Scheme + "://" + u.Host + u.EscapedPath()
+	if u.RawQuery != "" || u.ForceQuery {
+		s += "?…"
+	}
+	return s
+}

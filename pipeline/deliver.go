@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/consumer"
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/routing"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// Router finds the endpoint a task is for; routing.ErrUnknownEndpoint when
+// it no longer exists.
+type Router interface {
+	Lookup(ctx context.Context, id string) (*routing.Route, error)
+}
+
+// Sender makes one HTTP attempt.
+type Sender interface {
+	Send(ctx context.Context, r delivery.Request) delivery.Result
+}
+
+// Deliverer makes the attempt a task asks for and decides what follows: an
+// outcome in the attempts topic for every task, and after a failure the
+// task of the next attempt in the next retry tier, or a dead letter once the
+// tiers are exhausted. The first-attempt stage and every retry tier run the
+// same Deliverer.
+type Deliverer struct {
+	Topics Topics
+	Routes Router
+	Sender Sender
+	// Jitter spreads each retry delay by ±Jitter (0.2 = ±20 %).
+	Jitter float64
+	// Concurrency bounds the attempts in flight per batch.
+	Concurrency int
+	Metrics     *Metrics
+	Log         *slog.Logger
+}
+
+// Due is the consumer.Gate of the retry tiers: a task is due at the time in
+// its HeaderDue header (unix milliseconds). A record without a readable
+// header is due now (and fails decoding, if it is not a task).
+func Due(r *kgo.Record) time.Time {
+	for _, h := range r.Headers {
+		if h.Key == schema.HeaderDue {
+			ms, err := strconv.ParseInt(string(h.Value), 10, 64)
+			if err != nil {
+				return time.Time{}
+			}
+			return time.UnixMilli(ms)
+		}
+	}
+	return time.Time{}
+}
+
+// Transform is the consumer.TransformFunc of the deliverer and the tiers.
+// Attempts of a batch run concurrently, up to Concurrency.
+func (d *Deliverer) Transform(ctx context.Context, recs []*kgo.Record, emit consumer.Emit) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, max(1, d.Concurrency))
+	)
+	safeEmit := func(r *kgo.Record) {
+		mu.Lock()
+		emit(r)
+		mu.Unlock()
+	}
+	for _, r := range recs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := d.handle(ctx, r, safeEmit); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// handle runs one task. An error means the batch must be tried again (the
+// endpoint could not be looked up); everything else is an outcome.
+func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emit) error {
+	task, err := schema.DecodeTask(r.Value)
+	if err != nil {
+		d.Metrics.dead.Inc()
+		d.Log.Warn("undecodable task sent to the dead topic", "source", source(r), "err", err)
+		emit(d.deadRecord(r.Key, r.Value, r.Headers, err.Error()+" (from "+source(r)+")"))
+		return nil
+	}
+	route, err := d.Routes.Lookup(ctx, task.EndpointID)
+	if errors.Is(err, routing.ErrUnknownEndpoint) {
+		d.outcome(task, schema.OutcomeDead, nil, "endpoint deleted", nil, emit)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("deliver %s: %w", task.DeliveryID, err)
+	}
+	if !route.Enabled() {
+		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
+		return nil
+	}
+
+	now := time.Now()
+	res := d.Sender.Send(ctx, delivery.Request{
+		ID:        task.DeliveryID,
+		EventID:   task.Event.ID,
+		EventType: task.Event.Type,
+		Attempt:   task.Attempt,
+		Timestamp: now,
+		Body:      task.Event.Data,
+		URL:       route.URL,
+		Headers:   route.Headers,
+		Keys:      route.Keys(now),
+		Timeout:   route.Timeout,
+	})
+	d.Metrics.observeAttempt(res)
+	var errText string
+	if res.Err != nil {
+		errText = res.Err.Error()
+	}
+	switch delivery.Classify(res) {
+	case delivery.Succeeded:
+		d.Metrics.observeDelivered(task.Event.CreatedAt)
+		d.outcome(task, schema.OutcomeSucceeded, &res, errText, nil, emit)
+	case delivery.Gone:
+		// The endpoint asked to be forgotten: the sink disables it, and
+		// the delivery waits, parked, for it to be enabled again.
+		d.outcome(task, schema.OutcomeParked, &res, errText, nil, emit)
+	default:
+		d.retry(task, &res, errText, emit)
+	}
+	return nil
+}
+
+// retry schedules the next attempt in the next tier (later when the
+// receiver asked with Retry-After), or dead-letters the task.
+func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string, emit consumer.Emit) {
+	tier, ok := d.Topics.Schedule.TierForRetryAfter(task.Tier, res.RetryAfter)
+	if !ok {
+		reason := errText
+		if res.StatusCode != 0 {
+			reason = "HTTP " + strconv.Itoa(res.StatusCode)
+		}
+		b := schema.EncodeTask(task)
+		d.Metrics.dead.Inc()
+		emit(d.deadRecord([]byte(task.EndpointID), b, nil, "retries exhausted after attempt "+strconv.Itoa(task.Attempt)+": "+reason))
+		d.outcome(task, schema.OutcomeDead, res, errText, nil, emit)
+		return
+	}
+	delay := delivery.Jitter(d.Topics.Delay(tier), d.Jitter, rand.Float64())
+	due := time.Now().Add(max(delay, res.RetryAfter)).Truncate(time.Millisecond)
+	next := task
+	next.Attempt++
+	next.Tier = tier + 1
+	b := schema.EncodeTask(next)
+	emit(&kgo.Record{
+		Topic:   d.Topics.Retry(tier),
+		Key:     []byte(task.EndpointID),
+		Value:   b,
+		Headers: []kgo.RecordHeader{{Key: schema.HeaderDue, Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}},
+	})
+	d.outcome(task, schema.OutcomeRetrying, res, errText, &due, emit)
+}
+
+// outcome emits the attempt record of a task; res is nil when nothing was
+// sent.
+func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Result, errText string, next *time.Time, emit consumer.Emit) {
+	a := schema.Attempt{
+		V:              schema.Version,
+		DeliveryID:     task.DeliveryID,
+		EndpointID:     task.EndpointID,
+		Tenant:         task.Event.Tenant,
+		EventID:        task.Event.ID,
+		EventType:      task.Event.Type,
+		EventCreatedAt: task.Event.CreatedAt,
+		Attempt:        task.Attempt,
+		Outcome:        o,
+		Error:          errText,
+		At:             time.Now().UTC(),
+		NextAttemptAt:  next,
+	}
+	if res != nil {
+		a.Sent = true
+		a.StatusCode = res.StatusCode
+		a.LatencyMicros = res.Latency.Microseconds()
+		a.ResponseBody = strings.ToValidUTF8(string(res.Body), "\uFFFD")
+		a.Truncated = res.Truncated
+	}
+	d.Metrics.outcome(o)
+	b, _ := json.Marshal(a)
+	emit(&kgo.Record{Topic: d.Topics.Attempts(), Key: []byte(task.EndpointID), Value: b})
+	if d.Log.Enabled(context.Background(), slog.LevelDebug) {
+		d.Log.Debug("attempt", "delivery_id", task.DeliveryID, "endpoint_id", task.EndpointID,
+			"attempt", task.Attempt, "outcome", string(o), "status", a.StatusCode)
+	}
+}
+
+func (d *Deliverer) deadRecord(key, value []byte, headers []kgo.RecordHeader, reason string) *kgo.Record {
+	out := &kgo.Record{Topic: d.Topics.Dead(), Key: key, Value: value}
+	for _, h := range headers {
+		if h.Key != schema.HeaderDue {
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	out.Headers = append(out.Headers, kgo.RecordHeader{Key: schema.HeaderError, Value: []byte(reason)})
+	return out
+}

@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/consumer"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// ClaimGate is the dedupe gate: see postgres.DB.ClaimEvents.
+type ClaimGate interface {
+	ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, error)
+}
+
+// Matcher returns the ids of the endpoints subscribed to an event.
+type Matcher interface {
+	Match(tenant, eventType string) []string
+}
+
+// Dispatcher turns events into one delivery task per subscribed endpoint.
+type Dispatcher struct {
+	Topics        Topics
+	Gate          ClaimGate
+	Routes        Matcher
+	MaxEventBytes int
+	Metrics       *Metrics
+	Log           *slog.Logger
+}
+
+// maxInvalidCopy bounds the copy of an oversized record kept in the invalid
+// topic, so that the copy itself always fits.
+const maxInvalidCopy = 64 << 10
+
+// Transform is the dispatcher's consumer.TransformFunc. Records that are not
+// valid events go to the invalid topic with the reason; valid events pass
+// the dedupe gate, and those due for fan-out become tasks keyed by endpoint
+// id. Tasks and offsets commit together.
+func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit consumer.Emit) error {
+	claims := make([]schema.Claim, 0, len(recs))
+	for _, r := range recs {
+		ev, err := d.decode(r)
+		if err != nil {
+			d.Metrics.invalid.Inc()
+			d.Log.Info("invalid event", "partition", r.Partition, "offset", r.Offset, "reason", err.Error())
+			emit(d.invalidRecord(r, err.Error()))
+			continue
+		}
+		claims = append(claims, schema.Claim{Event: ev, Partition: r.Partition, Offset: r.Offset})
+	}
+	if len(claims) == 0 {
+		return nil
+	}
+	fresh, err := d.Gate.ClaimEvents(ctx, claims)
+	if err != nil {
+		return fmt.Errorf("dispatch: %w", err)
+	}
+	for i, c := range claims {
+		if !fresh[i] {
+			d.Metrics.duplicates.Inc()
+			continue
+		}
+		d.Metrics.events.Inc()
+		for _, id := range d.Routes.Match(c.Event.Tenant, c.Event.Type) {
+			b := schema.EncodeTask(schema.NewTask(c.Event, id))
+			emit(&kgo.Record{Topic: d.Topics.Deliveries(), Key: []byte(id), Value: b})
+			d.Metrics.tasks.Inc()
+		}
+	}
+	return nil
+}
+
+// decode validates a record and fills in a missing id (derived from the
+// record's position, so a re-read gives the same id) and creation time.
+func (d *Dispatcher) decode(r *kgo.Record) (schema.Event, error) {
+	if d.MaxEventBytes > 0 && len(r.Value) > d.MaxEventBytes {
+		return schema.Event{}, fmt.Errorf("value: %d bytes exceeds the limit of %d", len(r.Value), d.MaxEventBytes)
+	}
+	ev, err := schema.DecodeEvent(r.Value)
+	if err != nil {
+		return ev, err
+	}
+	if ev.ID == "" {
+		ev.ID = schema.DerivedEventID(r.Topic, r.Partition, r.Offset)
+	}
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = r.Timestamp.UTC()
+	}
+	return ev, nil
+}
+
+// invalidRecord copies r to the invalid topic with the reason and source in
+// headers, truncating a value too large to copy.
+func (d *Dispatcher) invalidRecord(r *kgo.Record, reason string) *kgo.Record {
+	out := &kgo.Record{Topic: d.Topics.Invalid(), Key: r.Key, Value: r.Value}
+	out.Headers = append(out.Headers, r.Headers...)
+	if len(out.Value) > maxInvalidCopy {
+		out.Headers = append(out.Headers, kgo.RecordHeader{Key: "hookstream-truncated", Value: []byte(strconv.Itoa(len(r.Value)))})
+		out.Value = out.Value[:maxInvalidCopy]
+	}
+	if len(out.Key) > maxInvalidCopy {
+		out.Key = out.Key[:maxInvalidCopy]
+	}
+	out.Headers = append(out.Headers,
+		kgo.RecordHeader{Key: schema.HeaderError, Value: []byte(reason)},
+		kgo.RecordHeader{Key: schema.HeaderSource, Value: []byte(source(r))},
+	)
+	return out
+}
+
+func source(r *kgo.Record) string {
+	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+}

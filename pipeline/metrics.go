@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// Metrics are the stages' Prometheus metrics. Labels are bounded: outcomes
+// and response classes, never an endpoint, tenant or URL.
+type Metrics struct {
+	events      prometheus.Counter
+	invalid     prometheus.Counter
+	duplicates  prometheus.Counter
+	tasks       prometheus.Counter
+	attempts    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	outcomes    *prometheus.CounterVec
+	lag         prometheus.Histogram
+	dead        prometheus.Counter
+	undecodable prometheus.Counter
+	sinkBatch   prometheus.Histogram
+	sinkWrite   prometheus.Histogram
+	sinkErrors  prometheus.Counter
+}
+
+// NewMetrics registers the stages' metrics with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_events_dispatched_total", Help: "Events fanned out to their subscribed endpoints.",
+		}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_events_invalid_total", Help: "Records of the events topic sent to the invalid topic.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_events_duplicate_total", Help: "Events not fanned out because their id was already seen for the tenant.",
+		}),
+		tasks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_delivery_tasks_total", Help: "Delivery tasks produced by the dispatcher (one per event and endpoint).",
+		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_attempts_total", Help: "HTTP attempts by response class (2xx, 3xx, 4xx, 5xx, timeout, connection, …).",
+		}, []string{"class"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookstream_attempt_duration_seconds", Help: "Duration of HTTP attempts by response class.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"class"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_attempt_outcomes_total", Help: "Outcomes of delivery tasks: succeeded, retrying, dead, parked.",
+		}, []string{"outcome"}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookstream_delivery_lag_seconds", Help: "Time from an event's creation to its successful delivery.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 14),
+		}),
+		dead: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_dead_letters_total", Help: "Records sent to the dead topic.",
+		}),
+		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_sink_undecodable_total", Help: "Attempt records the sink could not decode and skipped.",
+		}),
+		sinkBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookstream_sink_batch_size", Help: "Attempt records per sink batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7),
+		}),
+		sinkWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookstream_sink_write_duration_seconds", Help: "Duration of a sink batch write to Postgres.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+		}),
+		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_sink_write_errors_total", Help: "Sink batch writes that failed and will be retried.",
+		}),
+	}
+	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked} {
+		m.outcomes.WithLabelValues(string(o))
+	}
+	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.attempts, m.duration, m.outcomes,
+		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors)
+	return m
+}
+
+func (m *Metrics) observeAttempt(r delivery.Result) {
+	class := delivery.StatusClass(r)
+	m.attempts.WithLabelValues(class).Inc()
+	m.duration.WithLabelValues(class).Observe(r.Latency.Seconds())
+}
+
+func (m *Metrics) observeDelivered(created time.Time) {
+	if !created.IsZero() {
+		m.lag.Observe(time.Since(created).Seconds())
+	}
+}
+
+func (m *Metrics) outcome(o schema.Outcome) { m.outcomes.WithLabelValues(string(o)).Inc() }

@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// WriteAttempts records a batch of attempt outcomes in one transaction: a
+// history row for every attempt that was sent (idempotent on delivery id and
+// attempt number, so a batch written twice after a crash counts once), and
+// the state of each delivery after its latest outcome.
+func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	var (
+		dIDs, tenants, eps, outcomes, errs, bodies []string
+		nums, codes                                []int32
+		lat                                        []int64
+		trunc                                      []bool
+		ats                                        []time.Time
+	)
+	latest := make(map[string]int, len(batch)) // delivery id → index in batch
+	for i, a := range batch {
+		if j, ok := latest[a.DeliveryID]; !ok || !a.At.Before(batch[j].At) {
+			latest[a.DeliveryID] = i
+		}
+		if !a.Sent {
+			continue
+		}
+		dIDs = append(dIDs, a.DeliveryID)
+		nums = append(nums, int32(a.Attempt))
+		tenants = append(tenants, a.Tenant)
+		eps = append(eps, a.EndpointID)
+		outcomes = append(outcomes, string(a.Outcome))
+		codes = append(codes, int32(a.StatusCode))
+		errs = append(errs, a.Error)
+		lat = append(lat, a.LatencyMicros)
+		bodies = append(bodies, a.ResponseBody)
+		trunc = append(trunc, a.Truncated)
+		ats = append(ats, a.At)
+	}
+
+	var (
+		ids, dTenants, dEps, evIDs, evTypes, states, lastErrs []string
+		counts, lastCodes                                    []int32
+		nexts                                                []*time.Time
+		createdAt, updatedAt                                 []time.Time
+	)
+	for id, i := range latest {
+		a := batch[i]
+		made := a.Attempt
+		if !a.Sent {
+			made = a.Attempt - 1
+		}
+		ids = append(ids, id)
+		dTenants = append(dTenants, a.Tenant)
+		dEps = append(dEps, a.EndpointID)
+		evIDs = append(evIDs, a.EventID)
+		evTypes = append(evTypes, a.EventType)
+		states = append(states, string(a.Outcome))
+		counts = append(counts, int32(made))
+		lastCodes = append(lastCodes, int32(a.StatusCode))
+		lastErrs = append(lastErrs, a.Error)
+		nexts = append(nexts, a.NextAttemptAt)
+		createdAt = append(createdAt, a.EventCreatedAt)
+		updatedAt = append(updatedAt, a.At)
+	}
+
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if len(dIDs) > 0 {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO attempts (delivery_id, attempt, tenant, endpoint_id, outcome, status_code,
+					error, latency_us, response_body, response_truncated, attempted_at)
+				SELECT d, n, t, e, o, NULLIF(c, 0), NULLIF(er, ''), l, NULLIF(b, ''), tr, at
+				FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
+					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[])
+					AS u(d, n, t, e, o, c, er, l, b, tr, at)
+				ON CONFLICT (delivery_id, attempt) DO NOTHING`,
+				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO deliveries AS d (id, tenant, endpoint_id, event_id, event_type, status, attempts,
+				last_status_code, last_error, next_attempt_at, created_at, updated_at)
+			SELECT i, t, e, ev, ty, s, n, NULLIF(c, 0), NULLIF(er, ''), nx, ca, ua
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+				$8::int[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
+				AS u(i, t, e, ev, ty, s, n, c, er, nx, ca, ua)
+			ON CONFLICT (id) DO UPDATE SET
+				status = EXCLUDED.status,
+				attempts = GREATEST(d.attempts, EXCLUDED.attempts),
+				last_status_code = COALESCE(EXCLUDED.last_status_code, d.last_status_code),
+				last_error = EXCLUDED.last_error,
+				next_attempt_at = EXCLUDED.next_attempt_at,
+				updated_at = EXCLUDED.updated_at
+			WHERE d.updated_at <= EXCLUDED.updated_at`,
+			ids, dTenants, dEps, evIDs, evTypes, states, counts, lastCodes, lastErrs, nexts, createdAt, updatedAt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: write attempts: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Delivery is the state of the delivery of one event to one endpoint.
+type Delivery struct {
+	ID             string
+	Tenant         string
+	EndpointID     string
+	EventID        string
+	EventType      string
+	Status         string
+	Attempts       int
+	LastStatusCode int
+	LastError      string
+	NextAttemptAt  *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// DeliveryFilter selects deliveries of a tenant; empty fields match all.
+// Results come newest first; Before continues a listing after the last
+// delivery of the previous page.
+type DeliveryFilter struct {
+	Tenant     string
+	ID         string
+	EndpointID string
+	EventID    string
+	Status     string
+	Before     *DeliveryCursor
+	Limit      int
+}
+
+// DeliveryCursor is the position of a delivery in a listing.
+type DeliveryCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Deliveries lists deliveries matching the filter.
+func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+	var beforeAt *time.Time
+	var beforeID string
+	if f.Before != nil {
+		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT id, tenant, endpoint_id, event_id, event_type, status, attempts,
+			COALESCE(last_status_code, 0), COALESCE(last_error, ''), next_attempt_at, created_at, updated_at
+		FROM deliveries
+		WHERE tenant = $1
+			AND ($8 = '' OR id = $8)
+			AND ($2 = '' OR endpoint_id = $2)
+			AND ($3 = '' OR event_id = $3)
+			AND ($4 = '' OR status = $4)
+			AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+		ORDER BY created_at DESC, id DESC
+		LIMIT $7`,
+		f.Tenant, f.EndpointID, f.EventID, f.Status, beforeAt, beforeID, f.Limit, f.ID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var d Delivery
+		if err := rows.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("postgres: deliveries: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// AttemptRow is one attempt in a delivery's history.
+type AttemptRow struct {
+	Attempt       int
+	Outcome       string
+	StatusCode    int
+	Error         string
+	LatencyMicros int64
+	ResponseBody  string
+	Truncated     bool
+	At            time.Time
+}
+
+// Attempts returns the history of one delivery of a tenant, oldest first.
+func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]AttemptRow, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT attempt, outcome, COALESCE(status_code, 0), COALESCE(error, ''), latency_us,
+			COALESCE(response_body, ''), response_truncated, attempted_at
+		FROM attempts WHERE tenant = $1 AND delivery_id = $2 ORDER BY attempt`, tenant, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []AttemptRow
+	for rows.Next() {
+		var a AttemptRow
+		if err := rows.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.LatencyMicros,
+			&a.ResponseBody, &a.Truncated, &a.At); err != nil {
+			return nil, fmt.Errorf("postgres: attempts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: attempts: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,178 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// ErrNotFound is returned when a row does not exist (or belongs to another
+// tenant: the two are not told apart).
+var ErrNotFound = errors.New("postgres: not found")
+
+// NewEndpoint is what creating an endpoint stores. URL and Secret are
+// sealed; DisplayURL is what the API shows.
+type NewEndpoint struct {
+	ID          string
+	Tenant      string
+	URL         string
+	DisplayURL  string
+	Description string
+	EventTypes  []string
+	Headers     map[string]string
+	Secret      string // whsec_…
+	Timeout     time.Duration
+}
+
+// CreateEndpoint stores a new endpoint.
+func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoint, error) {
+	var headers []byte
+	if len(e.Headers) > 0 {
+		h, err := json.Marshal(e.Headers)
+		if err != nil {
+			return schema.Endpoint{}, fmt.Errorf("postgres: create endpoint: %w", err)
+		}
+		headers = db.box.Seal(h, e.ID+"/headers")
+	}
+	row := db.pool.QueryRow(ctx, `
+		INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
+			headers_enc, secret_enc, timeout_ms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		RETURNING `+endpointColumns,
+		e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
+		e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds())
+	ep, err := db.scanEndpoint(row, false)
+	if err != nil {
+		return ep, fmt.Errorf("postgres: create endpoint: %w", err)
+	}
+	return ep, nil
+}
+
+// Endpoint returns one endpoint of a tenant, without its secrets.
+func (db *DB) Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error) {
+	row := db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE tenant = $1 AND id = $2`, tenant, id)
+	ep, err := db.scanEndpoint(row, false)
+	if err != nil {
+		return ep, fmt.Errorf("postgres: endpoint: %w", err)
+	}
+	return ep, nil
+}
+
+// Endpoints lists a tenant's endpoints ordered by id, after the cursor id,
+// without their secrets.
+func (db *DB) Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints
+		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []schema.Endpoint
+	for rows.Next() {
+		ep, err := db.scanEndpoint(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: endpoints: %w", err)
+		}
+		out = append(out, ep)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: endpoints: %w", err)
+	}
+	return out, nil
+}
+
+// SendableEndpoint returns one endpoint with its URL, headers and signing
+// keys opened, for the stages that send. ErrNotFound when it is gone.
+func (db *DB) SendableEndpoint(ctx context.Context, id string) (schema.Endpoint, error) {
+	row := db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = $1`, id)
+	ep, err := db.scanEndpoint(row, true)
+	if err != nil {
+		return ep, fmt.Errorf("postgres: endpoint: %w", err)
+	}
+	return ep, nil
+}
+
+// SendableEndpoints returns every endpoint with its secrets opened.
+func (db *DB) SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []schema.Endpoint
+	for rows.Next() {
+		ep, err := db.scanEndpoint(rows, true)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: endpoints: %w", err)
+		}
+		out = append(out, ep)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: endpoints: %w", err)
+	}
+	return out, nil
+}
+
+const endpointColumns = `id, tenant, url_enc, url_display, description, event_types, headers_enc,
+	secret_enc, prev_secret_enc, prev_secret_until, timeout_ms, state,
+	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at`
+
+func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
+	var (
+		ep                       schema.Endpoint
+		urlEnc, headersEnc       []byte
+		secretEnc, prevSecretEnc []byte
+		prevUntil, disabledAt    *time.Time
+		timeoutMS                int64
+	)
+	err := row.Scan(&ep.ID, &ep.Tenant, &urlEnc, &ep.DisplayURL, &ep.Description, &ep.EventTypes,
+		&headersEnc, &secretEnc, &prevSecretEnc, &prevUntil, &timeoutMS, &ep.State,
+		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ep, ErrNotFound
+	}
+	if err != nil {
+		return ep, err
+	}
+	ep.Timeout = time.Duration(timeoutMS) * time.Millisecond
+	if disabledAt != nil {
+		ep.DisabledAt = *disabledAt
+	}
+	if !open {
+		return ep, nil
+	}
+	u, err := db.box.Open(urlEnc, ep.ID+"/url")
+	if err != nil {
+		return ep, fmt.Errorf("endpoint %s url: %w", ep.ID, err)
+	}
+	ep.URL = string(u)
+	if headersEnc != nil {
+		h, err := db.box.Open(headersEnc, ep.ID+"/headers")
+		if err != nil {
+			return ep, fmt.Errorf("endpoint %s headers: %w", ep.ID, err)
+		}
+		if err := json.Unmarshal(h, &ep.Headers); err != nil {
+			return ep, fmt.Errorf("endpoint %s headers: %w", ep.ID, err)
+		}
+	}
+	s, err := db.box.Open(secretEnc, ep.ID+"/secret")
+	if err != nil {
+		return ep, fmt.Errorf("endpoint %s secret: %w", ep.ID, err)
+	}
+	ep.Secrets = []string{string(s)}
+	if prevSecretEnc != nil && prevUntil != nil && time.Now().Before(*prevUntil) {
+		p, err := db.box.Open(prevSecretEnc, ep.ID+"/prev_secret")
+		if err != nil {
+			return ep, fmt.Errorf("endpoint %s previous secret: %w", ep.ID, err)
+		}
+		ep.Secrets = append(ep.Secrets, string(p))
+		ep.SecretsUntil = *prevUntil
+	}
+	return ep, nil
+}

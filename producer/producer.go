@@ -1,0 +1,123 @@
+// Package producer publishes events to hookstream from a Go service.
+//
+// A Client wraps an idempotent franz-go producer (acks from all in-sync
+// replicas) writing to the events topic. Publish fills in the event's id
+// and time when missing, validates it the way the dispatcher will, and
+// returns only once the broker has stored it (or failed to). The package
+// imports nothing of hookstream but its message schema, so a service pulls
+// in little beyond franz-go.
+//
+// Events published twice with the same id (per tenant) are delivered once:
+// use a stable id (an idempotency key of your own) when a publish may be
+// retried.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// DefaultTopic is the events topic under the default prefix.
+const DefaultTopic = "hookstream.events"
+
+// MaxEventBytes is the largest encoded event the dispatcher accepts by
+// default; Publish refuses larger ones before sending.
+const MaxEventBytes = 1 << 20
+
+// ErrTooLarge is returned for an event whose encoding exceeds the limit.
+var ErrTooLarge = errors.New("producer: event too large")
+
+// Client publishes events. It is safe for concurrent use.
+type Client struct {
+	cl       *kgo.Client
+	topic    string
+	maxBytes int
+}
+
+// Option configures a Client.
+type Option func(*Client, *[]kgo.Opt)
+
+// WithTopic publishes to topic instead of DefaultTopic (for a prefix other
+// than "hookstream.").
+func WithTopic(topic string) Option {
+	return func(c *Client, _ *[]kgo.Opt) { c.topic = topic }
+}
+
+// WithMaxBytes changes the size limit checked before sending.
+func WithMaxBytes(n int) Option {
+	return func(c *Client, _ *[]kgo.Opt) { c.maxBytes = n }
+}
+
+// WithKafkaOptions passes options to the franz-go client: TLS, SASL,
+// logging, linger.
+func WithKafkaOptions(opts ...kgo.Opt) Option {
+	return func(_ *Client, o *[]kgo.Opt) { *o = append(*o, opts...) }
+}
+
+// New returns a client for the given seed brokers.
+func New(brokers []string, opts ...Option) (*Client, error) {
+	c := &Client{topic: DefaultTopic, maxBytes: MaxEventBytes}
+	kopts := []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(2 * time.Millisecond),
+		kgo.ProducerBatchMaxBytes(int32(MaxEventBytes + 64<<10)),
+		kgo.ClientID("hookstream-producer"),
+	}
+	for _, o := range opts {
+		o(c, &kopts)
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+// Prepare fills in an event's id and creation time when absent and
+// validates it. Publish calls it; it is exported for callers that want to
+// check an event before they queue it.
+func Prepare(ev *schema.Event, now time.Time) error {
+	if ev.ID == "" {
+		ev.ID = schema.NewID("evt_")
+	}
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = now.UTC()
+	}
+	return ev.Validate()
+}
+
+// Publish stores one event in the events topic and returns it as stored
+// (with its id). The record key is the event id.
+func (c *Client) Publish(ctx context.Context, ev schema.Event) (schema.Event, error) {
+	if err := Prepare(&ev, time.Now()); err != nil {
+		return ev, fmt.Errorf("producer: %w", err)
+	}
+	b := schema.EncodeEvent(ev)
+	if len(b) > c.maxBytes {
+		return ev, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), c.maxBytes)
+	}
+	r := &kgo.Record{Topic: c.topic, Key: []byte(ev.ID), Value: b}
+	if err := c.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return ev, fmt.Errorf("producer: publish %s: %w", ev.ID, err)
+	}
+	return ev, nil
+}
+
+// Ping checks that a broker answers.
+func (c *Client) Ping(ctx context.Context) error {
+	if err := c.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("producer: ping: %w", err)
+	}
+	return nil
+}
+
+// Close flushes nothing (Publish is synchronous) and closes the client.
+func (c *Client) Close() { c.cl.Close() }

@@ -1,0 +1,221 @@
+// Package routing answers, from memory, which endpoints an event goes to and
+// how to reach an endpoint. It keeps a table of every endpoint with its
+// signing keys opened, loaded once, refreshed for each change an instance
+// hears about and reloaded in full periodically, so that no event costs a
+// database query. It does not persist anything.
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// Loader reads endpoints with their secrets. ErrGone (wrapped) from
+// Endpoint means the endpoint no longer exists.
+type Loader interface {
+	SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error)
+	SendableEndpoint(ctx context.Context, id string) (schema.Endpoint, error)
+}
+
+// ErrUnknownEndpoint is returned by Lookup for an endpoint that does not
+// exist (deleted, or never created).
+var ErrUnknownEndpoint = errors.New("routing: unknown endpoint")
+
+// Route is an endpoint ready to be sent to.
+type Route struct {
+	schema.Endpoint
+	keys [][]byte
+}
+
+// Keys returns the signing keys valid at now: the current one and, during a
+// rotation overlap, the previous one.
+func (r *Route) Keys(now time.Time) [][]byte {
+	if len(r.keys) > 1 && !now.Before(r.SecretsUntil) {
+		return r.keys[:1]
+	}
+	return r.keys
+}
+
+// Table is the in-memory endpoint table. It is safe for concurrent use.
+type Table struct {
+	loader   Loader
+	notFound func(error) bool
+	log      *slog.Logger
+
+	mu       sync.RWMutex
+	byID     map[string]*Route
+	byTenant map[string][]*Route
+}
+
+// New returns an empty table. notFound tells the loader's not-found error
+// apart from a failure.
+func New(loader Loader, notFound func(error) bool, log *slog.Logger) *Table {
+	return &Table{
+		loader:   loader,
+		notFound: notFound,
+		log:      log,
+		byID:     map[string]*Route{},
+		byTenant: map[string][]*Route{},
+	}
+}
+
+func newRoute(ep schema.Endpoint) (*Route, error) {
+	r := &Route{Endpoint: ep}
+	for _, s := range ep.Secrets {
+		k, err := delivery.ParseSecret(s)
+		if err != nil {
+			return nil, fmt.Errorf("routing: endpoint %s: %w", ep.ID, err)
+		}
+		r.keys = append(r.keys, k)
+	}
+	r.Secrets = nil // keys only from here on
+	return r, nil
+}
+
+// Reload replaces the table with every endpoint the loader returns.
+func (t *Table) Reload(ctx context.Context) error {
+	eps, err := t.loader.SendableEndpoints(ctx)
+	if err != nil {
+		return fmt.Errorf("routing: reload: %w", err)
+	}
+	byID := make(map[string]*Route, len(eps))
+	for _, ep := range eps {
+		r, err := newRoute(ep)
+		if err != nil {
+			t.log.Error("endpoint skipped", "endpoint_id", ep.ID, "err", err)
+			continue
+		}
+		byID[ep.ID] = r
+	}
+	t.mu.Lock()
+	t.byID = byID
+	t.reindex()
+	t.mu.Unlock()
+	return nil
+}
+
+// Refresh reloads one endpoint (all of them when id is empty).
+func (t *Table) Refresh(ctx context.Context, id string) error {
+	if id == "" {
+		return t.Reload(ctx)
+	}
+	_, err := t.fetch(ctx, id)
+	if errors.Is(err, ErrUnknownEndpoint) {
+		return nil
+	}
+	return err
+}
+
+// fetch loads one endpoint from the loader into the table.
+func (t *Table) fetch(ctx context.Context, id string) (*Route, error) {
+	ep, err := t.loader.SendableEndpoint(ctx, id)
+	var r *Route
+	switch {
+	case err != nil && t.notFound(err):
+		err = ErrUnknownEndpoint
+	case err != nil:
+		return nil, fmt.Errorf("routing: refresh %s: %w", id, err)
+	default:
+		if r, err = newRoute(ep); err != nil {
+			return nil, err
+		}
+	}
+	t.mu.Lock()
+	if r == nil {
+		delete(t.byID, id)
+	} else {
+		t.byID[id] = r
+	}
+	t.reindex()
+	t.mu.Unlock()
+	return r, err
+}
+
+// reindex rebuilds byTenant from byID; t.mu must be held.
+func (t *Table) reindex() {
+	byTenant := make(map[string][]*Route)
+	for _, r := range t.byID {
+		byTenant[r.Tenant] = append(byTenant[r.Tenant], r)
+	}
+	for _, rs := range byTenant {
+		slices.SortFunc(rs, func(a, b *Route) int { return strings.Compare(a.ID, b.ID) })
+	}
+	t.byTenant = byTenant
+}
+
+// Match returns the ids of the tenant's endpoints subscribed to the event
+// type, enabled or not (a disabled endpoint's deliveries are parked, not
+// dropped), in id order.
+func (t *Table) Match(tenant, eventType string) []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var ids []string
+	for _, r := range t.byTenant[tenant] {
+		if schema.MatchAny(r.EventTypes, eventType) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// Lookup returns an endpoint from the table, or from the loader when the
+// table does not know it yet (created a moment ago by another instance).
+func (t *Table) Lookup(ctx context.Context, id string) (*Route, error) {
+	t.mu.RLock()
+	r, ok := t.byID[id]
+	t.mu.RUnlock()
+	if ok {
+		return r, nil
+	}
+	return t.fetch(ctx, id)
+}
+
+// Len returns the number of endpoints in the table.
+func (t *Table) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.byID)
+}
+
+// Listener delivers change notifications: id of a changed endpoint, or ""
+// when everything must be reloaded. It runs until ctx ends.
+type Listener func(ctx context.Context, changed func(id string), onErr func(error))
+
+// Run keeps the table fresh until ctx ends: it applies every change listen
+// reports and reloads everything every interval as a safety net.
+func (t *Table) Run(ctx context.Context, listen Listener, every time.Duration) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		listen(ctx, func(id string) {
+			if err := t.Refresh(ctx, id); err != nil && ctx.Err() == nil {
+				t.log.Warn("endpoint refresh failed", "endpoint_id", id, "err", err)
+			}
+		}, func(err error) {
+			t.log.Warn("endpoint change feed interrupted", "err", err)
+		})
+	}()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-tick.C:
+			if err := t.Reload(ctx); err != nil && ctx.Err() == nil {
+				t.log.Warn("endpoint reload failed", "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,35 @@
+package schema
+
+import "time"
+
+// Endpoint states.
+const (
+	EndpointEnabled  = "enabled"
+	EndpointDisabled = "disabled"
+)
+
+// Endpoint is an HTTP receiver subscribed to some of a tenant's event types.
+// URL and the signing keys are secrets: they are only filled in where
+// hookstream sends requests, never where it answers API calls.
+type Endpoint struct {
+	ID          string
+	Tenant      string
+	URL         string // the full URL, may carry credentials
+	DisplayURL  string // the URL with credentials and query redacted
+	Description string
+	EventTypes  []string
+	Headers     map[string]string
+	Timeout     time.Duration
+	State       string
+	// Secrets are the whsec_ signing secrets, current first; a previous
+	// one stays until SecretsUntil, the end of its rotation overlap.
+	Secrets        []string
+	SecretsUntil   time.Time
+	DisabledReason string
+	DisabledAt     time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Enabled reports whether tasks for the endpoint are sent (true) or parked.
+func (e *Endpoint) Enabled() bool { return e.State == EndpointEnabled }

@@ -1,0 +1,196 @@
+package schema
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// DefaultTenant owns everything published without a tenant through the API
+// until tenants and API keys exist.
+const DefaultTenant = "default"
+
+// ReservedTypePrefix starts the event types hookstream publishes itself
+// (for example "hookstream.endpoint.disabled"). Services cannot publish
+// them, and a wildcard pattern only matches them when it names the prefix.
+const ReservedTypePrefix = "hookstream."
+
+// Limits on the fields of an event.
+const (
+	MaxIDLen     = 255
+	MaxTenantLen = 64
+	MaxTypeLen   = 128
+)
+
+// Event is what a service publishes once, to the events topic. Data is the
+// JSON body every subscribed endpoint receives, byte for byte.
+type Event struct {
+	ID        string          `json:"id"`
+	Tenant    string          `json:"tenant"`
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// ErrInvalidEvent is wrapped by every validation error of an event.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// FieldError says which field of a message is wrong and why.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalidEvent) hold.
+func (e *FieldError) Unwrap() error { return ErrInvalidEvent }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// DecodeEvent parses a record value from the events topic. It accepts
+// unknown fields (newer publishers may send more) but insists on a tenant, a
+// type and data. An absent id is left empty for the caller to fill in with
+// DerivedEventID; an absent created_at stays zero.
+func DecodeEvent(b []byte) (Event, error) {
+	var ev Event
+	if len(bytes.TrimSpace(b)) == 0 {
+		return ev, fieldErr("value", "empty record")
+	}
+	if !json.Valid(b) {
+		return ev, fieldErr("value", "not valid JSON")
+	}
+	if err := json.Unmarshal(b, &ev); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return ev, fieldErr(te.Field, "must be a JSON %s", te.Type.Kind())
+		}
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			return ev, fieldErr("created_at", "must be an RFC 3339 time")
+		}
+		return ev, fieldErr("value", "must be a JSON object with id, tenant, type, data and created_at")
+	}
+	return ev, ev.Validate()
+}
+
+// Validate checks every field of an event. An empty ID is allowed: it is
+// generated before the event is used.
+func (ev *Event) Validate() error {
+	if ev.ID != "" {
+		if err := checkText("id", ev.ID, MaxIDLen); err != nil {
+			return err
+		}
+	}
+	if ev.Tenant == "" {
+		return fieldErr("tenant", "is required")
+	}
+	if len(ev.Tenant) > MaxTenantLen || !isName(ev.Tenant, false) {
+		return fieldErr("tenant", "must be 1 to %d letters, digits, '_', '-' or '.'", MaxTenantLen)
+	}
+	if err := ValidateType(ev.Type); err != nil {
+		return err
+	}
+	d := bytes.TrimSpace(ev.Data)
+	if len(d) == 0 {
+		return fieldErr("data", "is required")
+	}
+	if bytes.Equal(d, []byte("null")) {
+		return fieldErr("data", "must not be null")
+	}
+	return nil
+}
+
+// ValidateType checks an event type: dot-separated segments of letters,
+// digits, '_' and '-'.
+func ValidateType(t string) error {
+	if t == "" {
+		return fieldErr("type", "is required")
+	}
+	if len(t) > MaxTypeLen || !isName(t, true) {
+		return fieldErr("type", "must be 1 to %d letters, digits, '_' or '-', in segments separated by '.'", MaxTypeLen)
+	}
+	return nil
+}
+
+func isName(s string, dotted bool) bool {
+	prevDot := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+			prevDot = false
+		case c == '.':
+			if dotted && prevDot {
+				return false // empty segment
+			}
+			prevDot = true
+		default:
+			return false
+		}
+	}
+	return !(dotted && prevDot)
+}
+
+func checkText(field, s string, max int) error {
+	if len(s) > max {
+		return fieldErr(field, "must be at most %d bytes", max)
+	}
+	if !utf8.ValidString(s) {
+		return fieldErr(field, "must be valid UTF-8")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fieldErr(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// NewID returns prefix + 26 characters of crypto-random base32.
+func NewID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails: crypto/rand.Read panics rather than erring
+	return prefix + idEncoding.EncodeToString(b[:])
+}
+
+// DerivedEventID names an event published to the topic without an id after
+// its position, so that re-reading the record after a crash yields the same
+// id and the dedupe gate recognises it.
+func DerivedEventID(topic string, partition int32, offset int64) string {
+	return "evt_" + hashID(topic, strconv.Itoa(int(partition)), strconv.FormatInt(offset, 10))
+}
+
+// DeliveryID is the stable id of the delivery of one event to one endpoint:
+// the webhook-id a receiver sees on every attempt, retry and replay.
+func DeliveryID(tenant, eventID, endpointID string) string {
+	return "msg_" + hashID(tenant, eventID, endpointID)
+}
+
+func hashID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return idEncoding.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Claim is an event with the position of the record it was read from, as
+// the dispatcher hands it to the dedupe gate.
+type Claim struct {
+	Event     Event
+	Partition int32
+	Offset    int64
+}

@@ -1,0 +1,117 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the version of the Task and Attempt messages this build writes.
+const Version = 1
+
+// Record headers hookstream sets.
+const (
+	// HeaderDue carries a retry task's due time, unix milliseconds.
+	HeaderDue = "hookstream-due"
+	// HeaderError carries the reason a record was sent to an invalid or
+	// dead topic.
+	HeaderError = "hookstream-error"
+	// HeaderSource names the topic/partition/offset an invalid record was
+	// read from.
+	HeaderSource = "hookstream-source"
+)
+
+// Task asks for one attempt of one delivery: the event, sent to the endpoint.
+// The deliverer and every retry tier consume tasks; the dispatcher and the
+// API produce them, keyed by endpoint id.
+type Task struct {
+	V          int    `json:"v"`
+	DeliveryID string `json:"delivery_id"`
+	EndpointID string `json:"endpoint_id"`
+	// Attempt is the number of the attempt this task makes, from 1.
+	Attempt int `json:"attempt"`
+	// Tier is the retry tier the task waits in, from 1; 0 for a task that
+	// does not wait (a first attempt, a manual retry, a replay).
+	Tier  int   `json:"tier,omitempty"`
+	Event Event `json:"event"`
+}
+
+// NewTask is the first task of the delivery of ev to endpointID.
+func NewTask(ev Event, endpointID string) Task {
+	return Task{
+		V:          Version,
+		DeliveryID: DeliveryID(ev.Tenant, ev.ID, endpointID),
+		EndpointID: endpointID,
+		Attempt:    1,
+		Event:      ev,
+	}
+}
+
+// DecodeTask parses a task record value.
+func DecodeTask(b []byte) (Task, error) {
+	var t Task
+	if err := json.Unmarshal(b, &t); err != nil {
+		return t, fmt.Errorf("decode task: %w", err)
+	}
+	switch {
+	case t.V < 1 || t.V > Version:
+		return t, fmt.Errorf("decode task: unsupported version %d", t.V)
+	case t.DeliveryID == "" || t.EndpointID == "" || t.Event.ID == "":
+		return t, fmt.Errorf("decode task: missing delivery, endpoint or event id")
+	case t.Attempt < 1:
+		return t, fmt.Errorf("decode task: attempt %d", t.Attempt)
+	}
+	return t, nil
+}
+
+// Outcome is what became of an attempt.
+type Outcome string
+
+// Outcomes of an attempt, which are also the states of a delivery.
+const (
+	OutcomeSucceeded Outcome = "succeeded"
+	OutcomeRetrying  Outcome = "retrying"
+	OutcomeDead      Outcome = "dead"
+	OutcomeParked    Outcome = "parked"
+)
+
+// Attempt is the record of one attempt (or of a task parked without one),
+// produced to the attempts topic keyed by endpoint id and written to
+// Postgres by the sink.
+type Attempt struct {
+	V              int       `json:"v"`
+	DeliveryID     string    `json:"delivery_id"`
+	EndpointID     string    `json:"endpoint_id"`
+	Tenant         string    `json:"tenant"`
+	EventID        string    `json:"event_id"`
+	EventType      string    `json:"event_type"`
+	EventCreatedAt time.Time `json:"event_created_at"`
+	Attempt        int       `json:"attempt"`
+	Outcome        Outcome   `json:"outcome"`
+	// StatusCode is 0 when no response arrived (or nothing was sent).
+	StatusCode int    `json:"status_code,omitempty"`
+	Error      string `json:"error,omitempty"`
+	// Latency of the request, microseconds.
+	LatencyMicros int64  `json:"latency_us"`
+	ResponseBody  string `json:"response_body,omitempty"`
+	Truncated     bool   `json:"response_truncated,omitempty"`
+	// Sent is false when no request was made (a parked task).
+	Sent          bool       `json:"sent"`
+	At            time.Time  `json:"at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+}
+
+// DecodeAttempt parses an attempt record value.
+func DecodeAttempt(b []byte) (Attempt, error) {
+	var a Attempt
+	if err := json.Unmarshal(b, &a); err != nil {
+		return a, fmt.Errorf("decode attempt: %w", err)
+	}
+	if a.V < 1 || a.V > Version {
+		return a, fmt.Errorf("decode attempt: unsupported version %d", a.V)
+	}
+	if a.DeliveryID == "" || a.EndpointID == "" || a.Attempt < 0 {
+		return a, fmt.Errorf("decode attempt: missing delivery or endpoint id")
+	}
+	return a, nil
+}
