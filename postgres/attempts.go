@@ -48,9 +48,9 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt) error {
 
 	var (
 		ids, dTenants, dEps, evIDs, evTypes, states, lastErrs []string
-		counts, lastCodes                                    []int32
-		nexts                                                []*time.Time
-		createdAt, updatedAt                                 []time.Time
+		counts, lastCodes                                     []int32
+		nexts                                                 []*time.Time
+		createdAt, updatedAt                                  []time.Time
 	)
 	for id, i := range latest {
 		a := batch[i]
