@@ -28,6 +28,9 @@ type Store interface {
 	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
 	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
 	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
+	SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error)
+	ParkedTasks(ctx context.Context, endpointID string, after *postgres.ParkedCursor, limit int) ([]schema.Task, *postgres.ParkedCursor, error)
+	MarkRequeued(ctx context.Context, ids []string) error
 	Ping(ctx context.Context) error
 }
 
@@ -41,6 +44,7 @@ type Publisher interface {
 type Server struct {
 	Store     Store
 	Publisher Publisher
+	Tasks     TaskQueue
 	Guard     delivery.Guard
 	// AdminToken authenticates requests (Authorization: Bearer …).
 	AdminToken string
@@ -77,6 +81,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/endpoints", s.auth(s.createEndpoint))
 	mux.Handle("GET /v1/endpoints", s.auth(s.listEndpoints))
 	mux.Handle("GET /v1/endpoints/{id}", s.auth(s.getEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/enable", s.auth(s.enableEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/disable", s.auth(s.disableEndpoint))
 	mux.Handle("POST /v1/events", s.auth(s.publishEvent))
 	mux.Handle("GET /v1/deliveries", s.auth(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", s.auth(s.getDelivery))

@@ -23,6 +23,9 @@ type TransformFunc func(ctx context.Context, recs []*kgo.Record, emit Emit) erro
 // partitions go on. The zero time means due now.
 type Gate func(*kgo.Record) time.Time
 
+// gatedFetchMaxWait bounds how late a due record can be picked up.
+const gatedFetchMaxWait = 250 * time.Millisecond
+
 // RunTransform consumes cfg.Topics in cfg.Group until ctx ends, handing each
 // batch of due records to fn, exactly once per committed transaction. A
 // session that fails beyond retrying (fenced, or the broker gone for long)
@@ -48,12 +51,19 @@ func RunTransform(ctx context.Context, cfg Config, gate Gate, fn TransformFunc) 
 
 func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) error {
 	p := newPauser()
-	sess, err := kgo.NewGroupTransactSession(cfg.opts(
+	opts := []kgo.Opt{
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.TransactionTimeout(cfg.RebalanceTimeout),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.revoked),
-	)...)
+	}
+	if gate != nil {
+		// A resumed partition is fetched by the next fetch request, which
+		// waits for the one in flight: keep long polls short so that a
+		// due record is not late by a whole poll.
+		opts = append(opts, kgo.FetchMaxWait(gatedFetchMaxWait))
+	}
+	sess, err := kgo.NewGroupTransactSession(cfg.opts(opts...)...)
 	if err != nil {
 		return errf(cfg.Group, "new session: %w", err)
 	}

@@ -21,9 +21,10 @@ import (
 )
 
 // Router finds the endpoint a task is for; routing.ErrUnknownEndpoint when
-// it no longer exists.
+// it no longer exists. Reload skips the table and reads the endpoint again.
 type Router interface {
 	Lookup(ctx context.Context, id string) (*routing.Route, error)
+	Reload(ctx context.Context, id string) (*routing.Route, error)
 }
 
 // Sender makes one HTTP attempt.
@@ -105,6 +106,9 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 		return nil
 	}
 	route, err := d.Routes.Lookup(ctx, task.EndpointID)
+	if err == nil && route.UpdatedAt.Before(task.EndpointVersion) {
+		route, err = d.Routes.Reload(ctx, task.EndpointID)
+	}
 	if errors.Is(err, routing.ErrUnknownEndpoint) {
 		d.outcome(task, schema.OutcomeDead, nil, "endpoint deleted", nil, emit)
 		return nil

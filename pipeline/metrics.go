@@ -25,6 +25,7 @@ type Metrics struct {
 	sinkBatch   prometheus.Histogram
 	sinkWrite   prometheus.Histogram
 	sinkErrors  prometheus.Counter
+	disabled    prometheus.Counter
 }
 
 // NewMetrics registers the stages' metrics with reg.
@@ -73,12 +74,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_sink_write_errors_total", Help: "Sink batch writes that failed and will be retried.",
 		}),
+		disabled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_endpoints_disabled_total", Help: "Endpoints disabled automatically (failures or 410 Gone).",
+		}),
 	}
 	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked} {
 		m.outcomes.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.attempts, m.duration, m.outcomes,
-		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors)
+		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled)
 	return m
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,14 +12,25 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// AttemptStore records attempt outcomes; see postgres.DB.WriteAttempts.
+// AttemptStore records attempt outcomes and endpoint health; see
+// postgres.DB.WriteAttempts.
 type AttemptStore interface {
-	WriteAttempts(ctx context.Context, batch []schema.Attempt) error
+	WriteAttempts(ctx context.Context, batch []schema.Attempt, rule schema.DisableRule,
+		onDisable func(context.Context, []schema.DisabledEndpoint) error) error
 }
 
-// Sink writes attempt outcomes to the store in batches.
+// EventPublisher stores an event in the events topic.
+type EventPublisher interface {
+	Publish(ctx context.Context, ev schema.Event) (schema.Event, error)
+}
+
+// Sink writes attempt outcomes to the store in batches, keeps endpoint
+// failure counts there, and announces every endpoint it disables with a
+// hookstream.endpoint.disabled event to the endpoint's tenant.
 type Sink struct {
 	DB      AttemptStore
+	Rule    schema.DisableRule
+	Events  EventPublisher
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -38,11 +50,47 @@ func (s *Sink) Store(ctx context.Context, recs []*kgo.Record) error {
 		batch = append(batch, a)
 	}
 	start := time.Now()
-	if err := s.DB.WriteAttempts(ctx, batch); err != nil {
+	if err := s.DB.WriteAttempts(ctx, batch, s.Rule, s.announce); err != nil {
 		s.Metrics.sinkErrors.Inc()
 		return fmt.Errorf("sink: %w", err)
 	}
 	s.Metrics.sinkBatch.Observe(float64(len(batch)))
 	s.Metrics.sinkWrite.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// disabledData is the body of a hookstream.endpoint.disabled event.
+type disabledData struct {
+	EndpointID string    `json:"endpoint_id"`
+	URL        string    `json:"url"`
+	Reason     string    `json:"reason"`
+	Failures   int       `json:"consecutive_failures"`
+	DisabledAt time.Time `json:"disabled_at"`
+}
+
+// announce publishes the operational events before the store commits the
+// disabling; their ids derive from the attempt that disabled the endpoint,
+// so a batch written again after a crash publishes nothing new (the
+// dispatcher drops the repeated id).
+func (s *Sink) announce(ctx context.Context, disabled []schema.DisabledEndpoint) error {
+	for _, d := range disabled {
+		s.Metrics.disabled.Inc()
+		s.Log.Warn("endpoint disabled", "endpoint_id", d.EndpointID, "tenant", d.Tenant, "reason", d.Reason)
+		if s.Events == nil {
+			continue
+		}
+		data, err := json.Marshal(disabledData{EndpointID: d.EndpointID, URL: d.DisplayURL, Reason: d.Reason,
+			Failures: d.Failures, DisabledAt: d.At.UTC()})
+		if err != nil {
+			return err
+		}
+		ev := schema.Event{
+			ID: schema.StableID("evt_", schema.EndpointDisabledType, d.EndpointID, d.Cause), Tenant: d.Tenant,
+			Type: schema.EndpointDisabledType, Data: data, CreatedAt: d.At.UTC(),
+		}
+		if _, err := s.Events.Publish(ctx, ev); err != nil {
+			return fmt.Errorf("announce disabled endpoint %s: %w", d.EndpointID, err)
+		}
+	}
 	return nil
 }

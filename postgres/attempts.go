@@ -12,9 +12,13 @@ import (
 
 // WriteAttempts records a batch of attempt outcomes in one transaction: a
 // history row for every attempt that was sent (idempotent on delivery id and
-// attempt number, so a batch written twice after a crash counts once), and
-// the state of each delivery after its latest outcome.
-func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt) error {
+// attempt number, so a batch written twice after a crash counts once), the
+// state of each delivery after its latest outcome, and the health of each
+// endpoint: its consecutive failures, and whether the rule disables it now.
+// Endpoints it disables are passed to onDisable (when not nil) before the
+// transaction commits; an error from onDisable rolls everything back.
+func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule schema.DisableRule,
+	onDisable func(context.Context, []schema.DisabledEndpoint) error) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -73,16 +77,31 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt) error {
 	}
 
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		fresh := map[attemptKey]bool{}
 		if len(dIDs) > 0 {
-			if _, err := tx.Exec(ctx, `
+			rows, err := tx.Query(ctx, `
 				INSERT INTO attempts (delivery_id, attempt, tenant, endpoint_id, outcome, status_code,
 					error, latency_us, response_body, response_truncated, attempted_at)
 				SELECT d, n, t, e, o, NULLIF(c, 0), NULLIF(er, ''), l, NULLIF(b, ''), tr, at
 				FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
 					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[])
 					AS u(d, n, t, e, o, c, er, l, b, tr, at)
-				ON CONFLICT (delivery_id, attempt) DO NOTHING`,
-				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats); err != nil {
+				ON CONFLICT (delivery_id, attempt) DO NOTHING
+				RETURNING delivery_id, attempt`,
+				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k attemptKey
+				if err := rows.Scan(&k.delivery, &k.attempt); err != nil {
+					rows.Close()
+					return err
+				}
+				fresh[k] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
 				return err
 			}
 		}
@@ -102,10 +121,30 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt) error {
 				updated_at = EXCLUDED.updated_at
 			WHERE d.updated_at <= EXCLUDED.updated_at`,
 			ids, dTenants, dEps, evIDs, evTypes, states, counts, lastCodes, lastErrs, nexts, createdAt, updatedAt)
-		return err
+		if err != nil {
+			return err
+		}
+		// Only attempts recorded now count: a batch written again after a
+		// crash does not count its failures twice.
+		var counted []schema.Attempt
+		for _, a := range batch {
+			if a.Sent && fresh[attemptKey{a.DeliveryID, int32(a.Attempt)}] {
+				counted = append(counted, a)
+			}
+		}
+		disabled, err := updateHealth(ctx, tx, counted, rule)
+		if err != nil || len(disabled) == 0 || onDisable == nil {
+			return err
+		}
+		return onDisable(ctx, disabled)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: write attempts: %w", err)
 	}
 	return nil
+}
+
+type attemptKey struct {
+	delivery string
+	attempt  int32
 }

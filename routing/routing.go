@@ -81,8 +81,8 @@ func newRoute(ep schema.Endpoint) (*Route, error) {
 	return r, nil
 }
 
-// Reload replaces the table with every endpoint the loader returns.
-func (t *Table) Reload(ctx context.Context) error {
+// ReloadAll replaces the table with every endpoint the loader returns.
+func (t *Table) ReloadAll(ctx context.Context) error {
 	eps, err := t.loader.SendableEndpoints(ctx)
 	if err != nil {
 		return fmt.Errorf("routing: reload: %w", err)
@@ -106,7 +106,7 @@ func (t *Table) Reload(ctx context.Context) error {
 // Refresh reloads one endpoint (all of them when id is empty).
 func (t *Table) Refresh(ctx context.Context, id string) error {
 	if id == "" {
-		return t.Reload(ctx)
+		return t.ReloadAll(ctx)
 	}
 	_, err := t.fetch(ctx, id)
 	if errors.Is(err, ErrUnknownEndpoint) {
@@ -179,6 +179,11 @@ func (t *Table) Lookup(ctx context.Context, id string) (*Route, error) {
 	return t.fetch(ctx, id)
 }
 
+// Reload reads one endpoint from the loader, whatever the table holds.
+func (t *Table) Reload(ctx context.Context, id string) (*Route, error) {
+	return t.fetch(ctx, id)
+}
+
 // Len returns the number of endpoints in the table.
 func (t *Table) Len() int {
 	t.mu.RLock()
@@ -213,7 +218,7 @@ func (t *Table) Run(ctx context.Context, listen Listener, every time.Duration) {
 			wg.Wait()
 			return
 		case <-tick.C:
-			if err := t.Reload(ctx); err != nil && ctx.Err() == nil {
+			if err := t.ReloadAll(ctx); err != nil && ctx.Err() == nil {
 				t.log.Warn("endpoint reload failed", "err", err)
 			}
 		}

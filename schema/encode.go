@@ -29,11 +29,14 @@ type taskHead struct {
 	EndpointID string `json:"endpoint_id"`
 	Attempt    int    `json:"attempt"`
 	Tier       int    `json:"tier,omitempty"`
+	// EndpointVersion as in Task.
+	EndpointVersion time.Time `json:"endpoint_version,omitzero"`
 }
 
 // EncodeTask returns the JSON of a task, its event's data byte for byte.
 func EncodeTask(t Task) []byte {
-	head, _ := json.Marshal(taskHead{V: t.V, DeliveryID: t.DeliveryID, EndpointID: t.EndpointID, Attempt: t.Attempt, Tier: t.Tier})
+	head, _ := json.Marshal(taskHead{V: t.V, DeliveryID: t.DeliveryID, EndpointID: t.EndpointID, Attempt: t.Attempt, Tier: t.Tier,
+		EndpointVersion: t.EndpointVersion})
 	return spliceField(head, "event", EncodeEvent(t.Event))
 }
 

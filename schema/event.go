@@ -169,22 +169,24 @@ func NewID(prefix string) string {
 // its position, so that re-reading the record after a crash yields the same
 // id and the dedupe gate recognises it.
 func DerivedEventID(topic string, partition int32, offset int64) string {
-	return "evt_" + hashID(topic, strconv.Itoa(int(partition)), strconv.FormatInt(offset, 10))
+	return StableID("evt_", topic, strconv.Itoa(int(partition)), strconv.FormatInt(offset, 10))
 }
 
 // DeliveryID is the stable id of the delivery of one event to one endpoint:
 // the webhook-id a receiver sees on every attempt, retry and replay.
 func DeliveryID(tenant, eventID, endpointID string) string {
-	return "msg_" + hashID(tenant, eventID, endpointID)
+	return StableID("msg_", tenant, eventID, endpointID)
 }
 
-func hashID(parts ...string) string {
+// StableID returns prefix + 26 base32 characters of a hash of the parts:
+// the same parts always give the same id.
+func StableID(prefix string, parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
 		h.Write([]byte(p))
 		h.Write([]byte{0})
 	}
-	return idEncoding.EncodeToString(h.Sum(nil)[:16])
+	return prefix + idEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Claim is an event with the position of the record it was read from, as

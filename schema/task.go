@@ -32,8 +32,12 @@ type Task struct {
 	Attempt int `json:"attempt"`
 	// Tier is the retry tier the task waits in, from 1; 0 for a task that
 	// does not wait (a first attempt, a manual retry, a replay).
-	Tier  int   `json:"tier,omitempty"`
-	Event Event `json:"event"`
+	Tier int `json:"tier,omitempty"`
+	// EndpointVersion, when set, is the endpoint's updated_at when the task
+	// was made (a replay after enabling it): a deliverer whose copy of the
+	// endpoint is older reads it again before deciding to park the task.
+	EndpointVersion time.Time `json:"endpoint_version,omitzero"`
+	Event           Event     `json:"event"`
 }
 
 // NewTask is the first task of the delivery of ev to endpointID.

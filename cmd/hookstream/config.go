@@ -45,6 +45,11 @@ type Config struct {
 	RetrySchedule    string  `env:"RETRY_SCHEDULE, default=30s,2m,10m,1h,6h,24h"`
 	RetryJitter      float64 `env:"RETRY_JITTER, default=0.2"`
 
+	// An endpoint is disabled after DisableAfterFailures consecutive failed
+	// attempts spread over at least DisableMinFailing (0 = never by count).
+	DisableAfterFailures int           `env:"DISABLE_AFTER_FAILURES, default=50"`
+	DisableMinFailing    time.Duration `env:"DISABLE_MIN_FAILING, default=1h"`
+
 	DeliveryTimeout    time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
 	ResponseBodyLimit  int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
 	DeliverConcurrency int           `env:"DELIVER_CONCURRENCY, default=128"`
@@ -96,6 +101,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_DELIVER_CONCURRENCY must be at least 1")
 	case c.MaxEventBytes < 1024:
 		return fmt.Errorf("config: HOOKSTREAM_MAX_EVENT_BYTES must be at least 1024")
+	case c.DisableAfterFailures < 0:
+		return fmt.Errorf("config: HOOKSTREAM_DISABLE_AFTER_FAILURES must not be negative")
 	case c.LogFormat != "json" && c.LogFormat != "text":
 		return fmt.Errorf("config: HOOKSTREAM_LOG_FORMAT must be json or text")
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/routing"
+	"github.com/hookstream/hookstream/schema"
 	"github.com/hookstream/hookstream/seal"
 )
 
@@ -88,7 +89,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 	var table *routing.Table
 	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		table = routing.New(db, func(err error) bool { return errors.Is(err, postgres.ErrNotFound) }, log.With("component", "routing"))
-		if err := table.Reload(ctx); err != nil {
+		if err := table.ReloadAll(ctx); err != nil {
 			return err
 		}
 		start("routing", func(ctx context.Context) error {
@@ -138,16 +139,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 			}
 		}
 	}
-	if cfg.has(RoleSink) {
-		s := &pipeline.Sink{DB: db, Metrics: metrics, Log: log.With("stage", "sink")}
-		start("sink", func(ctx context.Context) error {
-			return consumer.RunSink(ctx, member("sink", topics.Group("sink"), topics.Attempts()), s.Store)
-		})
-	}
-
-	apiAddr := ""
-	if cfg.has(RoleAPI) {
-		pub, err := producer.New(cfg.KafkaBrokers, producer.WithTopic(topics.Events()),
+	var pub *producer.Client
+	if cfg.has(RoleSink) || cfg.has(RoleAPI) {
+		pub, err = producer.New(cfg.KafkaBrokers, producer.WithTopic(topics.Events()),
 			producer.WithMaxBytes(cfg.MaxEventBytes), producer.WithKafkaOptions(kopts...))
 		if err != nil {
 			cancel(nil)
@@ -155,8 +149,27 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 			return err
 		}
 		defer pub.Close()
+	}
+	if cfg.has(RoleSink) {
+		s := &pipeline.Sink{DB: db, Events: pub, Metrics: metrics, Log: log.With("stage", "sink"),
+			Rule: schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing}}
+		start("sink", func(ctx context.Context) error {
+			return consumer.RunSink(ctx, member("sink", topics.Group("sink"), topics.Attempts()), s.Store)
+		})
+	}
+
+	apiAddr := ""
+	if cfg.has(RoleAPI) {
+		qcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.KafkaBrokers...),
+			kgo.RequiredAcks(kgo.AllISRAcks())}, kopts...)...)
+		if err != nil {
+			cancel(nil)
+			wg.Wait()
+			return fmt.Errorf("kafka: %w", err)
+		}
+		defer qcl.Close()
 		srv := &api.Server{
-			Store: db, Publisher: pub, Guard: delivery.Guard{Allow: allowed}, AdminToken: cfg.AdminToken,
+			Store: db, Publisher: pub, Tasks: &pipeline.Queue{Client: qcl, Topics: topics}, Guard: delivery.Guard{Allow: allowed}, AdminToken: cfg.AdminToken,
 			MaxEventBytes: int64(cfg.MaxEventBytes), DefaultTimeout: cfg.DeliveryTimeout,
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log.With("component", "api"),
 		}

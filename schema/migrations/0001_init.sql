@@ -23,6 +23,7 @@ CREATE TABLE endpoints (
     timeout_ms           integer NOT NULL CHECK (timeout_ms > 0),
     state                text NOT NULL DEFAULT 'enabled' CHECK (state IN ('enabled', 'disabled')),
     consecutive_failures integer NOT NULL DEFAULT 0,
+    failing_since        timestamptz,
     disabled_reason      text,
     disabled_at          timestamptz,
     created_at           timestamptz NOT NULL DEFAULT now(),
@@ -31,9 +32,13 @@ CREATE TABLE endpoints (
 CREATE INDEX endpoints_tenant_idx ON endpoints (tenant, id);
 
 -- Every change to an endpoint tells every instance, so that endpoint caches
--- stay fresh without polling.
+-- stay fresh without polling. A change bumps updated_at; the sink's failure
+-- counting does not, and does not notify.
 CREATE FUNCTION hookstream_endpoint_notify() RETURNS trigger AS $$
 BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.updated_at IS NOT DISTINCT FROM NEW.updated_at THEN
+        RETURN NULL;
+    END IF;
     PERFORM pg_notify('hookstream_endpoints', COALESCE(NEW.id, OLD.id));
     RETURN NULL;
 END;

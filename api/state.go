@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// TaskQueue queues delivery tasks (replays, manual retries).
+type TaskQueue interface {
+	Enqueue(ctx context.Context, tasks []schema.Task) error
+}
+
+// replayBatch is how many parked deliveries are queued at a time.
+const replayBatch = 500
+
+type stateResponse struct {
+	endpointJSON
+	// Replayed counts the parked deliveries queued again by an enable.
+	Replayed int `json:"replayed"`
+}
+
+// enableEndpoint enables an endpoint and replays its parked deliveries,
+// oldest first, with their original ids. Enabling an enabled endpoint
+// replays whatever is still parked.
+func (s *Server) enableEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	ep, ok := s.setState(w, r, tenant, true, "")
+	if !ok {
+		return
+	}
+	n, err := s.replayParked(r.Context(), ep)
+	if err != nil {
+		s.Log.Error("replay of parked deliveries failed", "endpoint_id", ep.ID, "replayed", n, "err", err)
+		writeProblem(w, problem(http.StatusServiceUnavailable,
+			"endpoint enabled, but replaying its parked deliveries stopped; enable it again to replay the rest"))
+		return
+	}
+	writeJSON(w, http.StatusOK, stateResponse{endpointJSON: toEndpointJSON(ep), Replayed: n})
+}
+
+// disableEndpoint disables an endpoint by hand: its deliveries are parked
+// until it is enabled again.
+func (s *Server) disableEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	ep, ok := s.setState(w, r, tenant, false, "disabled through the API")
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, stateResponse{endpointJSON: toEndpointJSON(ep)})
+}
+
+func (s *Server) setState(w http.ResponseWriter, r *http.Request, tenant string, enabled bool, reason string) (schema.Endpoint, bool) {
+	ep, err := s.Store.SetEndpointState(r.Context(), tenant, r.PathValue("id"), enabled, reason)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return ep, false
+	}
+	if err != nil {
+		s.internal(w, r, "set endpoint state", err)
+		return ep, false
+	}
+	if s.EndpointChanged != nil {
+		s.EndpointChanged(r.Context(), ep.ID)
+	}
+	return ep, true
+}
+
+// replayParked queues the endpoint's parked deliveries again, in batches,
+// each batch marked as requeued once the broker has it.
+func (s *Server) replayParked(ctx context.Context, ep schema.Endpoint) (int, error) {
+	n := 0
+	var after *postgres.ParkedCursor
+	for {
+		tasks, next, err := s.Store.ParkedTasks(ctx, ep.ID, after, replayBatch)
+		if err != nil || len(tasks) == 0 {
+			return n, err
+		}
+		ids := make([]string, len(tasks))
+		for i := range tasks {
+			tasks[i].EndpointVersion = ep.UpdatedAt
+			ids[i] = tasks[i].DeliveryID
+		}
+		if err := s.Tasks.Enqueue(ctx, tasks); err != nil {
+			return n, err
+		}
+		if err := s.Store.MarkRequeued(ctx, ids); err != nil {
+			return n, err
+		}
+		n += len(tasks)
+		after = next
+	}
+}

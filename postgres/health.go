@@ -1,0 +1,137 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// health is an endpoint's failure state as the sink tracks it.
+type health struct {
+	tenant, display string
+	state           string
+	failures        int
+	failingSince    *time.Time
+	changed         bool
+	disable         *schema.DisabledEndpoint
+}
+
+// updateHealth applies newly recorded attempts, in order, to their
+// endpoints' consecutive-failure counts, and disables the endpoints the rule
+// (or a 410 Gone) condemns. It returns the endpoints disabled now.
+func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rule schema.DisableRule) ([]schema.DisabledEndpoint, error) {
+	if len(attempts) == 0 {
+		return nil, nil
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, a := range attempts {
+		if !seen[a.EndpointID] {
+			seen[a.EndpointID] = true
+			ids = append(ids, a.EndpointID)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT id, tenant, url_display, state, consecutive_failures, failing_since
+		FROM endpoints WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	eps := map[string]*health{}
+	for rows.Next() {
+		var id string
+		h := &health{}
+		if err := rows.Scan(&id, &h.tenant, &h.display, &h.state, &h.failures, &h.failingSince); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		eps[id] = h
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, a := range attempts {
+		h := eps[a.EndpointID]
+		if h == nil {
+			continue // endpoint deleted
+		}
+		h.changed = true
+		if a.Outcome == schema.OutcomeSucceeded {
+			h.failures, h.failingSince = 0, nil
+			continue
+		}
+		h.failures++
+		if h.failingSince == nil {
+			at := a.At
+			h.failingSince = &at
+		}
+		if h.state != schema.EndpointEnabled || h.disable != nil {
+			continue
+		}
+		reason := ""
+		switch {
+		case a.StatusCode == http.StatusGone:
+			reason = "endpoint answered 410 Gone"
+		case rule.Failures > 0 && h.failures >= rule.Failures && a.At.Sub(*h.failingSince) >= rule.MinFailing:
+			reason = strconv.Itoa(h.failures) + " consecutive failed attempts since " + h.failingSince.UTC().Format(time.RFC3339)
+		default:
+			continue
+		}
+		h.state = schema.EndpointDisabled
+		h.disable = &schema.DisabledEndpoint{
+			EndpointID: a.EndpointID, Tenant: h.tenant, DisplayURL: h.display, Reason: reason,
+			Failures: h.failures, At: a.At, Cause: a.DeliveryID + "/" + strconv.Itoa(a.Attempt),
+		}
+	}
+
+	var (
+		upIDs, upStates, reasons []string
+		fails                    []int32
+		since, disabledAt        []*time.Time
+		out                      []schema.DisabledEndpoint
+	)
+	for _, id := range ids {
+		h := eps[id]
+		if h == nil || !h.changed {
+			continue
+		}
+		upIDs = append(upIDs, id)
+		upStates = append(upStates, h.state)
+		fails = append(fails, int32(h.failures))
+		since = append(since, h.failingSince)
+		if h.disable != nil {
+			at := h.disable.At
+			reasons, disabledAt = append(reasons, h.disable.Reason), append(disabledAt, &at)
+			out = append(out, *h.disable)
+		} else {
+			reasons, disabledAt = append(reasons, ""), append(disabledAt, nil)
+		}
+	}
+	if len(upIDs) == 0 {
+		return nil, nil
+	}
+	// The trigger on endpoints notifies every instance of a change; only
+	// notify when the state changes, not for each failure count.
+	_, err = tx.Exec(ctx, `
+		UPDATE endpoints e SET
+			consecutive_failures = u.f,
+			failing_since = u.s,
+			state = u.st,
+			disabled_reason = CASE WHEN u.r <> '' THEN u.r ELSE e.disabled_reason END,
+			disabled_at = COALESCE(u.d, e.disabled_at),
+			updated_at = CASE WHEN u.r <> '' THEN now() ELSE e.updated_at END
+		FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::timestamptz[])
+			AS u(id, f, s, st, r, d)
+		WHERE e.id = u.id`, upIDs, fails, since, upStates, reasons, disabledAt)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint health: %w", err)
+	}
+	return out, nil
+}
