@@ -54,13 +54,14 @@ func decode(w http.ResponseWriter, r *http.Request, maxBody int64, v any) *Probl
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err, maxBody)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if p := decodeProblem(err, maxBody); p != nil && err != nil {
-			return p
-		}
-		return problem(http.StatusBadRequest, "body must hold a single JSON object")
+	switch _, err := dec.Token(); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return decodeProblem(err, maxBody)
+	default:
+		return problem(http.StatusBadRequest, "body must hold a single JSON object, and nothing after it")
 	}
-	return nil
 }
 
 func decodeProblem(err error, maxBody int64) *Problem {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -114,7 +113,13 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("deliver %s: %w", task.DeliveryID, err)
+		// The endpoint is not in the table and its store did not answer:
+		// wait in a tier without spending an attempt, rather than fail the
+		// batch and send its other deliveries again.
+		d.Log.Warn("endpoint lookup failed; delivery deferred", "delivery_id", task.DeliveryID,
+			"endpoint_id", task.EndpointID, "err", err)
+		d.postpone(task, "endpoint lookup failed", emit)
+		return nil
 	}
 	if !route.Enabled() {
 		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
@@ -172,15 +177,27 @@ func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string
 	due := time.Now().Add(max(delay, res.RetryAfter)).Truncate(time.Millisecond)
 	next := task
 	next.Attempt++
-	next.Tier = tier + 1
-	b := schema.EncodeTask(next)
+	d.emitRetry(next, tier, due, emit)
+	d.outcome(task, schema.OutcomeRetrying, res, errText, &due, emit)
+}
+
+// postpone puts the task, attempt number unchanged, in the tier it would wait
+// in after a failure (the last one when it is past the schedule).
+func (d *Deliverer) postpone(task schema.Task, reason string, emit consumer.Emit) {
+	tier := min(task.Tier, len(d.Topics.Schedule)-1)
+	due := time.Now().Add(delivery.Jitter(d.Topics.Delay(tier), d.Jitter, rand.Float64())).Truncate(time.Millisecond)
+	d.emitRetry(task, tier, due, emit)
+	d.outcome(task, schema.OutcomeRetrying, nil, reason, &due, emit)
+}
+
+func (d *Deliverer) emitRetry(task schema.Task, tier int, due time.Time, emit consumer.Emit) {
+	task.Tier = tier + 1
 	emit(&kgo.Record{
 		Topic:   d.Topics.Retry(tier),
 		Key:     []byte(task.EndpointID),
-		Value:   b,
+		Value:   schema.EncodeTask(task),
 		Headers: []kgo.RecordHeader{{Key: schema.HeaderDue, Value: []byte(strconv.FormatInt(due.UnixMilli(), 10))}},
 	})
-	d.outcome(task, schema.OutcomeRetrying, res, errText, &due, emit)
 }
 
 // outcome emits the attempt record of a task; res is nil when nothing was

@@ -84,9 +84,11 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *ParkedC
 }
 
 // MarkRequeued moves parked deliveries back to retrying once their tasks
-// are queued again, so that they are not replayed twice.
+// are queued again, so that they are not replayed twice. updated_at stays:
+// it orders outcomes by the deliverers' clocks, and the replay's outcome
+// must win whatever this server's clock says.
 func (db *DB) MarkRequeued(ctx context.Context, ids []string) error {
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now(), updated_at = now()
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now()
 		WHERE id = ANY($1) AND status = 'parked'`, ids)
 	if err != nil {
 		return fmt.Errorf("postgres: mark requeued: %w", err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -62,25 +63,55 @@ func fieldErr(field, format string, args ...any) error {
 // type and data. An absent id is left empty for the caller to fill in with
 // DerivedEventID; an absent created_at stays zero.
 func DecodeEvent(b []byte) (Event, error) {
-	var ev Event
+	var w struct {
+		Event
+		// created_at is read apart, to name it when it is not a time.
+		CreatedAt json.RawMessage `json:"created_at"`
+	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return ev, fieldErr("value", "empty record")
+		return w.Event, fieldErr("value", "empty record")
 	}
 	if !json.Valid(b) {
-		return ev, fieldErr("value", "not valid JSON")
+		return w.Event, fieldErr("value", "not valid JSON")
 	}
-	if err := json.Unmarshal(b, &ev); err != nil {
+	if t := bytes.TrimSpace(b); t[0] != '{' {
+		return w.Event, fieldErr("value", "must be a JSON object with id, tenant, type, data and created_at")
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return ev, fieldErr(te.Field, "must be a JSON %s", te.Type.Kind())
+			field := strings.TrimPrefix(te.Field, "Event.")
+			return w.Event, fieldErr(field, "must be a JSON %s", jsonKind(te.Type.Kind().String()))
 		}
-		var pe *time.ParseError
-		if errors.As(err, &pe) {
+		return w.Event, fieldErr("value", "must be a JSON object with id, tenant, type, data and created_at")
+	}
+	ev := w.Event
+	if c := bytes.TrimSpace(w.CreatedAt); len(c) > 0 && !bytes.Equal(c, []byte("null")) {
+		var s string
+		if err := json.Unmarshal(c, &s); err != nil {
+			return ev, fieldErr("created_at", "must be an RFC 3339 time in a JSON string")
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
 			return ev, fieldErr("created_at", "must be an RFC 3339 time")
 		}
-		return ev, fieldErr("value", "must be a JSON object with id, tenant, type, data and created_at")
+		ev.CreatedAt = t
 	}
 	return ev, ev.Validate()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "slice", "array":
+		return "array"
+	case "map", "struct":
+		return "object"
+	case "bool":
+		return "boolean"
+	case "string":
+		return "string"
+	}
+	return "number"
 }
 
 // Validate checks every field of an event. An empty ID is allowed: it is

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -75,7 +77,7 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 		Lookuper: envconfig.PrefixLookuper("HOOKSTREAM_", l),
 	})
 	if err != nil {
-		return c, fmt.Errorf("config: %w", err)
+		return c, fmt.Errorf("config: %s", envName(err.Error()))
 	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
@@ -84,7 +86,23 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	return c, c.validate()
 }
 
+// envName rewrites go-envconfig's "Field: problem" to name the variable.
+func envName(msg string) string {
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if rest, ok := strings.CutPrefix(msg, f.Name+":"); ok {
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			return "HOOKSTREAM_" + name + ":" + rest
+		}
+	}
+	return msg
+}
+
 func (c *Config) validate() error {
+	if len(c.Roles) == 0 {
+		return fmt.Errorf("config: HOOKSTREAM_ROLES: no role given (roles: %v)", allRoles)
+	}
 	for _, r := range c.Roles {
 		if !slices.Contains(allRoles, r) {
 			return fmt.Errorf("config: HOOKSTREAM_ROLES: unknown role %q (roles: %v)", r, allRoles)

@@ -123,18 +123,26 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr s
 			MaxResponseBody: cfg.ResponseBodyLimit,
 		})
 		defer sender.Close()
+		// A delivery batch is at most one round of concurrent attempts, so
+		// that it ends within the endpoint timeout, well inside the
+		// transaction and rebalance timeouts.
+		sendMember := func(stage, group, topic string) consumer.Config {
+			c := member(stage, group, topic)
+			c.MaxPollRecords = min(cfg.BatchRecords, cfg.DeliverConcurrency)
+			return c
+		}
 		d := &pipeline.Deliverer{Topics: topics, Routes: table, Sender: sender, Jitter: cfg.RetryJitter,
 			Concurrency: cfg.DeliverConcurrency, Metrics: metrics, Log: log.With("stage", "deliver")}
 		if cfg.has(RoleDeliver) {
 			start("deliver", func(ctx context.Context) error {
-				return consumer.RunTransform(ctx, member("deliver", topics.Group("deliver"), topics.Deliveries()), nil, d.Transform)
+				return consumer.RunTransform(ctx, sendMember("deliver", topics.Group("deliver"), topics.Deliveries()), nil, d.Transform)
 			})
 		}
 		if cfg.has(RoleRetry) {
 			for i := range schedule {
 				stage := "retry." + delivery.TierName(schedule[i])
 				start(stage, func(ctx context.Context) error {
-					return consumer.RunTransform(ctx, member(stage, topics.RetryGroup(i), topics.Retry(i)), pipeline.Due, d.Transform)
+					return consumer.RunTransform(ctx, sendMember(stage, topics.RetryGroup(i), topics.Retry(i)), pipeline.Due, d.Transform)
 				})
 			}
 		}

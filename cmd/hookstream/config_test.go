@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/hookstream/hookstream/delivery"
+)
+
+func loadTestConfig(t *testing.T, env map[string]string) (Config, error) {
+	t.Helper()
+	return loadConfig(context.Background(), envconfig.MapLookuper(env))
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, err := loadTestConfig(t, map[string]string{})
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if !slices.Equal(c.Roles, []string{RoleAPI, RoleDispatch, RoleDeliver, RoleRetry, RoleSink}) {
+		t.Errorf("roles = %v, want all five", c.Roles)
+	}
+	for _, r := range allRoles {
+		if !c.has(r) {
+			t.Errorf("default config does not have role %s", r)
+		}
+	}
+	if c.TopicPrefix != "hookstream." {
+		t.Errorf("topic prefix = %q, want hookstream.", c.TopicPrefix)
+	}
+	sched, err := delivery.ParseSchedule(c.RetrySchedule)
+	if err != nil {
+		t.Errorf("default retry schedule %q does not parse: %v", c.RetrySchedule, err)
+	} else if len(sched) == 0 {
+		t.Errorf("default retry schedule %q is empty", c.RetrySchedule)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"http addr", c.HTTPAddr, ":8080"},
+		{"partitions", c.TopicPartitions, int32(12)},
+		{"replication", c.TopicReplication, int16(-1)},
+		{"jitter", c.RetryJitter, 0.2},
+		{"delivery timeout", c.DeliveryTimeout, 15 * time.Second},
+		{"deliver concurrency", c.DeliverConcurrency, 128},
+		{"max event bytes", c.MaxEventBytes, 1 << 20},
+		{"shutdown grace", c.ShutdownGrace, 15 * time.Second},
+		{"log level", c.LogLevel, "info"},
+		{"log format", c.LogFormat, "json"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	if len(c.KafkaBrokers) != 0 || c.DatabaseURL != "" || c.AdminToken != "" || c.SecretKey != "" {
+		t.Errorf("connection settings have defaults: %+v", c)
+	}
+}
+
+func TestLoadConfigInstanceID(t *testing.T) {
+	c, err := loadTestConfig(t, map[string]string{})
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.InstanceID == "" || !strings.HasSuffix(c.InstanceID, "-"+strconv.Itoa(os.Getpid())) {
+		t.Errorf("default instance id = %q, want host-pid", c.InstanceID)
+	}
+	c, err = loadTestConfig(t, map[string]string{"HOOKSTREAM_INSTANCE_ID": "node-7"})
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.InstanceID != "node-7" {
+		t.Errorf("instance id = %q, want node-7", c.InstanceID)
+	}
+}
+
+func TestLoadConfigOverrides(t *testing.T) {
+	c, err := loadTestConfig(t, map[string]string{
+		"HOOKSTREAM_ROLES":                "api,sink",
+		"HOOKSTREAM_KAFKA_BROKERS":        "k1:9092,k2:9092",
+		"HOOKSTREAM_DATABASE_URL":         "postgres://db/hookstream",
+		"HOOKSTREAM_HTTP_ADDR":            "127.0.0.1:9000",
+		"HOOKSTREAM_TOPIC_PREFIX":         "acme.hooks.",
+		"HOOKSTREAM_TOPIC_PARTITIONS":     "3",
+		"HOOKSTREAM_RETRY_SCHEDULE":       "1m,10m",
+		"HOOKSTREAM_RETRY_JITTER":         "0",
+		"HOOKSTREAM_DELIVERY_TIMEOUT":     "2s",
+		"HOOKSTREAM_LOG_FORMAT":           "text",
+		"HOOKSTREAM_LOG_LEVEL":            "debug",
+		"HOOKSTREAM_MAX_EVENT_BYTES":      "2048",
+		"HOOKSTREAM_ALLOWED_TARGET_CIDRS": "127.0.0.0/8",
+		"ROLES":                           "dispatch", // without the prefix: not ours
+	})
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if !slices.Equal(c.Roles, []string{"api", "sink"}) || !c.has(RoleAPI) || c.has(RoleDispatch) {
+		t.Errorf("roles = %v, want [api sink]", c.Roles)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"brokers", strings.Join(c.KafkaBrokers, ","), "k1:9092,k2:9092"},
+		{"database url", c.DatabaseURL, "postgres://db/hookstream"},
+		{"http addr", c.HTTPAddr, "127.0.0.1:9000"},
+		{"prefix", c.TopicPrefix, "acme.hooks."},
+		{"partitions", c.TopicPartitions, int32(3)},
+		{"schedule", c.RetrySchedule, "1m,10m"},
+		{"jitter", c.RetryJitter, 0.0},
+		{"delivery timeout", c.DeliveryTimeout, 2 * time.Second},
+		{"log format", c.LogFormat, "text"},
+		{"log level", c.LogLevel, "debug"},
+		{"max event bytes", c.MaxEventBytes, 2048},
+		{"allowed cidrs", c.AllowedTargetCIDRs, "127.0.0.0/8"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadConfigRejects(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+	}{
+		{"unknown role", "HOOKSTREAM_ROLES", "api,bogus"},
+		{"jitter 1.5", "HOOKSTREAM_RETRY_JITTER", "1.5"},
+		{"jitter 1", "HOOKSTREAM_RETRY_JITTER", "1"},
+		{"negative jitter", "HOOKSTREAM_RETRY_JITTER", "-0.1"},
+		{"jitter not a number", "HOOKSTREAM_RETRY_JITTER", "lots"},
+		{"partitions 0", "HOOKSTREAM_TOPIC_PARTITIONS", "0"},
+		{"partitions not a number", "HOOKSTREAM_TOPIC_PARTITIONS", "twelve"},
+		{"log format xml", "HOOKSTREAM_LOG_FORMAT", "xml"},
+		{"delivery timeout 0", "HOOKSTREAM_DELIVERY_TIMEOUT", "0s"},
+		{"delivery timeout not a duration", "HOOKSTREAM_DELIVERY_TIMEOUT", "15"},
+		{"concurrency 0", "HOOKSTREAM_DELIVER_CONCURRENCY", "0"},
+		{"max event bytes too small", "HOOKSTREAM_MAX_EVENT_BYTES", "100"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadTestConfig(t, map[string]string{tt.key: tt.value})
+			if err == nil {
+				t.Fatalf("%s=%s accepted, want an error", tt.key, tt.value)
+			}
+			if !strings.Contains(err.Error(), tt.key) {
+				t.Errorf("error %q does not name %s", err, tt.key)
+			}
+		})
+	}
+}
