@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/hookstream/hookstream/schema"
 )
 
 // Problem is an RFC 9457 problem detail.
@@ -83,7 +85,7 @@ func decodeProblem(err error, maxBody int64) *Problem {
 		if typ.Field == "" {
 			return problem(http.StatusBadRequest, "body must be a JSON object")
 		}
-		p := problem(http.StatusBadRequest, fmt.Sprintf("%s: must be a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String())))
+		p := problem(http.StatusBadRequest, fmt.Sprintf("%s: must be a JSON %s", typ.Field, schema.JSONKind(typ.Type.Kind().String())))
 		p.Field = typ.Field
 		return p
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -93,18 +95,4 @@ func decodeProblem(err error, maxBody int64) *Problem {
 		return p
 	}
 	return problem(http.StatusBadRequest, "body is not valid JSON")
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "string"
-	case "slice", "array":
-		return "array"
-	case "map", "struct":
-		return "object"
-	case "bool":
-		return "boolean"
-	}
-	return "number"
 }

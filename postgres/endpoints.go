@@ -67,24 +67,8 @@ func (db *DB) Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint,
 // Endpoints lists a tenant's endpoints ordered by id, after the cursor id,
 // without their secrets.
 func (db *DB) Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints
+	return db.queryEndpoints(ctx, false, `SELECT `+endpointColumns+` FROM endpoints
 		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: endpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []schema.Endpoint
-	for rows.Next() {
-		ep, err := db.scanEndpoint(rows, false)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: endpoints: %w", err)
-		}
-		out = append(out, ep)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: endpoints: %w", err)
-	}
-	return out, nil
 }
 
 // SendableEndpoint returns one endpoint with its URL, headers and signing
@@ -100,14 +84,18 @@ func (db *DB) SendableEndpoint(ctx context.Context, id string) (schema.Endpoint,
 
 // SendableEndpoints returns every endpoint with its secrets opened.
 func (db *DB) SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+endpointColumns+` FROM endpoints`)
+	return db.queryEndpoints(ctx, true, `SELECT `+endpointColumns+` FROM endpoints`)
+}
+
+func (db *DB) queryEndpoints(ctx context.Context, open bool, sql string, args ...any) ([]schema.Endpoint, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: endpoints: %w", err)
 	}
 	defer rows.Close()
 	var out []schema.Endpoint
 	for rows.Next() {
-		ep, err := db.scanEndpoint(rows, true)
+		ep, err := db.scanEndpoint(rows, open)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: endpoints: %w", err)
 		}

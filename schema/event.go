@@ -81,7 +81,7 @@ func DecodeEvent(b []byte) (Event, error) {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			field := strings.TrimPrefix(te.Field, "Event.")
-			return w.Event, fieldErr(field, "must be a JSON %s", jsonKind(te.Type.Kind().String()))
+			return w.Event, fieldErr(field, "must be a JSON %s", JSONKind(te.Type.Kind().String()))
 		}
 		return w.Event, fieldErr("value", "must be a JSON object with id, tenant, type, data and created_at")
 	}
@@ -100,7 +100,10 @@ func DecodeEvent(b []byte) (Event, error) {
 	return ev, ev.Validate()
 }
 
-func jsonKind(goKind string) string {
+// JSONKind names the JSON kind a Go kind (reflect.Kind's String) decodes
+// from, for error messages: "string", "number", "boolean", "array",
+// "object".
+func JSONKind(goKind string) string {
 	switch goKind {
 	case "slice", "array":
 		return "array"

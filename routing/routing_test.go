@@ -1,0 +1,102 @@
+package routing_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/routing"
+	"github.com/hookstream/hookstream/schema"
+	"github.com/hookstream/hookstream/seal"
+)
+
+func openDB(t *testing.T) *postgres.DB {
+	t.Helper()
+	ctx := context.Background()
+	box, err := seal.New(make([]byte, seal.KeySize))
+	testenv.Must(t, err, "seal")
+	db, err := postgres.Open(ctx, testenv.DatabaseURL(t), box)
+	testenv.Must(t, err, "open")
+	t.Cleanup(db.Close)
+	_, err = db.Migrate(ctx)
+	testenv.Must(t, err, "migrate")
+	return db
+}
+
+func create(t *testing.T, db *postgres.DB, id, tenant string, types ...string) {
+	t.Helper()
+	secret, err := delivery.GenerateSecret()
+	testenv.Must(t, err, "secret")
+	_, err = db.CreateEndpoint(context.Background(), postgres.NewEndpoint{ID: id, Tenant: tenant, URL: "https://user:pw@example.com/" + id,
+		DisplayURL: "https://example.com/" + id, EventTypes: types, Secret: secret, Timeout: time.Second})
+	testenv.Must(t, err, "create endpoint "+id)
+}
+
+func TestTableMatchesAndLooksUp(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	create(t, db, "ep_a", schema.DefaultTenant, "invoice.*")
+	create(t, db, "ep_b", schema.DefaultTenant, "*")
+	create(t, db, "ep_c", schema.DefaultTenant, "user.created")
+
+	tab := routing.New(db, postgres.IsNotFound, slog.New(slog.DiscardHandler))
+	testenv.Must(t, tab.ReloadAll(ctx), "reload")
+	if got := tab.Match(schema.DefaultTenant, "invoice.paid"); !slices.Equal(got, []string{"ep_a", "ep_b"}) {
+		t.Errorf("Match(invoice.paid) = %v", got)
+	}
+	if got := tab.Match("other", "invoice.paid"); len(got) != 0 {
+		t.Errorf("another tenant matched %v", got)
+	}
+
+	// Disabled endpoints still match: their deliveries are parked, not lost.
+	_, err := db.SetEndpointState(ctx, schema.DefaultTenant, "ep_a", false, "test")
+	testenv.Must(t, err, "disable")
+	testenv.Must(t, tab.Refresh(ctx, "ep_a"), "refresh")
+	if got := tab.Match(schema.DefaultTenant, "invoice.paid"); !slices.Contains(got, "ep_a") {
+		t.Errorf("disabled endpoint no longer matches: %v", got)
+	}
+	r, err := tab.Lookup(ctx, "ep_a")
+	testenv.Must(t, err, "lookup")
+	if r.Enabled() || r.URL != "https://user:pw@example.com/ep_a" || len(r.Keys(time.Now())) != 1 {
+		t.Errorf("route %+v: want disabled, full URL, one key", r.Endpoint)
+	}
+
+	// An endpoint created elsewhere is found by Lookup before any notice.
+	create(t, db, "ep_d", schema.DefaultTenant, "x.*")
+	if r, err := tab.Lookup(ctx, "ep_d"); err != nil || r.ID != "ep_d" {
+		t.Errorf("Lookup of an endpoint the table had not heard of: %v, %v", r, err)
+	}
+	if _, err := tab.Lookup(ctx, "ep_missing"); !errors.Is(err, routing.ErrUnknownEndpoint) {
+		t.Errorf("Lookup of a missing endpoint: %v, want ErrUnknownEndpoint", err)
+	}
+	if n := tab.Len(); n != 4 {
+		t.Errorf("Len = %d, want 4", n)
+	}
+}
+
+// Run applies the changes Postgres announces, without a reload.
+func TestTableFollowsNotifications(t *testing.T) {
+	db := openDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	tab := routing.New(db, postgres.IsNotFound, slog.New(slog.DiscardHandler))
+	done := make(chan struct{})
+	go func() { tab.Run(ctx, db.ListenEndpoints, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	create(t, db, "ep_n", schema.DefaultTenant, "order.*")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return slices.Equal(tab.Match(schema.DefaultTenant, "order.placed"), []string{"ep_n"})
+	}, "table did not learn of a new endpoint")
+	_, err := db.SetEndpointState(ctx, schema.DefaultTenant, "ep_n", false, "test")
+	testenv.Must(t, err, "disable")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		r, err := tab.Lookup(ctx, "ep_n")
+		return err == nil && !r.Enabled()
+	}, "table did not learn the endpoint was disabled")
+}
