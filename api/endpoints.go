@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
@@ -152,13 +153,11 @@ func (s *Server) validateEndpoint(req endpointRequest) (postgres.NewEndpoint, *P
 	return ne, nil
 }
 
+// trimPrefix drops the package prefixes of a delivery error, which mean
+// nothing to an API client.
 func trimPrefix(msg string) string {
-	for _, p := range []string{"delivery: invalid endpoint URL: ", "delivery: "} {
-		if len(msg) > len(p) && msg[:len(p)] == p {
-			return msg[len(p):]
-		}
-	}
-	return msg
+	msg = strings.Replace(msg, "delivery: invalid endpoint URL: ", "", 1)
+	return strings.ReplaceAll(msg, "delivery: ", "")
 }
 
 func validHeaderName(k string) bool {

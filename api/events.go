@@ -71,6 +71,5 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		writeProblem(w, problem(http.StatusServiceUnavailable, "the event could not be stored; retry with the same Idempotency-Key"))
 		return
 	}
-	w.Header().Set("Location", "/v1/events/"+ev.ID)
 	writeJSON(w, http.StatusAccepted, eventJSON{ID: ev.ID, Tenant: ev.Tenant, Type: ev.Type, CreatedAt: ev.CreatedAt})
 }

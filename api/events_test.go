@@ -26,8 +26,8 @@ func publish(t *testing.T, base, body string, headers ...string) eventView {
 	r := call(t, "POST", base+"/v1/events", body, headers...)
 	var ev eventView
 	decodeJSON(t, r, http.StatusAccepted, &ev)
-	if loc := r.header.Get("Location"); loc != "/v1/events/"+ev.ID {
-		t.Errorf("Location = %q, want /v1/events/%s", loc, ev.ID)
+	if loc := r.header.Get("Location"); loc != "" {
+		t.Errorf("Location = %q, but there is no route to read an event yet", loc)
 	}
 	return ev
 }

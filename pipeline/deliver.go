@@ -127,6 +127,11 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 	}
 
 	now := time.Now()
+	if due := Due(r); !due.IsZero() && task.Tier > 0 {
+		d.Metrics.lateness.WithLabelValues(delivery.TierName(d.Topics.Delay(min(task.Tier, len(d.Topics.Schedule)) - 1))).
+			Observe(max(0, now.Sub(due).Seconds()))
+	}
+	d.Metrics.inFlight.Inc()
 	res := d.Sender.Send(ctx, delivery.Request{
 		ID:        task.DeliveryID,
 		EventID:   task.Event.ID,
@@ -139,6 +144,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 		Keys:      route.Keys(now),
 		Timeout:   route.Timeout,
 	})
+	d.Metrics.inFlight.Dec()
 	d.Metrics.observeAttempt(res)
 	var errText string
 	if res.Err != nil {
@@ -174,7 +180,13 @@ func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string
 		return
 	}
 	delay := delivery.Jitter(d.Topics.Delay(tier), d.Jitter, rand.Float64())
-	due := time.Now().Add(max(delay, res.RetryAfter)).Truncate(time.Millisecond)
+	// Retry-After is honoured up to the tier's own delay: a record due
+	// later than its tier's usual would hold up every endpoint behind it
+	// in the partition.
+	if res.RetryAfter > delay {
+		delay = min(res.RetryAfter, d.Topics.Delay(tier))
+	}
+	due := time.Now().Add(delay).Truncate(time.Millisecond)
 	next := task
 	next.Attempt++
 	d.emitRetry(next, tier, due, emit)

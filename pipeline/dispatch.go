@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -27,6 +28,7 @@ type Dispatcher struct {
 	Topics        Topics
 	Gate          ClaimGate
 	Routes        Matcher
+	Origin        Origin
 	MaxEventBytes int
 	Metrics       *Metrics
 	Log           *slog.Logger
@@ -83,6 +85,9 @@ func (d *Dispatcher) decode(r *kgo.Record) (schema.Event, error) {
 	ev, err := schema.DecodeEvent(r.Value)
 	if err != nil {
 		return ev, err
+	}
+	if strings.HasPrefix(ev.Type, schema.ReservedTypePrefix) && !d.Origin.Verify(r, ev.ID) {
+		return ev, fmt.Errorf("type: the %q namespace is reserved for hookstream's own events", schema.ReservedTypePrefix)
 	}
 	if ev.ID == "" {
 		ev.ID = schema.DerivedEventID(r.Topic, r.Partition, r.Offset)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,8 @@ type Metrics struct {
 	sinkWrite   prometheus.Histogram
 	sinkErrors  prometheus.Counter
 	disabled    prometheus.Counter
+	inFlight    prometheus.Gauge
+	lateness    *prometheus.HistogramVec
 }
 
 // NewMetrics registers the stages' metrics with reg.
@@ -74,6 +77,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_sink_write_errors_total", Help: "Sink batch writes that failed and will be retried.",
 		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookstream_deliveries_in_flight", Help: "HTTP attempts under way.",
+		}),
+		lateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookstream_retry_lateness_seconds", Help: "How long after its due time a retry tier handed a task over.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"tier"}),
 		disabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_endpoints_disabled_total", Help: "Endpoints disabled automatically (failures or 410 Gone).",
 		}),
@@ -82,7 +92,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.outcomes.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.attempts, m.duration, m.outcomes,
-		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled)
+		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness)
 	return m
 }
 
@@ -99,3 +109,35 @@ func (m *Metrics) observeDelivered(created time.Time) {
 }
 
 func (m *Metrics) outcome(o schema.Outcome) { m.outcomes.WithLabelValues(string(o)).Inc() }
+
+// WatchEndpoints exports hookstream_endpoints{state} from counts, read at
+// each scrape.
+func (m *Metrics) WatchEndpoints(reg prometheus.Registerer, counts func() map[string]int) {
+	for _, state := range []string{schema.EndpointEnabled, schema.EndpointDisabled} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookstream_endpoints", Help: "Endpoints by state, as this instance's endpoint table knows them.",
+			ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 { return float64(counts()[state]) }))
+	}
+}
+
+// WatchParked exports hookstream_deliveries_parked, counted every interval
+// until ctx ends.
+func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, count func(context.Context) (int64, error), every time.Duration) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hookstream_deliveries_parked", Help: "Deliveries parked until their endpoint is enabled again.",
+	})
+	reg.MustRegister(g)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := count(ctx); err == nil {
+			g.Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

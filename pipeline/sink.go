@@ -19,20 +19,19 @@ type AttemptStore interface {
 		onDisable func(context.Context, []schema.DisabledEndpoint) error) error
 }
 
-// EventPublisher stores an event in the events topic.
-type EventPublisher interface {
-	Publish(ctx context.Context, ev schema.Event) (schema.Event, error)
-}
-
 // Sink writes attempt outcomes to the store in batches, keeps endpoint
 // failure counts there, and announces every endpoint it disables with a
 // hookstream.endpoint.disabled event to the endpoint's tenant.
 type Sink struct {
-	DB      AttemptStore
-	Rule    schema.DisableRule
-	Events  EventPublisher
-	Metrics *Metrics
-	Log     *slog.Logger
+	DB   AttemptStore
+	Rule schema.DisableRule
+	// Producer publishes the operational events to Topics.Events(),
+	// signed with Origin; nil publishes none.
+	Producer *kgo.Client
+	Topics   Topics
+	Origin   Origin
+	Metrics  *Metrics
+	Log      *slog.Logger
 }
 
 // Store is the sink's consumer.SinkFunc.
@@ -76,7 +75,7 @@ func (s *Sink) announce(ctx context.Context, disabled []schema.DisabledEndpoint)
 	for _, d := range disabled {
 		s.Metrics.disabled.Inc()
 		s.Log.Warn("endpoint disabled", "endpoint_id", d.EndpointID, "tenant", d.Tenant, "reason", d.Reason)
-		if s.Events == nil {
+		if s.Producer == nil {
 			continue
 		}
 		data, err := json.Marshal(disabledData{EndpointID: d.EndpointID, URL: d.DisplayURL, Reason: d.Reason,
@@ -88,7 +87,9 @@ func (s *Sink) announce(ctx context.Context, disabled []schema.DisabledEndpoint)
 			ID: schema.StableID("evt_", schema.EndpointDisabledType, d.EndpointID, d.Cause), Tenant: d.Tenant,
 			Type: schema.EndpointDisabledType, Data: data, CreatedAt: d.At.UTC(),
 		}
-		if _, err := s.Events.Publish(ctx, ev); err != nil {
+		r := &kgo.Record{Topic: s.Topics.Events(), Key: []byte(ev.ID), Value: schema.EncodeEvent(ev),
+			Headers: []kgo.RecordHeader{s.Origin.Header(ev.ID)}}
+		if err := s.Producer.ProduceSync(ctx, r).FirstErr(); err != nil {
 			return fmt.Errorf("announce disabled endpoint %s: %w", d.EndpointID, err)
 		}
 	}

@@ -116,3 +116,13 @@ func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]Attemp
 	}
 	return out, nil
 }
+
+// CountParked returns how many deliveries are parked, waiting for their
+// endpoints to be enabled.
+func (db *DB) CountParked(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE status = 'parked'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count parked: %w", err)
+	}
+	return n, nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/schema"
+	"github.com/hookstream/hookstream/seal"
 )
 
 // ErrNotFound is returned when a row does not exist (or belongs to another
@@ -82,7 +83,9 @@ func (db *DB) SendableEndpoint(ctx context.Context, id string) (schema.Endpoint,
 	return ep, nil
 }
 
-// SendableEndpoints returns every endpoint with its secrets opened.
+// SendableEndpoints returns every endpoint with its secrets opened. Endpoints
+// whose secrets do not open with the key are left out, and reported in the
+// error returned along with the others.
 func (db *DB) SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error) {
 	return db.queryEndpoints(ctx, true, `SELECT `+endpointColumns+` FROM endpoints`)
 }
@@ -93,9 +96,17 @@ func (db *DB) queryEndpoints(ctx context.Context, open bool, sql string, args ..
 		return nil, fmt.Errorf("postgres: endpoints: %w", err)
 	}
 	defer rows.Close()
-	var out []schema.Endpoint
+	var (
+		out        []schema.Endpoint
+		unreadable []error
+	)
 	for rows.Next() {
 		ep, err := db.scanEndpoint(rows, open)
+		if errors.Is(err, seal.ErrOpen) {
+			// Sealed with another key: skip the endpoint, not the table.
+			unreadable = append(unreadable, err)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("postgres: endpoints: %w", err)
 		}
@@ -103,6 +114,10 @@ func (db *DB) queryEndpoints(ctx context.Context, open bool, sql string, args ..
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: endpoints: %w", err)
+	}
+	if len(unreadable) > 0 {
+		return out, fmt.Errorf("postgres: %d endpoints skipped (was HOOKSTREAM_SECRET_KEY changed?): %w",
+			len(unreadable), errors.Join(unreadable...))
 	}
 	return out, nil
 }

@@ -38,6 +38,7 @@ type Client struct {
 	cl       *kgo.Client
 	topic    string
 	maxBytes int
+	borrowed bool
 }
 
 // Option configures a Client.
@@ -67,18 +68,32 @@ func New(brokers []string, opts ...Option) (*Client, error) {
 		kgo.SeedBrokers(brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(2 * time.Millisecond),
-		kgo.ProducerBatchMaxBytes(int32(MaxEventBytes + 64<<10)),
 		kgo.ClientID("hookstream-producer"),
 	}
 	for _, o := range opts {
 		o(c, &kopts)
 	}
+	// Room for the largest event allowed (the broker's topic limit must
+	// allow it too: hookstream creates its topics so).
+	kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(c.maxBytes+64<<10)))
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
 	}
 	c.cl = cl
 	return c, nil
+}
+
+// Wrap publishes through an existing franz-go client, which the caller
+// configured and closes (Close on the result does nothing). Options that
+// configure a client (WithKafkaOptions) have no effect.
+func Wrap(cl *kgo.Client, opts ...Option) *Client {
+	c := &Client{cl: cl, topic: DefaultTopic, maxBytes: MaxEventBytes, borrowed: true}
+	var ignored []kgo.Opt
+	for _, o := range opts {
+		o(c, &ignored)
+	}
+	return c
 }
 
 // Prepare fills in an event's id and creation time when absent and
@@ -119,5 +134,10 @@ func (c *Client) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close flushes nothing (Publish is synchronous) and closes the client.
-func (c *Client) Close() { c.cl.Close() }
+// Close closes the client, unless it was borrowed with Wrap. Publish is
+// synchronous: there is nothing to flush.
+func (c *Client) Close() {
+	if !c.borrowed {
+		c.cl.Close()
+	}
+}

@@ -19,8 +19,8 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// Loader reads endpoints with their secrets. ErrGone (wrapped) from
-// Endpoint means the endpoint no longer exists.
+// Loader reads endpoints with their secrets. SendableEndpoints may return
+// the endpoints it could read together with an error about the others.
 type Loader interface {
 	SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error)
 	SendableEndpoint(ctx context.Context, id string) (schema.Endpoint, error)
@@ -84,8 +84,11 @@ func newRoute(ep schema.Endpoint) (*Route, error) {
 // ReloadAll replaces the table with every endpoint the loader returns.
 func (t *Table) ReloadAll(ctx context.Context) error {
 	eps, err := t.loader.SendableEndpoints(ctx)
-	if err != nil {
+	if err != nil && eps == nil {
 		return fmt.Errorf("routing: reload: %w", err)
+	}
+	if err != nil {
+		t.log.Error("some endpoints could not be loaded", "err", err)
 	}
 	byID := make(map[string]*Route, len(eps))
 	for _, ep := range eps {
@@ -182,6 +185,17 @@ func (t *Table) Lookup(ctx context.Context, id string) (*Route, error) {
 // Reload reads one endpoint from the loader, whatever the table holds.
 func (t *Table) Reload(ctx context.Context, id string) (*Route, error) {
 	return t.fetch(ctx, id)
+}
+
+// Counts returns how many endpoints the table holds in each state.
+func (t *Table) Counts() map[string]int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := map[string]int{schema.EndpointEnabled: 0, schema.EndpointDisabled: 0}
+	for _, r := range t.byID {
+		out[r.State]++
+	}
+	return out
 }
 
 // Len returns the number of endpoints in the table.

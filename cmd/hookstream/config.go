@@ -58,7 +58,9 @@ type Config struct {
 	MaxEventBytes      int           `env:"MAX_EVENT_BYTES, default=1048576"`
 	BatchRecords       int           `env:"BATCH_RECORDS, default=500"`
 	EndpointRefresh    time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
-	ShutdownGrace      time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
+	// LagInterval is how often consumer lag is measured for /metrics.
+	LagInterval   time.Duration `env:"LAG_INTERVAL, default=15s"`
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
 
 	// InstanceID names this process in transactional ids; unique among
 	// running instances (default: host name and process id).
@@ -113,6 +115,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_TOPIC_PARTITIONS must be at least 1")
 	case c.RetryJitter < 0 || c.RetryJitter >= 1:
 		return fmt.Errorf("config: HOOKSTREAM_RETRY_JITTER must be in [0, 1)")
+	case c.LagInterval <= 0:
+		return fmt.Errorf("config: HOOKSTREAM_LAG_INTERVAL must be positive")
 	case c.DeliveryTimeout <= 0:
 		return fmt.Errorf("config: HOOKSTREAM_DELIVERY_TIMEOUT must be positive")
 	case c.DeliverConcurrency < 1:

@@ -163,6 +163,7 @@ func TestPoisonRecordsGoToInvalidTopic(t *testing.T) {
 		"json array":    `[1,2,3]`,
 		"bad tenant":    `{"tenant":"no spaces allowed","type":"good.one","data":{}}`,
 		"bad type name": `{"tenant":"default","type":"a..b","data":{}}`,
+		"forged type":   `{"tenant":"default","type":"hookstream.endpoint.disabled","data":{}}`,
 	}
 	cl := s.kafka()
 	ctx := context.Background()

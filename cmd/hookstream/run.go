@@ -5,298 +5,288 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
-	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/postgres"
-	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/routing"
 	"github.com/hookstream/hookstream/schema"
 	"github.com/hookstream/hookstream/seal"
 )
 
+// process is one running hookstream: the adapters its roles share and the
+// goroutines it owns.
+type process struct {
+	cfg      Config
+	log      *slog.Logger
+	schedule delivery.Schedule
+	allowed  delivery.Guard
+	key      []byte
+	db       *postgres.DB
+	topics   pipeline.Topics
+	kopts    []kgo.Opt
+	reg      *prometheus.Registry
+	metrics  *pipeline.Metrics
+	table    *routing.Table
+
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	wg      sync.WaitGroup
+	closers []func()
+}
+
+// start runs fn in a goroutine the process waits for; an error from it
+// stops the whole process.
+func (p *process) start(name string, fn func(context.Context) error) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		if err := fn(p.ctx); err != nil && p.ctx.Err() == nil {
+			p.cancel(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+}
+
 // run runs the configured roles until ctx ends or one of them fails. ready,
-// when not nil, is called with the API's address once it listens (or with ""
-// when the process runs no API) after every role has started.
-func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(apiAddr string)) error {
-	schedule, err := delivery.ParseSchedule(cfg.RetrySchedule)
-	if err != nil {
-		return fmt.Errorf("config: HOOKSTREAM_RETRY_SCHEDULE: %w", err)
-	}
-	allowed, err := delivery.ParseCIDRs(cfg.AllowedTargetCIDRs)
-	if err != nil {
-		return fmt.Errorf("config: HOOKSTREAM_ALLOWED_TARGET_CIDRS: %w", err)
-	}
-	if len(cfg.KafkaBrokers) == 0 {
-		return errors.New("config: HOOKSTREAM_KAFKA_BROKERS is required")
-	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("config: HOOKSTREAM_DATABASE_URL is required")
-	}
-	if cfg.has(RoleAPI) && cfg.AdminToken == "" {
-		return errors.New("config: HOOKSTREAM_ADMIN_TOKEN is required for the api role")
-	}
-	key, err := seal.ParseKey(cfg.SecretKey)
-	if err != nil {
-		return fmt.Errorf("config: HOOKSTREAM_SECRET_KEY: %w", err)
-	}
-	box, err := seal.New(key)
+// when not nil, is called with the address of the HTTP server (API, or
+// health and metrics only) once every role has started.
+func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
+	p, err := newProcess(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, box)
+	defer p.close()
+	addr, err := p.startRoles()
 	if err != nil {
-		return err
-	}
-	defer db.Close()
-
-	topics := pipeline.Topics{Prefix: cfg.TopicPrefix, Schedule: schedule}
-	kopts := []kgo.Opt{kgo.WithLogger(kafkaLogger{log.With("component", "kafka")})}
-	if err := ensureTopics(ctx, cfg, topics, kopts); err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := pipeline.NewMetrics(reg)
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	start := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				cancel(fmt.Errorf("%s: %w", name, err))
-			}
-		}()
-	}
-
-	var table *routing.Table
-	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
-		table = routing.New(db, func(err error) bool { return errors.Is(err, postgres.ErrNotFound) }, log.With("component", "routing"))
-		if err := table.ReloadAll(ctx); err != nil {
-			return err
-		}
-		start("routing", func(ctx context.Context) error {
-			table.Run(ctx, db.ListenEndpoints, cfg.EndpointRefresh)
-			return nil
-		})
-	}
-	member := func(stage string, group string, topic string) consumer.Config {
-		return consumer.Config{
-			Brokers:         cfg.KafkaBrokers,
-			Group:           group,
-			Topics:          []string{topic},
-			TransactionalID: group + "." + cfg.InstanceID,
-			ClientOpts:      kopts,
-			MaxPollRecords:  cfg.BatchRecords,
-			Grace:           cfg.ShutdownGrace,
-			Log:             log.With("stage", stage),
-		}
-	}
-	if cfg.has(RoleDispatch) {
-		d := &pipeline.Dispatcher{Topics: topics, Gate: db, Routes: table, MaxEventBytes: cfg.MaxEventBytes,
-			Metrics: metrics, Log: log.With("stage", "dispatch")}
-		start("dispatch", func(ctx context.Context) error {
-			return consumer.RunTransform(ctx, member("dispatch", topics.Group("dispatch"), topics.Events()), nil, d.Transform)
-		})
-	}
-	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
-		sender := delivery.NewSender(delivery.SenderOptions{
-			Guard:           delivery.Guard{Allow: allowed},
-			DefaultTimeout:  cfg.DeliveryTimeout,
-			MaxResponseBody: cfg.ResponseBodyLimit,
-		})
-		defer sender.Close()
-		// A delivery batch is at most one round of concurrent attempts, so
-		// that it ends within the endpoint timeout, well inside the
-		// transaction and rebalance timeouts.
-		sendMember := func(stage, group, topic string) consumer.Config {
-			c := member(stage, group, topic)
-			c.MaxPollRecords = min(cfg.BatchRecords, cfg.DeliverConcurrency)
-			return c
-		}
-		d := &pipeline.Deliverer{Topics: topics, Routes: table, Sender: sender, Jitter: cfg.RetryJitter,
-			Concurrency: cfg.DeliverConcurrency, Metrics: metrics, Log: log.With("stage", "deliver")}
-		if cfg.has(RoleDeliver) {
-			start("deliver", func(ctx context.Context) error {
-				return consumer.RunTransform(ctx, sendMember("deliver", topics.Group("deliver"), topics.Deliveries()), nil, d.Transform)
-			})
-		}
-		if cfg.has(RoleRetry) {
-			for i := range schedule {
-				stage := "retry." + delivery.TierName(schedule[i])
-				start(stage, func(ctx context.Context) error {
-					return consumer.RunTransform(ctx, sendMember(stage, topics.RetryGroup(i), topics.Retry(i)), pipeline.Due, d.Transform)
-				})
-			}
-		}
-	}
-	var pub *producer.Client
-	if cfg.has(RoleSink) || cfg.has(RoleAPI) {
-		pub, err = producer.New(cfg.KafkaBrokers, producer.WithTopic(topics.Events()),
-			producer.WithMaxBytes(cfg.MaxEventBytes), producer.WithKafkaOptions(kopts...))
-		if err != nil {
-			cancel(nil)
-			wg.Wait()
-			return err
-		}
-		defer pub.Close()
-	}
-	if cfg.has(RoleSink) {
-		s := &pipeline.Sink{DB: db, Events: pub, Metrics: metrics, Log: log.With("stage", "sink"),
-			Rule: schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing}}
-		start("sink", func(ctx context.Context) error {
-			return consumer.RunSink(ctx, member("sink", topics.Group("sink"), topics.Attempts()), s.Store)
-		})
-	}
-
-	apiAddr := ""
-	if cfg.has(RoleAPI) {
-		qcl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.KafkaBrokers...),
-			kgo.RequiredAcks(kgo.AllISRAcks())}, kopts...)...)
-		if err != nil {
-			cancel(nil)
-			wg.Wait()
-			return fmt.Errorf("kafka: %w", err)
-		}
-		defer qcl.Close()
-		srv := &api.Server{
-			Store: db, Publisher: pub, Tasks: &pipeline.Queue{Client: qcl, Topics: topics}, Guard: delivery.Guard{Allow: allowed}, AdminToken: cfg.AdminToken,
-			MaxEventBytes: int64(cfg.MaxEventBytes), DefaultTimeout: cfg.DeliveryTimeout,
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), Log: log.With("component", "api"),
-		}
-		if table != nil {
-			srv.EndpointChanged = func(ctx context.Context, id string) {
-				if err := table.Refresh(ctx, id); err != nil {
-					log.Warn("endpoint refresh failed", "endpoint_id", id, "err", err)
-				}
-			}
-		}
-		ln, err := net.Listen("tcp", cfg.HTTPAddr)
-		if err != nil {
-			cancel(nil)
-			wg.Wait()
-			return fmt.Errorf("api: %w", err)
-		}
-		apiAddr = ln.Addr().String()
-		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-			IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		start("api", func(ctx context.Context) error {
-			errc := make(chan error, 1)
-			go func() { errc <- hs.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-				sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
-				defer scancel()
-				return hs.Shutdown(sctx)
-			}
-		})
+		p.cancel(err)
 	} else {
-		// Without the API, serve health and metrics for probes and scrapes.
-		apiAddr = ""
-		if cfg.HTTPAddr != "" {
-			ln, err := net.Listen("tcp", cfg.HTTPAddr)
-			if err != nil {
-				cancel(nil)
-				wg.Wait()
-				return fmt.Errorf("http: %w", err)
-			}
-			mux := http.NewServeMux()
-			mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-			mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-				if err := db.Ping(r.Context()); err != nil {
-					http.Error(w, "postgres unavailable", http.StatusServiceUnavailable)
-					return
-				}
-				_, _ = w.Write([]byte("ok\n"))
-			})
-			hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-			start("http", func(ctx context.Context) error {
-				go func() { <-ctx.Done(); _ = hs.Close() }()
-				if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-					return err
-				}
-				return nil
-			})
+		log.Info("hookstream running", "roles", cfg.Roles, "instance", cfg.InstanceID, "http", addr,
+			"topic_prefix", cfg.TopicPrefix, "retry_schedule", cfg.RetrySchedule)
+		if ready != nil {
+			ready(addr)
 		}
 	}
-
-	log.Info("hookstream running", "roles", cfg.Roles, "instance", cfg.InstanceID, "api", apiAddr,
-		"topic_prefix", cfg.TopicPrefix, "retry_schedule", cfg.RetrySchedule)
-	if ready != nil {
-		ready(apiAddr)
-	}
-	<-ctx.Done()
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	<-p.ctx.Done()
+	p.wg.Wait()
+	if err := context.Cause(p.ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
 
-// ensureTopics creates the deployment's topics that do not exist yet.
-func ensureTopics(ctx context.Context, cfg Config, topics pipeline.Topics, kopts []kgo.Opt) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.KafkaBrokers...)}, kopts...)...)
+func newProcess(ctx context.Context, cfg Config, log *slog.Logger) (*process, error) {
+	p := &process{cfg: cfg, log: log}
+	var err error
+	if p.schedule, err = delivery.ParseSchedule(cfg.RetrySchedule); err != nil {
+		return nil, fmt.Errorf("config: HOOKSTREAM_RETRY_SCHEDULE: %w", err)
+	}
+	allow, err := delivery.ParseCIDRs(cfg.AllowedTargetCIDRs)
 	if err != nil {
-		return fmt.Errorf("kafka: %w", err)
+		return nil, fmt.Errorf("config: HOOKSTREAM_ALLOWED_TARGET_CIDRS: %w", err)
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	var lastErr error
-	for try := 0; try < 30; try++ {
-		resp, err := adm.CreateTopics(ctx, cfg.TopicPartitions, cfg.TopicReplication, nil, topics.All()...)
-		if err == nil {
-			lastErr = nil
-			for _, t := range resp.Sorted() {
-				if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
-					lastErr = fmt.Errorf("kafka: create topic %s: %w", t.Topic, t.Err)
-				}
-			}
-			if lastErr == nil {
-				return nil
-			}
-		} else {
-			lastErr = fmt.Errorf("kafka: create topics: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
+	p.allowed = delivery.Guard{Allow: allow}
+	switch {
+	case len(cfg.KafkaBrokers) == 0:
+		return nil, errors.New("config: HOOKSTREAM_KAFKA_BROKERS is required")
+	case cfg.DatabaseURL == "":
+		return nil, errors.New("config: HOOKSTREAM_DATABASE_URL is required")
+	case cfg.has(RoleAPI) && cfg.AdminToken == "":
+		return nil, errors.New("config: HOOKSTREAM_ADMIN_TOKEN is required for the api role")
 	}
-	return lastErr
+	if p.key, err = seal.ParseKey(cfg.SecretKey); err != nil {
+		return nil, fmt.Errorf("config: HOOKSTREAM_SECRET_KEY: %w", err)
+	}
+	box, err := seal.New(p.key)
+	if err != nil {
+		return nil, err
+	}
+	if p.db, err = postgres.Open(ctx, cfg.DatabaseURL, box); err != nil {
+		return nil, err
+	}
+	p.closers = append(p.closers, p.db.Close)
+
+	p.reg = prometheus.NewRegistry()
+	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.metrics = pipeline.NewMetrics(p.reg)
+	p.topics = pipeline.Topics{Prefix: cfg.TopicPrefix, Schedule: p.schedule}
+	p.kopts = []kgo.Opt{
+		kgo.WithLogger(kafkaLogger{log.With("component", "kafka")}),
+		kgo.ProducerBatchMaxBytes(int32(maxRecordBytes(cfg))),
+	}
+	if err := ensureTopics(ctx, cfg, p.topics, p.kopts); err != nil {
+		p.db.Close()
+		return nil, err
+	}
+	p.ctx, p.cancel = context.WithCancelCause(ctx)
+	return p, nil
 }
 
-// kafkaLogger passes franz-go's warnings and errors to slog.
-type kafkaLogger struct{ log *slog.Logger }
-
-var _ kgo.Logger = kafkaLogger{}
-
-func (kafkaLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
-
-func (l kafkaLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	lvl := slog.LevelWarn
-	if level == kgo.LogLevelError {
-		lvl = slog.LevelError
+func (p *process) close() {
+	p.cancel(nil)
+	p.wg.Wait()
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
 	}
-	l.log.Log(context.Background(), lvl, msg, keyvals...)
+}
+
+// clientOpts are the options of the client named name: the shared ones
+// and franz-go's metrics (kprom) under the label client=name.
+func (p *process) clientOpts(name string) []kgo.Opt {
+	reg := replacing{prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, p.reg)}
+	return append(p.kopts[:len(p.kopts):len(p.kopts)],
+		kgo.WithHooks(kprom.NewMetrics("hookstream_kafka", kprom.Registerer(reg))))
+}
+
+// replacing registers a collector in place of one already registered: a
+// consumer session that starts again brings new client metrics. It drops
+// kprom's two gauges named like counters (…_records_total), which promtool
+// rejects; their bytes twins stay.
+type replacing struct{ prometheus.Registerer }
+
+func (r replacing) Register(c prometheus.Collector) error {
+	descs := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(descs); close(descs) }()
+	skip := false
+	for d := range descs {
+		skip = skip || strings.Contains(d.String(), `_buffered_produce_records_total"`) ||
+			strings.Contains(d.String(), `_buffered_fetch_records_total"`)
+	}
+	if skip {
+		return nil
+	}
+	err := r.Registerer.Register(c)
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+		r.Unregister(are.ExistingCollector)
+		return r.Registerer.Register(c)
+	}
+	return err
+}
+
+func (r replacing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// kafkaClient returns a plain client closed with the process.
+func (p *process) kafkaClient(name string) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.KafkaBrokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks())}, p.clientOpts(name)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	p.closers = append(p.closers, cl.Close)
+	return cl, nil
+}
+
+// member is the consumer configuration of a stage.
+func (p *process) member(stage, group, topic string, maxRecords int) consumer.Config {
+	return consumer.Config{
+		Brokers:         p.cfg.KafkaBrokers,
+		Group:           group,
+		Topics:          []string{topic},
+		TransactionalID: group + "." + p.cfg.InstanceID,
+		ClientOpts:      p.clientOpts(stage),
+		MaxPollRecords:  maxRecords,
+		Grace:           p.cfg.ShutdownGrace,
+		Log:             p.log.With("stage", stage),
+	}
+}
+
+// startRoles starts every configured role and the HTTP server, and returns
+// the server's address.
+func (p *process) startRoles() (string, error) {
+	cfg := p.cfg
+	var stages []consumer.Stage
+	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
+		p.table = routing.New(p.db, postgres.IsNotFound, p.log.With("component", "routing"))
+		if err := p.table.ReloadAll(p.ctx); err != nil {
+			return "", err
+		}
+		p.start("routing", func(ctx context.Context) error {
+			p.table.Run(ctx, p.db.ListenEndpoints, cfg.EndpointRefresh)
+			return nil
+		})
+		p.metrics.WatchEndpoints(p.reg, p.table.Counts)
+	}
+	origin := pipeline.NewOrigin(p.key)
+	if cfg.has(RoleDispatch) {
+		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Origin: origin,
+			MaxEventBytes: cfg.MaxEventBytes, Metrics: p.metrics, Log: p.log.With("stage", "dispatch")}
+		group := p.topics.Group("dispatch")
+		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
+		p.start("dispatch", func(ctx context.Context) error {
+			return consumer.RunTransform(ctx, p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords), nil, d.Transform)
+		})
+	}
+	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
+		sender := delivery.NewSender(delivery.SenderOptions{
+			Guard: p.allowed, DefaultTimeout: cfg.DeliveryTimeout, MaxResponseBody: cfg.ResponseBodyLimit,
+		})
+		p.closers = append(p.closers, sender.Close)
+		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Jitter: cfg.RetryJitter,
+			Concurrency: cfg.DeliverConcurrency, Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
+		// A delivery batch is at most one round of concurrent attempts, so
+		// that it ends within the endpoint timeout, well inside the
+		// transaction and rebalance timeouts.
+		batch := min(cfg.BatchRecords, cfg.DeliverConcurrency)
+		if cfg.has(RoleDeliver) {
+			group := p.topics.Group("deliver")
+			stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Deliveries()})
+			p.start("deliver", func(ctx context.Context) error {
+				return consumer.RunTransform(ctx, p.member("deliver", group, p.topics.Deliveries(), batch), nil, d.Transform)
+			})
+		}
+		if cfg.has(RoleRetry) {
+			for i := range p.schedule {
+				name, group, topic := "retry."+delivery.TierName(p.schedule[i]), p.topics.RetryGroup(i), p.topics.Retry(i)
+				stages = append(stages, consumer.Stage{Group: group, Topic: topic, Gate: pipeline.Due})
+				p.start(name, func(ctx context.Context) error {
+					return consumer.RunTransform(ctx, p.member(name, group, topic, batch), pipeline.Due, d.Transform)
+				})
+			}
+		}
+	}
+	if cfg.has(RoleSink) {
+		prod, err := p.kafkaClient("sink-producer")
+		if err != nil {
+			return "", err
+		}
+		s := &pipeline.Sink{DB: p.db, Producer: prod, Topics: p.topics, Origin: origin,
+			Rule:    schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing},
+			Metrics: p.metrics, Log: p.log.With("stage", "sink")}
+		group := p.topics.Group("sink")
+		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Attempts()})
+		p.start("sink", func(ctx context.Context) error {
+			return consumer.RunSink(ctx, p.member("sink", group, p.topics.Attempts(), cfg.BatchRecords), s.Store)
+		})
+		p.start("parked", func(ctx context.Context) error {
+			p.metrics.WatchParked(ctx, p.reg, p.db.CountParked, time.Minute)
+			return nil
+		})
+	}
+	if len(stages) > 0 {
+		cl, err := p.kafkaClient("lag")
+		if err != nil {
+			return "", err
+		}
+		mon := consumer.NewLagMonitor(cl, stages, p.log.With("component", "lag"))
+		p.reg.MustRegister(mon)
+		p.start("lag", func(ctx context.Context) error {
+			mon.Run(ctx, cfg.LagInterval)
+			return nil
+		})
+	}
+	return p.serveHTTP()
 }

@@ -84,6 +84,7 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_endpoint_idx ON deliveries (endpoint_id, created_at DESC, id DESC);
 CREATE INDEX deliveries_tenant_idx ON deliveries (tenant, created_at DESC, id DESC);
 CREATE INDEX deliveries_event_idx ON deliveries (tenant, event_id);
+CREATE INDEX deliveries_parked_idx ON deliveries (endpoint_id, created_at, id) WHERE status = 'parked';
 
 -- Attempts: the history, one row per delivery and attempt number. The
 -- biggest table: retention removes old rows by attempted_at.

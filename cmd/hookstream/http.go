@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/pipeline"
+	"github.com/hookstream/hookstream/producer"
+)
+
+// serveHTTP starts the HTTP server on cfg.HTTPAddr: the API with /metrics
+// and health when the process runs the api role, health and /metrics
+// alone otherwise. It returns the address it listens on.
+func (p *process) serveHTTP() (string, error) {
+	metrics := promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{})
+	var handler http.Handler
+	if p.cfg.has(RoleAPI) {
+		pub, err := p.kafkaClient("api")
+		if err != nil {
+			return "", err
+		}
+		srv := &api.Server{
+			Store: p.db, Publisher: producer.Wrap(pub, producer.WithTopic(p.topics.Events()), producer.WithMaxBytes(p.cfg.MaxEventBytes)),
+			Tasks: &pipeline.Queue{Client: pub, Topics: p.topics}, Guard: p.allowed, AdminToken: p.cfg.AdminToken,
+			MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
+			Metrics: metrics, Log: p.log.With("component", "api"),
+		}
+		if p.table != nil {
+			srv.EndpointChanged = func(ctx context.Context, id string) {
+				if err := p.table.Refresh(ctx, id); err != nil {
+					p.log.Warn("endpoint refresh failed", "endpoint_id", id, "err", err)
+				}
+			}
+		}
+		handler = srv.Handler()
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := p.db.Ping(ctx); err != nil {
+				http.Error(w, "postgres unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok\n"))
+		})
+		handler = mux
+	}
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return "", fmt.Errorf("http: %w", err)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	p.start("http", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- hs.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownGrace)
+			defer cancel()
+			err := hs.Shutdown(sctx)
+			<-errc
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+	})
+	return ln.Addr().String(), nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/hookstream/hookstream/internal/testenv"
+)
+
+// wantMetrics are the families /metrics must carry, with their types.
+var wantMetrics = map[string]dto.MetricType{
+	"hookstream_events_dispatched_total":                 dto.MetricType_COUNTER,
+	"hookstream_events_invalid_total":                    dto.MetricType_COUNTER,
+	"hookstream_events_duplicate_total":                  dto.MetricType_COUNTER,
+	"hookstream_delivery_tasks_total":                    dto.MetricType_COUNTER,
+	"hookstream_attempts_total":                          dto.MetricType_COUNTER,
+	"hookstream_attempt_duration_seconds":                dto.MetricType_HISTOGRAM,
+	"hookstream_attempt_outcomes_total":                  dto.MetricType_COUNTER,
+	"hookstream_delivery_lag_seconds":                    dto.MetricType_HISTOGRAM,
+	"hookstream_dead_letters_total":                      dto.MetricType_COUNTER,
+	"hookstream_sink_batch_size":                         dto.MetricType_HISTOGRAM,
+	"hookstream_sink_write_duration_seconds":             dto.MetricType_HISTOGRAM,
+	"hookstream_sink_write_errors_total":                 dto.MetricType_COUNTER,
+	"hookstream_endpoints_disabled_total":                dto.MetricType_COUNTER,
+	"hookstream_deliveries_in_flight":                    dto.MetricType_GAUGE,
+	"hookstream_retry_lateness_seconds":                  dto.MetricType_HISTOGRAM,
+	"hookstream_endpoints":                               dto.MetricType_GAUGE,
+	"hookstream_deliveries_parked":                       dto.MetricType_GAUGE,
+	"hookstream_consumer_lag_records":                    dto.MetricType_GAUGE,
+	"hookstream_consumer_oldest_unprocessed_age_seconds": dto.MetricType_GAUGE,
+	"hookstream_kafka_produce_bytes_total":               dto.MetricType_COUNTER,
+	"go_goroutines":                                      dto.MetricType_GAUGE,
+	"process_resident_memory_bytes":                      dto.MetricType_GAUGE,
+}
+
+// A running instance serves every metric the dashboards and alerts use,
+// with its type, in a format promtool's linter accepts; labels stay
+// bounded (no endpoint id or URL anywhere).
+func TestMetricsExposition(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_LAG_INTERVAL": "200ms"})
+	rcv := newReceiver(t, func(n int, _ *http.Request) int {
+		if n == 0 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	ep := s.endpoint(rcv.URL, "invoice.*")
+	s.publish("invoice.paid", `{"n":1}`)
+	s.waitStatus(ep.ID, 1, "succeeded", 30*time.Second)
+
+	var fams map[string]*dto.MetricFamily
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, raw := s.call("GET", "/metrics", nil, nil)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		var err error
+		fams, err = parser.TextToMetricFamilies(bytes.NewReader(raw))
+		testenv.Must(t, err, "parse /metrics")
+		_, ok := fams["hookstream_consumer_lag_records"]
+		return ok
+	}, "no lag measured")
+	for name, typ := range wantMetrics {
+		f, ok := fams[name]
+		if !ok {
+			t.Errorf("missing metric %s", name)
+			continue
+		}
+		if f.GetType() != typ {
+			t.Errorf("%s is a %v, want %v", name, f.GetType(), typ)
+		}
+	}
+	_, raw := s.call("GET", "/metrics", nil, nil)
+	if strings.Contains(string(raw), ep.ID) || strings.Contains(string(raw), "127.0.0.1:") {
+		t.Error("an endpoint id or URL appears in /metrics")
+	}
+	problems, err := promlint.New(bytes.NewReader(raw)).Lint()
+	testenv.Must(t, err, "lint")
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "hookstream_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+	groups := map[string]bool{}
+	for _, m := range fams["hookstream_consumer_lag_records"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "group" {
+				groups[l.GetValue()] = true
+			}
+		}
+	}
+	for _, g := range []string{"dispatch", "deliver", "sink", "retry-1s", "retry-2s"} {
+		if !groups[strings.TrimSuffix(s.prefix, ".")+"-"+g] {
+			t.Errorf("no lag for group %s (have %v)", g, groups)
+		}
+	}
+}
