@@ -4,7 +4,7 @@ SHELL := bash
 GO ?= go
 DEV := .dev
 
-.PHONY: all build run test test-short vet migrate pg-start pg-stop clean
+.PHONY: all build run test test-short test-kafka vet migrate pg-start pg-stop kafka-start kafka-stop clean
 
 all: build
 
@@ -34,6 +34,23 @@ test: vet
 	@if [ -z "$${HOOKSTREAM_TEST_DATABASE_URL:-}" ]; then scripts/pg-local start; fi
 	HOOKSTREAM_TEST_DATABASE_URL="$${HOOKSTREAM_TEST_DATABASE_URL:-$$(scripts/pg-local url)}" \
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The same suite on a real Apache Kafka broker (scripts/kafka-local fetches
+# Kafka through Maven and runs it on 127.0.0.1:$(KAFKA_TEST_PORT), apart from
+# make run's embedded Kafka on 9092).
+KAFKA_TEST_PORT ?= 19092
+test-kafka:
+	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
+	@if [ -z "$${HOOKSTREAM_TEST_DATABASE_URL:-}" ]; then scripts/pg-local start; fi
+	HOOKSTREAM_TEST_DATABASE_URL="$${HOOKSTREAM_TEST_DATABASE_URL:-$$(scripts/pg-local url)}" \
+	HOOKSTREAM_KAFKA_BROKERS=127.0.0.1:$(KAFKA_TEST_PORT) \
+	$(GO) test -count=1 -timeout 30m ./...
+
+kafka-start:
+	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
+
+kafka-stop:
+	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local stop
 
 # Unit tests only: skips what needs Postgres.
 test-short:
