@@ -72,3 +72,28 @@ pg-stop:
 
 clean:
 	rm -rf bin
+
+# The chart, dashboard and alert rules in deploy/: helm lint and template
+# (helm pinned, built once from the Go module proxy into .dev/tools), the
+# chart checks in the deploy/chartcheck module, and promtool (Debian's
+# prometheus package).
+HELM_VERSION := v3.22.0
+HELM := $(CURDIR)/$(DEV)/tools/helm-$(HELM_VERSION)/helm
+CHART := deploy/helm/hookstream
+CHART_ALL := deploy/helm/ci/all-features.yaml
+
+.PHONY: test-deploy
+
+$(HELM):
+	@echo "building helm $(HELM_VERSION) (a few minutes, once)"
+	GOBIN=$(dir $(HELM)) GOFLAGS=-mod=mod $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+test-deploy: $(HELM)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --values $(CHART_ALL)
+	$(HELM) template hookstream $(CHART) > /dev/null
+	$(HELM) template hookstream $(CHART) --values $(CHART_ALL) > /dev/null
+	cd deploy/chartcheck && $(GO) vet ./... && HELM=$(HELM) $(GO) test -count=1 ./...
+	@command -v promtool >/dev/null || { echo "promtool not found: install it (Debian: apt-get install prometheus) to check the alert rules"; exit 1; }
+	promtool check rules deploy/prometheus/alerts.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
