@@ -45,6 +45,10 @@ type Config struct {
 	// RebalanceTimeout bounds how long a batch may hold up a rebalance
 	// (default 2m); batches must finish well within it.
 	RebalanceTimeout time.Duration
+	// SessionTimeout is how long the group waits for a member that
+	// stopped heartbeating (killed) before giving its partitions to the
+	// others (default 10s; Kafka's 45s would stall them for that long).
+	SessionTimeout time.Duration
 	Log              *slog.Logger
 }
 
@@ -57,6 +61,9 @@ func (c *Config) defaults() {
 	}
 	if c.RebalanceTimeout <= 0 {
 		c.RebalanceTimeout = 2 * time.Minute
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -73,6 +80,8 @@ func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.RebalanceTimeout(c.RebalanceTimeout),
+		kgo.SessionTimeout(c.SessionTimeout),
+		kgo.HeartbeatInterval(c.SessionTimeout / 10),
 		kgo.ClientID("hookstream-" + c.Group),
 	}
 	o = append(o, c.ClientOpts...)

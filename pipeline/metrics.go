@@ -110,6 +110,14 @@ func (m *Metrics) observeDelivered(created time.Time) {
 
 func (m *Metrics) outcome(o schema.Outcome) { m.outcomes.WithLabelValues(string(o)).Inc() }
 
+// InitTiers makes the per-tier series exist before the first retry, so that
+// dashboards and alerts see zeros rather than nothing.
+func (m *Metrics) InitTiers(schedule delivery.Schedule) {
+	for _, d := range schedule {
+		m.lateness.WithLabelValues(delivery.TierName(d))
+	}
+}
+
 // WatchEndpoints exports hookstream_endpoints{state} from counts, read at
 // each scrape.
 func (m *Metrics) WatchEndpoints(reg prometheus.Registerer, counts func() map[string]int) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +100,47 @@ func TestMetricsExposition(t *testing.T) {
 	for _, g := range []string{"dispatch", "deliver", "sink", "retry-1s", "retry-2s"} {
 		if !groups[strings.TrimSuffix(s.prefix, ".")+"-"+g] {
 			t.Errorf("no lag for group %s (have %v)", g, groups)
+		}
+	}
+}
+
+// Every metric the Grafana dashboard and the alert rules query is one the
+// binary exports (histograms through their _bucket, _sum and _count).
+func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_LAG_INTERVAL": "200ms"})
+	rcv := newReceiver(t, nil)
+	s.endpoint(rcv.URL, "invoice.*")
+	s.publish("invoice.paid", `{"n":1}`)
+	rcv.waitRequests(t, 1, 30*time.Second)
+	var fams map[string]*dto.MetricFamily
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, raw := s.call("GET", "/metrics", nil, nil)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		var err error
+		fams, err = parser.TextToMetricFamilies(bytes.NewReader(raw))
+		testenv.Must(t, err, "parse /metrics")
+		_, ok := fams["hookstream_consumer_lag_records"]
+		return ok
+	}, "no lag measured")
+
+	token := regexp.MustCompile(`hookstream_[a-z_]+`)
+	for _, file := range []string{"../../deploy/helm/hookstream/files/hookstream.json", "../../deploy/helm/hookstream/files/alerts.yaml"} {
+		raw, err := os.ReadFile(file)
+		testenv.Must(t, err, "read "+file)
+		names := token.FindAllString(string(raw), -1)
+		if len(names) == 0 {
+			t.Errorf("%s names no hookstream metric", file)
+		}
+		for _, name := range names {
+			base := name
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if b, ok := strings.CutSuffix(name, suffix); ok && fams[b].GetType() == dto.MetricType_HISTOGRAM {
+					base = b
+				}
+			}
+			if _, ok := fams[base]; !ok {
+				t.Errorf("%s queries %s, which the binary does not export", file, name)
+			}
 		}
 	}
 }

@@ -117,6 +117,7 @@ func newProcess(ctx context.Context, cfg Config, log *slog.Logger) (*process, er
 	p.reg = prometheus.NewRegistry()
 	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.metrics = pipeline.NewMetrics(p.reg)
+	p.metrics.InitTiers(p.schedule)
 	p.topics = pipeline.Topics{Prefix: cfg.TopicPrefix, Schedule: p.schedule}
 	p.kopts = []kgo.Opt{
 		kgo.WithLogger(kafkaLogger{log.With("component", "kafka")}),
