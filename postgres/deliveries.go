@@ -31,8 +31,10 @@ type DeliveryFilter struct {
 	EndpointID string
 	EventID    string
 	Status     string
-	Before     *DeliveryCursor
-	Limit      int
+	// Since and Until bound created_at: Since <= created_at < Until.
+	Since, Until *time.Time
+	Before       *DeliveryCursor
+	Limit        int
 }
 
 // DeliveryCursor is the position of a delivery in a listing.
@@ -58,9 +60,11 @@ func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, err
 			AND ($3 = '' OR event_id = $3)
 			AND ($4 = '' OR status = $4)
 			AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+			AND ($9::timestamptz IS NULL OR created_at >= $9)
+			AND ($10::timestamptz IS NULL OR created_at < $10)
 		ORDER BY created_at DESC, id DESC
 		LIMIT $7`,
-		f.Tenant, f.EndpointID, f.EventID, f.Status, beforeAt, beforeID, f.Limit, f.ID)
+		f.Tenant, f.EndpointID, f.EventID, f.Status, beforeAt, beforeID, f.Limit, f.ID, f.Since, f.Until)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -147,7 +148,25 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	if disabledAt != nil {
 		ep.DisabledAt = *disabledAt
 	}
+	if prevSecretEnc != nil && prevUntil != nil && time.Now().Before(*prevUntil) {
+		ep.SecretsUntil = *prevUntil
+	}
 	if !open {
+		// The API shows header names, never values: keep only the names.
+		if headersEnc != nil {
+			h, err := db.box.Open(headersEnc, ep.ID+"/headers")
+			if err != nil {
+				return ep, fmt.Errorf("endpoint %s headers: %w", ep.ID, err)
+			}
+			var full map[string]string
+			if err := json.Unmarshal(h, &full); err != nil {
+				return ep, fmt.Errorf("endpoint %s headers: %w", ep.ID, err)
+			}
+			for k := range full {
+				ep.HeaderNames = append(ep.HeaderNames, k)
+			}
+			slices.Sort(ep.HeaderNames)
+		}
 		return ep, nil
 	}
 	u, err := db.box.Open(urlEnc, ep.ID+"/url")
@@ -175,7 +194,6 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 			return ep, fmt.Errorf("endpoint %s previous secret: %w", ep.ID, err)
 		}
 		ep.Secrets = append(ep.Secrets, string(p))
-		ep.SecretsUntil = *prevUntil
 	}
 	return ep, nil
 }

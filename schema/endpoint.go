@@ -19,6 +19,9 @@ type Endpoint struct {
 	Description string
 	EventTypes  []string
 	Headers     map[string]string
+	// HeaderNames are the names of Headers, sorted: what the API shows
+	// where the values are not loaded.
+	HeaderNames []string
 	Timeout     time.Duration
 	State       string
 	// Secrets are the whsec_ signing secrets, current first; a previous

@@ -1,0 +1,124 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// StoredEvent is an event as the dedupe gate recorded it.
+type StoredEvent struct {
+	schema.Event
+	ReceivedAt time.Time
+}
+
+// EventFilter selects events of a tenant; empty fields match all. Results
+// come newest first (by created_at, then id); Before continues a listing.
+type EventFilter struct {
+	Tenant       string
+	Type         string
+	Since, Until *time.Time // Since <= created_at < Until
+	Before       *DeliveryCursor
+	Limit        int
+}
+
+const eventColumns = `tenant, id, type, data::text, created_at, received_at`
+
+func scanEvent(r pgx.Row) (StoredEvent, error) {
+	var (
+		e    StoredEvent
+		data string
+	)
+	err := r.Scan(&e.Tenant, &e.ID, &e.Type, &data, &e.CreatedAt, &e.ReceivedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	e.Data = []byte(data)
+	return e, err
+}
+
+// StoredEvent returns one event of a tenant.
+func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (StoredEvent, error) {
+	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = $1 AND id = $2`, tenant, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("postgres: event: %w", err)
+	}
+	return e, err
+}
+
+// StoredEvents lists events matching the filter.
+func (db *DB) StoredEvents(ctx context.Context, f EventFilter) ([]StoredEvent, error) {
+	var beforeAt *time.Time
+	var beforeID string
+	if f.Before != nil {
+		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE tenant = $1
+			AND ($2 = '' OR type = $2)
+			AND ($3::timestamptz IS NULL OR created_at >= $3)
+			AND ($4::timestamptz IS NULL OR created_at < $4)
+			AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+		ORDER BY created_at DESC, id DESC
+		LIMIT $7`, f.Tenant, f.Type, f.Since, f.Until, beforeAt, beforeID, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredEvent, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events: %w", err)
+	}
+	return out, nil
+}
+
+// ErrEventGone is returned when a delivery's event is no longer stored
+// (retention removed it), so it cannot be sent again.
+var ErrEventGone = errors.New("postgres: the delivery's event is no longer stored")
+
+// RetryTask returns the task of the next attempt of a tenant's delivery:
+// the same delivery id, attempt number attempts+1, the event as stored.
+// ErrNotFound when there is no such delivery, ErrEventGone when its event
+// was removed.
+func (db *DB) RetryTask(ctx context.Context, tenant, deliveryID string) (schema.Task, error) {
+	var (
+		t     schema.Task
+		made  int
+		evID  *string
+		data  *string
+		typ   *string
+		evAt  *time.Time
+		evTen string
+	)
+	err := db.pool.QueryRow(ctx, `
+		SELECT d.endpoint_id, d.attempts, d.tenant, e.id, e.type, e.data::text, e.created_at
+		FROM deliveries d LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+		WHERE d.tenant = $1 AND d.id = $2`, tenant, deliveryID).
+		Scan(&t.EndpointID, &made, &evTen, &evID, &typ, &data, &evAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	if err != nil {
+		return t, fmt.Errorf("postgres: retry task: %w", err)
+	}
+	if evID == nil {
+		return t, ErrEventGone
+	}
+	t.V, t.DeliveryID, t.Attempt = schema.Version, deliveryID, made+1
+	t.Event = schema.Event{ID: *evID, Tenant: evTen, Type: *typ, Data: []byte(*data), CreatedAt: *evAt}
+	return t, nil
+}
+
+// MarkRetrying shows deliveries as retrying, due now, once their tasks are
+// queued again. Like MarkRequeued, it leaves updated_at to the sink.
+func (db *DB) MarkRetrying(ctx context.Context, ids []string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now() WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("postgres: mark retrying: %w", err)
+	}
+	return nil
+}

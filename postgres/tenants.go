@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrConflict is returned when a row to create already exists.
+var ErrConflict = errors.New("postgres: already exists")
+
+// Tenant owns endpoints, events, deliveries and API keys.
+type Tenant struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// CreateTenant stores a new tenant; ErrConflict when the id is taken.
+func (db *DB) CreateTenant(ctx context.Context, id, name string) (Tenant, error) {
+	t := Tenant{ID: id, Name: name}
+	err := db.pool.QueryRow(ctx, `INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING created_at`,
+		id, name).Scan(&t.CreatedAt)
+	if isUniqueViolation(err) {
+		return t, ErrConflict
+	}
+	if err != nil {
+		return t, fmt.Errorf("postgres: create tenant: %w", err)
+	}
+	return t, nil
+}
+
+// Tenant returns one tenant.
+func (db *DB) Tenant(ctx context.Context, id string) (Tenant, error) {
+	t := Tenant{ID: id}
+	err := db.pool.QueryRow(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, id).Scan(&t.Name, &t.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	if err != nil {
+		return t, fmt.Errorf("postgres: tenant: %w", err)
+	}
+	return t, nil
+}
+
+// Tenants lists tenants ordered by id, after the cursor id.
+func (db *DB) Tenants(ctx context.Context, after string, limit int) ([]Tenant, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: tenants: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) {
+		var t Tenant
+		return t, r.Scan(&t.ID, &t.Name, &t.CreatedAt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: tenants: %w", err)
+	}
+	return out, nil
+}
+
+// APIKey is a tenant's API key, without its secret.
+type APIKey struct {
+	ID         string
+	Tenant     string
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+const apiKeyColumns = `id, tenant, name, created_at, last_used_at, revoked_at`
+
+func scanAPIKey(r pgx.Row) (APIKey, error) {
+	var k APIKey
+	err := r.Scan(&k.ID, &k.Tenant, &k.Name, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return k, ErrNotFound
+	}
+	return k, err
+}
+
+// CreateAPIKey stores a key of a tenant by the hash of its secret part.
+// ErrNotFound when the tenant does not exist.
+func (db *DB) CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (APIKey, error) {
+	k, err := scanAPIKey(db.pool.QueryRow(ctx, `INSERT INTO api_keys (id, tenant, name, hash)
+		SELECT $1, id, $3, $4 FROM tenants WHERE id = $2 RETURNING `+apiKeyColumns, id, tenant, name, hash))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("postgres: create api key: %w", err)
+	}
+	return k, err
+}
+
+// APIKeys lists a tenant's keys ordered by id, after the cursor id.
+func (db *DB) APIKeys(ctx context.Context, tenant, after string, limit int) ([]APIKey, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
+		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: api keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) { return scanAPIKey(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: api keys: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIKey revokes a tenant's key (again: a no-op) and returns it.
+func (db *DB) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, error) {
+	k, err := scanAPIKey(db.pool.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+		WHERE tenant = $1 AND id = $2 RETURNING `+apiKeyColumns, tenant, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("postgres: revoke api key: %w", err)
+	}
+	return k, err
+}
+
+// ActiveAPIKey returns the tenant and secret hash of a key that is not
+// revoked (ErrNotFound otherwise). The caller compares the hash.
+func (db *DB) ActiveAPIKey(ctx context.Context, id string) (tenant string, hash []byte, err error) {
+	err = db.pool.QueryRow(ctx, `SELECT tenant, hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, id).
+		Scan(&tenant, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, ErrNotFound
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres: api key: %w", err)
+	}
+	return tenant, hash, nil
+}
+
+// TouchAPIKey records that a key was used now, at most once a minute.
+func (db *DB) TouchAPIKey(ctx context.Context, id string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = now()
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: touch api key: %w", err)
+	}
+	return nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
