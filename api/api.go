@@ -1,19 +1,21 @@
-// Package api is hookstream's HTTP API: endpoints (with their signing
-// secrets shown once), event ingestion, delivery history, and health. It
-// speaks JSON, answers errors as RFC 9457 problem+json, and never returns a
-// secret after the response that created it.
+// Package api is hookstream's HTTP API: tenants and their API keys,
+// endpoints (with signing secrets shown once, at creation and rotation),
+// event ingestion and history, delivery history, manual retries, recovery
+// jobs, health, and its own OpenAPI document. It speaks JSON, answers
+// errors as RFC 9457 problem+json, and never returns a secret after the
+// response that created it.
 //
-// Until tenants and API keys exist, one admin token authenticates every
-// request, and everything belongs to the default tenant.
+// It does not deliver anything itself: it queues tasks (replays, retries,
+// recoveries) for the pipeline's deliverers, through a TaskQueue.
 package api
 
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
+	_ "embed" // the OpenAPI document
 	"log/slog"
 	"net/http"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
@@ -23,14 +25,39 @@ import (
 
 // Store is what the API reads and writes in Postgres.
 type Store interface {
+	CreateTenant(ctx context.Context, id, name string) (postgres.Tenant, error)
+	Tenant(ctx context.Context, id string) (postgres.Tenant, error)
+	Tenants(ctx context.Context, after string, limit int) ([]postgres.Tenant, error)
+	CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (postgres.APIKey, error)
+	APIKeys(ctx context.Context, tenant, after string, limit int) ([]postgres.APIKey, error)
+	RevokeAPIKey(ctx context.Context, tenant, id string) (postgres.APIKey, error)
+	ActiveAPIKey(ctx context.Context, id string) (tenant string, hash []byte, err error)
+	TouchAPIKey(ctx context.Context, id string) error
+
 	CreateEndpoint(ctx context.Context, e postgres.NewEndpoint) (schema.Endpoint, error)
 	Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error)
 	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
-	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
-	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
+	UpdateEndpoint(ctx context.Context, tenant, id string, u postgres.EndpointUpdate) (schema.Endpoint, error)
+	DeleteEndpoint(ctx context.Context, tenant, id string) error
+	RotateSecret(ctx context.Context, tenant, id, secret string, overlap time.Duration) (schema.Endpoint, error)
 	SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error)
 	ParkedTasks(ctx context.Context, endpointID string, after *postgres.ParkedCursor, limit int) ([]schema.Task, *postgres.ParkedCursor, error)
 	MarkRequeued(ctx context.Context, ids []string) error
+
+	StoredEvent(ctx context.Context, tenant, id string) (postgres.StoredEvent, error)
+	StoredEvents(ctx context.Context, f postgres.EventFilter) ([]postgres.StoredEvent, error)
+	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
+	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
+	RetryTask(ctx context.Context, tenant, deliveryID string) (schema.Task, error)
+	MarkRetrying(ctx context.Context, ids []string) error
+
+	CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (postgres.Job, error)
+	Job(ctx context.Context, tenant, id string) (postgres.Job, error)
+	ClaimJob(ctx context.Context, lease time.Duration) (postgres.Job, error)
+	RecoverBatch(ctx context.Context, j postgres.Job, limit int) ([]postgres.RecoverItem, error)
+	JobProgress(ctx context.Context, id string, done, failed int, cursor postgres.DeliveryCursor, lease time.Duration) error
+	FinishJob(ctx context.Context, id, status, errMsg string) error
+
 	Ping(ctx context.Context) error
 }
 
@@ -40,75 +67,118 @@ type Publisher interface {
 	Ping(ctx context.Context) error
 }
 
-// Server serves the API.
+// Server serves the API. Set its fields, then call Handler (and RunJobs in
+// a goroutine, to work recovery jobs).
 type Server struct {
 	Store     Store
 	Publisher Publisher
 	Tasks     TaskQueue
 	Guard     delivery.Guard
-	// AdminToken authenticates requests (Authorization: Bearer …).
+	// AdminToken authenticates the administrator (Authorization: Bearer …),
+	// who manages tenants and keys and acts on any tenant.
 	AdminToken string
+	// KeyCacheTTL is how long a verified API key is trusted without asking
+	// Postgres again (default 5s): the longest a key revoked through
+	// another instance keeps working here.
+	KeyCacheTTL time.Duration
 	// MaxEventBytes bounds an event's data; MaxBodyBytes other bodies.
 	MaxEventBytes int64
 	MaxBodyBytes  int64
 	// DefaultTimeout of a new endpoint's requests.
 	DefaultTimeout time.Duration
+	// JobLease is how long a recovery job stays with the instance working
+	// it without news (default 1m): after that, another instance resumes
+	// it. JobPoll is how often RunJobs looks for such jobs (default 10s).
+	JobLease, JobPoll time.Duration
 	// EndpointChanged, when set, is called after an endpoint changes, so
 	// that an in-process endpoint table knows before the API answers.
 	EndpointChanged func(ctx context.Context, id string)
 	// Metrics is served at /metrics when set.
 	Metrics http.Handler
 	Log     *slog.Logger
+
+	once      sync.Once
+	adminHash [32]byte
+	keys      keyCache
+	wake      chan struct{}
 }
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.MaxBodyBytes == 0 {
+			s.MaxBodyBytes = 64 << 10
+		}
+		if s.MaxEventBytes == 0 {
+			s.MaxEventBytes = 1 << 20
+		}
+		if s.DefaultTimeout == 0 {
+			s.DefaultTimeout = 15 * time.Second
+		}
+		if s.KeyCacheTTL == 0 {
+			s.KeyCacheTTL = 5 * time.Second
+		}
+		if s.JobLease == 0 {
+			s.JobLease = time.Minute
+		}
+		if s.JobPoll == 0 {
+			s.JobPoll = 10 * time.Second
+		}
+		if s.Log == nil {
+			s.Log = slog.New(slog.DiscardHandler)
+		}
+		s.adminHash = sha256.Sum256([]byte(s.AdminToken))
+		s.keys.ttl = s.KeyCacheTTL
+		s.wake = make(chan struct{}, 1)
+	})
+}
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of the API.
+func OpenAPI() []byte { return openapiJSON }
 
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
-	if s.MaxBodyBytes == 0 {
-		s.MaxBodyBytes = 64 << 10
-	}
-	if s.MaxEventBytes == 0 {
-		s.MaxEventBytes = 1 << 20
-	}
-	if s.DefaultTimeout == 0 {
-		s.DefaultTimeout = 15 * time.Second
-	}
+	s.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiJSON)
+	})
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
+	mux.Handle("POST /v1/tenants", s.admin(s.createTenant))
+	mux.Handle("GET /v1/tenants", s.admin(s.listTenants))
+	mux.Handle("GET /v1/tenants/{id}", s.admin(s.getTenant))
+	mux.Handle("POST /v1/tenants/{id}/keys", s.admin(s.createKey))
+	mux.Handle("GET /v1/tenants/{id}/keys", s.admin(s.listKeys))
+	mux.Handle("POST /v1/tenants/{id}/keys/{key}/revoke", s.admin(s.revokeKey))
+
 	mux.Handle("POST /v1/endpoints", s.auth(s.createEndpoint))
 	mux.Handle("GET /v1/endpoints", s.auth(s.listEndpoints))
 	mux.Handle("GET /v1/endpoints/{id}", s.auth(s.getEndpoint))
+	mux.Handle("PATCH /v1/endpoints/{id}", s.auth(s.updateEndpoint))
+	mux.Handle("DELETE /v1/endpoints/{id}", s.auth(s.deleteEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/rotate-secret", s.auth(s.rotateSecret))
 	mux.Handle("POST /v1/endpoints/{id}/enable", s.auth(s.enableEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/disable", s.auth(s.disableEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/recover", s.auth(s.recoverEndpoint))
+	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
+
 	mux.Handle("POST /v1/events", s.auth(s.publishEvent))
+	mux.Handle("GET /v1/events", s.auth(s.listEvents))
+	mux.Handle("GET /v1/events/{id}", s.auth(s.getEvent))
 	mux.Handle("GET /v1/deliveries", s.auth(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", s.auth(s.getDelivery))
+	mux.Handle("POST /v1/deliveries/{id}/retry", s.auth(s.retryDelivery))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem(http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path))
 	})
 	return mux
-}
-
-// handlerFunc is a handler that knows its tenant.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, tenant string)
-
-// auth checks the bearer token in constant time (of the token's hash, so
-// that its length does not leak either).
-func (s *Server) auth(h handlerFunc) http.Handler {
-	want := sha256.Sum256([]byte(s.AdminToken))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if !ok || s.AdminToken == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hookstream"`)
-			writeProblem(w, problem(http.StatusUnauthorized, "missing or invalid bearer token"))
-			return
-		}
-		h(w, r, schema.DefaultTenant)
-	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ var deliveryStatuses = map[string]bool{
 }
 
 // listDeliveries lists deliveries newest first, filtered by endpoint_id,
-// event_id and status.
+// event_id, status and creation time (since, until).
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant string) {
 	limit, p := pageLimit(r)
 	if p != nil {
@@ -63,36 +64,25 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant s
 		Status: q.Get("status"), Limit: limit + 1,
 	}
 	if f.Status != "" && !deliveryStatuses[f.Status] {
-		p := problem(http.StatusBadRequest, "status: must be one of succeeded, retrying, dead, parked")
-		p.Field = "status"
+		writeProblem(w, queryProblem("status", "must be one of succeeded, retrying, dead, parked"))
+		return
+	}
+	if f.Since, f.Until, p = timeRange(q); p != nil {
 		writeProblem(w, p)
 		return
 	}
-	if c := q.Get("cursor"); c != "" {
-		cur, ok := parseCursor(c)
-		if !ok {
-			p := problem(http.StatusBadRequest, "cursor: not a cursor this API returned")
-			p.Field = "cursor"
-			writeProblem(w, p)
-			return
-		}
-		f.Before = &cur
+	if f.Before, p = cursorParam(q); p != nil {
+		writeProblem(w, p)
+		return
 	}
 	ds, err := s.Store.Deliveries(r.Context(), f)
 	if err != nil {
 		s.internal(w, r, "list deliveries", err)
 		return
 	}
-	page := listJSON[deliveryJSON]{Data: []deliveryJSON{}}
-	for i, d := range ds {
-		if i == limit {
-			last := ds[i-1]
-			page.NextCursor = formatCursor(postgres.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID})
-			break
-		}
-		page.Data = append(page.Data, toDeliveryJSON(d))
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, page(ds, limit, func(d postgres.Delivery) string {
+		return formatCursor(postgres.DeliveryCursor{CreatedAt: d.CreatedAt, ID: d.ID})
+	}, toDeliveryJSON))
 }
 
 // getDelivery returns one delivery with every attempt.
@@ -142,4 +132,51 @@ func parseCursor(s string) (postgres.DeliveryCursor, bool) {
 		return postgres.DeliveryCursor{}, false
 	}
 	return postgres.DeliveryCursor{CreatedAt: t, ID: id}, true
+}
+
+// retryDelivery sends a delivery again now: a task for its next attempt,
+// with the same delivery id (webhook-id), from the event as stored. It
+// answers 202 once the task is queued. If the attempt fails, the delivery
+// goes through the retry schedule from its first tier.
+func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, tenant string) {
+	id := r.PathValue("id")
+	task, err := s.Store.RetryTask(r.Context(), tenant, id)
+	switch {
+	case errors.Is(err, postgres.ErrNotFound):
+		writeProblem(w, problem(http.StatusNotFound, "no such delivery"))
+		return
+	case errors.Is(err, postgres.ErrEventGone):
+		writeProblem(w, problem(http.StatusConflict, "the delivery's event is no longer stored (retention), so it cannot be sent again"))
+		return
+	case err != nil:
+		s.internal(w, r, "retry delivery", err)
+		return
+	}
+	ep, err := s.Store.Endpoint(r.Context(), tenant, task.EndpointID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusConflict, "the delivery's endpoint was deleted"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "retry delivery", err)
+		return
+	}
+	task.EndpointVersion = ep.UpdatedAt
+	if err := s.Tasks.Enqueue(r.Context(), []schema.Task{task}); err != nil {
+		s.Log.Error("queueing a manual retry failed", "delivery_id", id, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, problem(http.StatusServiceUnavailable, "the retry could not be queued; try again"))
+		return
+	}
+	if err := s.Store.MarkRetrying(r.Context(), []string{id}); err != nil {
+		s.internal(w, r, "retry delivery", err)
+		return
+	}
+	ds, err := s.Store.Deliveries(r.Context(), postgres.DeliveryFilter{Tenant: tenant, Limit: 1, ID: id})
+	if err != nil || len(ds) == 0 {
+		s.internal(w, r, "retry delivery", errors.Join(err, postgres.ErrNotFound))
+		return
+	}
+	w.Header().Set("Location", "/v1/deliveries/"+id)
+	writeJSON(w, http.StatusAccepted, toDeliveryJSON(ds[0]))
 }

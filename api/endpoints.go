@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,6 +48,9 @@ type endpointJSON struct {
 	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
+	// PreviousSecretUntil is the end of a rotation's overlap, while
+	// requests are signed with the previous secret too.
+	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
 	// Secret is set only in the response that creates the endpoint.
 	Secret string `json:"secret,omitempty"`
 }
@@ -57,12 +61,18 @@ func toEndpointJSON(ep schema.Endpoint) endpointJSON {
 		EventTypes: ep.EventTypes, HeaderNames: []string{}, TimeoutMS: ep.Timeout.Milliseconds(),
 		State: ep.State, DisabledReason: ep.DisabledReason, CreatedAt: ep.CreatedAt, UpdatedAt: ep.UpdatedAt,
 	}
-	for k := range ep.Headers {
-		out.HeaderNames = append(out.HeaderNames, k)
+	out.HeaderNames = append(out.HeaderNames, ep.HeaderNames...)
+	if len(ep.HeaderNames) == 0 {
+		for k := range ep.Headers {
+			out.HeaderNames = append(out.HeaderNames, k)
+		}
+		sort.Strings(out.HeaderNames)
 	}
-	sort.Strings(out.HeaderNames)
 	if !ep.DisabledAt.IsZero() {
 		out.DisabledAt = &ep.DisabledAt
+	}
+	if !ep.SecretsUntil.IsZero() {
+		out.PreviousSecretUntil = &ep.SecretsUntil
 	}
 	return out
 }
@@ -84,9 +94,7 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 		s.internal(w, r, "create endpoint", err)
 		return
 	}
-	if s.EndpointChanged != nil {
-		s.EndpointChanged(r.Context(), ep.ID)
-	}
+	s.changed(r, ep.ID)
 	ep.Headers = req.Headers
 	out := toEndpointJSON(ep)
 	out.Secret = ne.Secret
@@ -99,58 +107,131 @@ func (s *Server) validateEndpoint(req endpointRequest) (postgres.NewEndpoint, *P
 	if req.URL == "" {
 		return ne, fieldProblem("url", "is required")
 	}
-	if _, err := s.Guard.ValidateURL(req.URL); err != nil {
-		return ne, fieldProblem("url", trimPrefix(err.Error()))
+	if p := s.validateURL(req.URL); p != nil {
+		return ne, p
 	}
 	if len(req.EventTypes) == 0 {
 		return ne, fieldProblem("event_types", `is required: list the event types to receive, e.g. ["invoice.*"], or ["*"] for all`)
 	}
-	if len(req.EventTypes) > maxEventTypes {
-		return ne, fieldProblem("event_types", "at most "+strconv.Itoa(maxEventTypes)+" patterns")
+	if p := validateEventTypes(req.EventTypes); p != nil {
+		return ne, p
 	}
-	for _, p := range req.EventTypes {
-		if err := schema.ValidatePattern(p); err != nil {
-			var fe *schema.FieldError
-			if errors.As(err, &fe) {
-				return ne, fieldProblem("event_types", fe.Reason)
-			}
-			return ne, fieldProblem("event_types", err.Error())
-		}
+	if p := validateDescription(req.Description); p != nil {
+		return ne, p
 	}
-	if len(req.Description) > maxDescription {
-		return ne, fieldProblem("description", "at most "+strconv.Itoa(maxDescription)+" bytes")
-	}
-	if len(req.Headers) > maxHeaders {
-		return ne, fieldProblem("headers", "at most "+strconv.Itoa(maxHeaders)+" headers")
-	}
-	for k, v := range req.Headers {
-		if !validHeaderName(k) || len(v) > 4096 || !validHeaderValue(v) {
-			return ne, fieldProblem("headers", "invalid header "+strconv.Quote(k))
-		}
-		if delivery.IsReservedHeader(k) {
-			return ne, fieldProblem("headers", "header "+strconv.Quote(k)+" is set by hookstream and cannot be overridden")
-		}
+	if p := validateHeaders(req.Headers); p != nil {
+		return ne, p
 	}
 	ne.Timeout = s.DefaultTimeout
 	if req.TimeoutMS != nil {
-		t := time.Duration(*req.TimeoutMS) * time.Millisecond
-		if t < time.Millisecond || t > maxTimeout {
-			return ne, fieldProblem("timeout_ms", "must be between 1 and "+strconv.Itoa(int(maxTimeout.Milliseconds())))
+		t, p := validateTimeout(*req.TimeoutMS)
+		if p != nil {
+			return ne, p
 		}
 		ne.Timeout = t
 	}
-	ne.Secret = req.Secret
-	if ne.Secret == "" {
-		var err error
-		if ne.Secret, err = delivery.GenerateSecret(); err != nil {
-			return ne, problem(http.StatusInternalServerError, "cannot generate a secret")
-		}
-	} else if _, err := delivery.ParseSecret(ne.Secret); err != nil {
-		return ne, fieldProblem("secret", "must be whsec_ followed by the base64 of 24 to 64 random bytes")
+	secret, p := newSecret(req.Secret)
+	if p != nil {
+		return ne, p
 	}
+	ne.Secret = secret
 	ne.URL, ne.DisplayURL = req.URL, delivery.RedactURL(req.URL)
 	ne.Description, ne.EventTypes, ne.Headers = req.Description, req.EventTypes, req.Headers
 	return ne, nil
+}
+
+// validateURL checks an endpoint URL: the SSRF guard's rules, and https
+// unless the guard's allow-list covers the host (an IP literal inside it,
+// or localhost when it allows a loopback address).
+func (s *Server) validateURL(raw string) *Problem {
+	u, err := s.Guard.ValidateURL(raw)
+	if err != nil {
+		return fieldProblem("url", trimPrefix(err.Error()))
+	}
+	if u.Scheme == "https" || s.allowedHost(u.Hostname()) {
+		return nil
+	}
+	return fieldProblem("url", "must use https (http only reaches hosts in HOOKSTREAM_ALLOWED_TARGET_CIDRS)")
+}
+
+func (s *Server) allowedHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return s.allows(netip.MustParseAddr("127.0.0.1")) || s.allows(netip.IPv6Loopback())
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && s.allows(ip.Unmap())
+}
+
+func (s *Server) allows(ip netip.Addr) bool {
+	for _, p := range s.Guard.Allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func validateEventTypes(types []string) *Problem {
+	if len(types) == 0 {
+		return fieldProblem("event_types", `must not be empty: list the event types to receive, e.g. ["invoice.*"], or ["*"] for all`)
+	}
+	if len(types) > maxEventTypes {
+		return fieldProblem("event_types", "at most "+strconv.Itoa(maxEventTypes)+" patterns")
+	}
+	for _, p := range types {
+		if err := schema.ValidatePattern(p); err != nil {
+			var fe *schema.FieldError
+			if errors.As(err, &fe) {
+				return fieldProblem("event_types", fe.Reason)
+			}
+			return fieldProblem("event_types", err.Error())
+		}
+	}
+	return nil
+}
+
+func validateDescription(d string) *Problem {
+	if len(d) > maxDescription {
+		return fieldProblem("description", "at most "+strconv.Itoa(maxDescription)+" bytes")
+	}
+	return nil
+}
+
+func validateHeaders(h map[string]string) *Problem {
+	if len(h) > maxHeaders {
+		return fieldProblem("headers", "at most "+strconv.Itoa(maxHeaders)+" headers")
+	}
+	for k, v := range h {
+		if !validHeaderName(k) || len(v) > 4096 || !validHeaderValue(v) {
+			return fieldProblem("headers", "invalid header "+strconv.Quote(k))
+		}
+		if delivery.IsReservedHeader(k) {
+			return fieldProblem("headers", "header "+strconv.Quote(k)+" is set by hookstream and cannot be overridden")
+		}
+	}
+	return nil
+}
+
+func validateTimeout(ms int) (time.Duration, *Problem) {
+	if ms < 1 || ms > int(maxTimeout.Milliseconds()) {
+		return 0, fieldProblem("timeout_ms", "must be between 1 and "+strconv.Itoa(int(maxTimeout.Milliseconds())))
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// newSecret checks a supplied secret, or generates one when it is "".
+func newSecret(supplied string) (string, *Problem) {
+	if supplied == "" {
+		secret, err := delivery.GenerateSecret()
+		if err != nil {
+			return "", problem(http.StatusInternalServerError, "cannot generate a secret")
+		}
+		return secret, nil
+	}
+	if _, err := delivery.ParseSecret(supplied); err != nil {
+		return "", fieldProblem("secret", "must be whsec_ followed by the base64 of 24 to 64 random bytes")
+	}
+	return supplied, nil
 }
 
 // trimPrefix drops the package prefixes of a delivery error, which mean
@@ -206,15 +287,7 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, tenant st
 		s.internal(w, r, "list endpoints", err)
 		return
 	}
-	page := listJSON[endpointJSON]{Data: []endpointJSON{}}
-	for i, ep := range eps {
-		if i == limit {
-			page.NextCursor = eps[i-1].ID
-			break
-		}
-		page.Data = append(page.Data, toEndpointJSON(ep))
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, page(eps, limit, func(ep schema.Endpoint) string { return ep.ID }, toEndpointJSON))
 }
 
 // listJSON is a page of a listing; NextCursor is passed as ?cursor= to get

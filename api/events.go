@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -72,4 +74,106 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		return
 	}
 	writeJSON(w, http.StatusAccepted, eventJSON{ID: ev.ID, Tenant: ev.Tenant, Type: ev.Type, CreatedAt: ev.CreatedAt})
+}
+
+// storedEventJSON is an event as recorded by the dispatcher's dedupe gate.
+type storedEventJSON struct {
+	ID         string          `json:"id"`
+	Tenant     string          `json:"tenant"`
+	Type       string          `json:"type"`
+	Data       json.RawMessage `json:"data"`
+	CreatedAt  time.Time       `json:"created_at"`
+	ReceivedAt time.Time       `json:"received_at"`
+}
+
+func toStoredEventJSON(e postgres.StoredEvent) storedEventJSON {
+	return storedEventJSON{ID: e.ID, Tenant: e.Tenant, Type: e.Type, Data: e.Data, CreatedAt: e.CreatedAt, ReceivedAt: e.ReceivedAt}
+}
+
+// getEvent returns one event with its data. An event accepted by POST
+// /v1/events shows here once the dispatcher has recorded it.
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, tenant string) {
+	e, err := s.Store.StoredEvent(r.Context(), tenant, r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such event"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "get event", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toStoredEventJSON(e))
+}
+
+// listEvents lists events newest first, filtered by type and creation
+// time.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant string) {
+	limit, p := pageLimit(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	q := r.URL.Query()
+	f := postgres.EventFilter{Tenant: tenant, Type: q.Get("type"), Limit: limit + 1}
+	if f.Type != "" {
+		if err := schema.ValidateType(f.Type); err != nil {
+			writeProblem(w, queryProblem("type", "must be an event type, e.g. invoice.paid"))
+			return
+		}
+	}
+	if f.Since, f.Until, p = timeRange(q); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if f.Before, p = cursorParam(q); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	es, err := s.Store.StoredEvents(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, "list events", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page(es, limit, func(e postgres.StoredEvent) string {
+		return formatCursor(postgres.DeliveryCursor{CreatedAt: e.CreatedAt, ID: e.ID})
+	}, toStoredEventJSON))
+}
+
+// timeRange reads the since and until query parameters (RFC 3339).
+func timeRange(q url.Values) (since, until *time.Time, p *Problem) {
+	for _, param := range []struct {
+		name string
+		to   **time.Time
+	}{{"since", &since}, {"until", &until}} {
+		v := q.Get(param.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return nil, nil, queryProblem(param.name, "must be an RFC 3339 time, e.g. 2026-11-29T09:00:00Z")
+		}
+		*param.to = &t
+	}
+	return since, until, nil
+}
+
+// cursorParam reads the cursor query parameter of a time-ordered listing.
+func cursorParam(q url.Values) (*postgres.DeliveryCursor, *Problem) {
+	c := q.Get("cursor")
+	if c == "" {
+		return nil, nil
+	}
+	cur, ok := parseCursor(c)
+	if !ok {
+		return nil, queryProblem("cursor", "not a cursor this API returned")
+	}
+	return &cur, nil
+}
+
+// queryProblem is a 400 naming a query parameter.
+func queryProblem(name, detail string) *Problem {
+	p := problem(http.StatusBadRequest, name+": "+detail)
+	p.Field = name
+	return p
 }

@@ -12,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/seal"
@@ -30,6 +32,7 @@ const token = "t"
 type env struct {
 	db      *postgres.DB
 	pub     *producer.Client
+	queue   *pipeline.Queue
 	brokers []string
 	topic   string
 }
@@ -50,23 +53,33 @@ func newEnv(t *testing.T) *env {
 	admin, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	testenv.Must(t, err, "admin client")
 	defer admin.Close()
-	resp, err := kadm.NewClient(admin).CreateTopic(ctx, 1, 1, nil, topic)
-	testenv.Must(t, err, "create topic")
-	testenv.Must(t, resp.Err, "create topic")
+	topics := pipeline.Topics{Prefix: topic + "."}
+	for _, name := range []string{topic, topics.Deliveries()} {
+		resp, err := kadm.NewClient(admin).CreateTopic(ctx, 1, 1, nil, name)
+		testenv.Must(t, err, "create topic")
+		testenv.Must(t, resp.Err, "create topic")
+	}
 	pub, err := producer.New(brokers, producer.WithTopic(topic))
 	testenv.Must(t, err, "producer.New")
 	t.Cleanup(pub.Close)
-	return &env{db: db, pub: pub, brokers: brokers, topic: topic}
+	tasks, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	testenv.Must(t, err, "task client")
+	t.Cleanup(tasks.Close)
+	return &env{db: db, pub: pub, queue: &pipeline.Queue{Client: tasks, Topics: topics}, brokers: brokers, topic: topic}
 }
 
 // serve starts an API server on the env with guard, and returns its URL.
 func (e *env) serve(t *testing.T, guard delivery.Guard) string {
 	t.Helper()
 	s := &api.Server{
-		Store: e.db, Publisher: e.pub, Guard: guard, AdminToken: token,
-		Log: slog.New(slog.DiscardHandler),
+		Store: e.db, Publisher: e.pub, Tasks: e.queue, Guard: guard, AdminToken: token,
+		JobPoll: 100 * time.Millisecond, Metrics: promhttp.Handler(), Log: slog.New(slog.DiscardHandler),
 	}
 	srv := httptest.NewServer(s.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.RunJobs(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -117,6 +130,7 @@ func callAuth(t *testing.T, auth, method, url, body string, headers ...string) r
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	testenv.Must(t, err, "read body")
+	checkExchange(t, req, []byte(body), resp.StatusCode, resp.Header, b)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
@@ -217,6 +231,9 @@ func TestHealth(t *testing.T) {
 	decodeJSON(t, callAuth(t, "", "GET", base+"/readyz", ""), http.StatusOK, &ready)
 	if ready["postgres"] != "ok" || ready["kafka"] != "ok" {
 		t.Errorf("readyz = %v, want postgres and kafka ok", ready)
+	}
+	if r := callAuth(t, "", "GET", base+"/metrics", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), "go_goroutines") {
+		t.Errorf("GET /metrics = %d", r.status)
 	}
 }
 

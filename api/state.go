@@ -61,9 +61,7 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request, tenant string,
 		s.internal(w, r, "set endpoint state", err)
 		return ep, false
 	}
-	if s.EndpointChanged != nil {
-		s.EndpointChanged(r.Context(), ep.ID)
-	}
+	s.changed(r, ep.ID)
 	return ep, true
 }
 

@@ -66,6 +66,16 @@ type Config struct {
 	// running instances (default: host name and process id).
 	InstanceID string `env:"INSTANCE_ID"`
 
+	// Management API
+	// Retention is the age past which events, deliveries and attempts are
+	// deleted (0 keeps them forever); RetentionInterval is how often the
+	// api role prunes. KeyCacheTTL is how long a verified API key is
+	// trusted without asking Postgres: the longest a key revoked through
+	// another instance keeps working.
+	Retention         time.Duration `env:"RETENTION, default=720h"`
+	RetentionInterval time.Duration `env:"RETENTION_INTERVAL, default=10m"`
+	KeyCacheTTL       time.Duration `env:"KEY_CACHE_TTL, default=5s"`
+
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 }
@@ -125,6 +135,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_MAX_EVENT_BYTES must be at least 1024")
 	case c.DisableAfterFailures < 0:
 		return fmt.Errorf("config: HOOKSTREAM_DISABLE_AFTER_FAILURES must not be negative")
+	case c.Retention < 0:
+		return fmt.Errorf("config: HOOKSTREAM_RETENTION must not be negative (0 keeps everything)")
+	case c.RetentionInterval <= 0:
+		return fmt.Errorf("config: HOOKSTREAM_RETENTION_INTERVAL must be positive")
+	case c.KeyCacheTTL <= 0 || c.KeyCacheTTL > time.Minute:
+		return fmt.Errorf("config: HOOKSTREAM_KEY_CACHE_TTL must be positive and at most 1m")
 	case c.LogFormat != "json" && c.LogFormat != "text":
 		return fmt.Errorf("config: HOOKSTREAM_LOG_FORMAT must be json or text")
 	}

@@ -30,7 +30,7 @@ func (p *process) serveHTTP() (string, error) {
 		srv := &api.Server{
 			Store: p.db, Publisher: producer.Wrap(pub, producer.WithTopic(p.topics.Events()), producer.WithMaxBytes(p.cfg.MaxEventBytes)),
 			Tasks: &pipeline.Queue{Client: pub, Topics: p.topics}, Guard: p.allowed, AdminToken: p.cfg.AdminToken,
-			MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
+			KeyCacheTTL: p.cfg.KeyCacheTTL, MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
 			Metrics: metrics, Log: p.log.With("component", "api"),
 		}
 		if p.table != nil {
@@ -41,6 +41,8 @@ func (p *process) serveHTTP() (string, error) {
 			}
 		}
 		handler = srv.Handler()
+		p.start("jobs", srv.RunJobs)
+		p.startRetention()
 	} else {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics)

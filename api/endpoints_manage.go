@@ -1,0 +1,178 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/postgres"
+)
+
+// Rotation overlap: the default, and the longest allowed.
+const (
+	defaultOverlap = 24 * time.Hour
+	maxOverlap     = 7 * 24 * time.Hour
+)
+
+// endpointPatch is a PATCH body: absent fields stay as they are.
+type endpointPatch struct {
+	URL         *string            `json:"url"`
+	Description *string            `json:"description"`
+	EventTypes  *[]string          `json:"event_types"`
+	Headers     *map[string]string `json:"headers"`
+	TimeoutMS   *int               `json:"timeout_ms"`
+	Enabled     *bool              `json:"enabled"`
+	// Secret is refused: secrets change by rotation only.
+	Secret *string `json:"secret"`
+}
+
+type rotateRequest struct {
+	Secret         string `json:"secret"`
+	OverlapSeconds *int   `json:"overlap_seconds"`
+}
+
+// validatePatch checks each field present exactly as creation does.
+func (s *Server) validatePatch(req endpointPatch) (postgres.EndpointUpdate, *Problem) {
+	var u postgres.EndpointUpdate
+	if req.Secret != nil {
+		return u, fieldProblem("secret", "cannot be changed by PATCH: use POST /v1/endpoints/{id}/rotate-secret")
+	}
+	if req.URL != nil {
+		if *req.URL == "" {
+			return u, fieldProblem("url", "must not be empty")
+		}
+		if p := s.validateURL(*req.URL); p != nil {
+			return u, p
+		}
+		u.URL, u.DisplayURL = req.URL, delivery.RedactURL(*req.URL)
+	}
+	if req.EventTypes != nil {
+		if p := validateEventTypes(*req.EventTypes); p != nil {
+			return u, p
+		}
+		u.EventTypes = *req.EventTypes
+	}
+	if req.Description != nil {
+		if p := validateDescription(*req.Description); p != nil {
+			return u, p
+		}
+		u.Description = req.Description
+	}
+	if req.Headers != nil {
+		if *req.Headers == nil {
+			*req.Headers = map[string]string{}
+		}
+		if p := validateHeaders(*req.Headers); p != nil {
+			return u, p
+		}
+		u.Headers = req.Headers
+	}
+	if req.TimeoutMS != nil {
+		t, p := validateTimeout(*req.TimeoutMS)
+		if p != nil {
+			return u, p
+		}
+		u.Timeout = &t
+	}
+	return u, nil
+}
+
+// updateEndpoint changes some of an endpoint's fields. "enabled" enables
+// (replaying parked deliveries) or disables it, as the enable and disable
+// routes do.
+func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	var req endpointPatch
+	if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	u, p := s.validatePatch(req)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ep, err := s.Store.UpdateEndpoint(r.Context(), tenant, r.PathValue("id"), u)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "update endpoint", err)
+		return
+	}
+	s.changed(r, ep.ID)
+	switch {
+	case req.Enabled != nil && *req.Enabled:
+		s.enableEndpoint(w, r, tenant)
+		return
+	case req.Enabled != nil && ep.Enabled():
+		s.disableEndpoint(w, r, tenant)
+		return
+	}
+	writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+}
+
+// deleteEndpoint deletes an endpoint. Its deliveries stay in the history;
+// tasks still queued for it end as dead without a request.
+func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	id := r.PathValue("id")
+	err := s.Store.DeleteEndpoint(r.Context(), tenant, id)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "delete endpoint", err)
+		return
+	}
+	s.changed(r, id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// rotateSecret gives an endpoint a new signing secret (generated, or the
+// body's), shown in this response only. The previous secret keeps signing
+// too for overlap_seconds (default 24 h; 0 drops it at once).
+func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant string) {
+	var req rotateRequest
+	if r.ContentLength != 0 {
+		if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+			writeProblem(w, p)
+			return
+		}
+	}
+	overlap := defaultOverlap
+	if req.OverlapSeconds != nil {
+		if *req.OverlapSeconds < 0 || *req.OverlapSeconds > int(maxOverlap.Seconds()) {
+			writeProblem(w, fieldProblem("overlap_seconds", "must be between 0 and "+strconv.Itoa(int(maxOverlap.Seconds()))))
+			return
+		}
+		overlap = time.Duration(*req.OverlapSeconds) * time.Second
+	}
+	secret, p := newSecret(req.Secret)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ep, err := s.Store.RotateSecret(r.Context(), tenant, r.PathValue("id"), secret, overlap)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "rotate secret", err)
+		return
+	}
+	s.changed(r, ep.ID)
+	out := toEndpointJSON(ep)
+	out.Secret = secret
+	writeJSON(w, http.StatusOK, out)
+}
+
+// changed tells the in-process endpoint table that an endpoint changed.
+func (s *Server) changed(r *http.Request, id string) {
+	if s.EndpointChanged != nil {
+		s.EndpointChanged(r.Context(), id)
+	}
+}

@@ -1,0 +1,211 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// recoverBatch is how many deliveries a recovery queues at a time.
+const recoverBatch = 500
+
+type recoverRequest struct {
+	Since *time.Time `json:"since"`
+	Until *time.Time `json:"until"`
+}
+
+type jobJSON struct {
+	ID         string     `json:"id"`
+	Kind       string     `json:"kind"`
+	EndpointID string     `json:"endpoint_id"`
+	Since      time.Time  `json:"since"`
+	Until      time.Time  `json:"until"`
+	Status     string     `json:"status"`
+	Total      int        `json:"total"`
+	Done       int        `json:"done"`
+	Failed     int        `json:"failed"`
+	Error      string     `json:"error,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+func toJobJSON(j postgres.Job) jobJSON {
+	return jobJSON{ID: j.ID, Kind: j.Kind, EndpointID: j.EndpointID, Since: j.Since, Until: j.Until, Status: j.Status,
+		Total: j.Total, Done: j.Done, Failed: j.Failed, Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
+}
+
+// recoverEndpoint starts a job that sends again every delivery of the
+// endpoint that is retrying or dead and was created in [since, until)
+// (until defaults to now), oldest first. It answers 202 with the job at
+// once; GET /v1/jobs/{id} shows its progress.
+func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	var req recoverRequest
+	if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	now := time.Now()
+	switch {
+	case req.Since == nil:
+		writeProblem(w, fieldProblem("since", "is required: the RFC 3339 time from which to recover"))
+		return
+	case req.Since.After(now):
+		writeProblem(w, fieldProblem("since", "must not be in the future"))
+		return
+	case req.Until != nil && !req.Until.After(*req.Since):
+		writeProblem(w, fieldProblem("until", "must be after since"))
+		return
+	}
+	until := now
+	if req.Until != nil && req.Until.Before(now) {
+		until = *req.Until
+	}
+	j, err := s.Store.CreateRecoverJob(r.Context(), schema.NewID("job_"), tenant, r.PathValue("id"), *req.Since, until)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "recover endpoint", err)
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	w.Header().Set("Location", "/v1/jobs/"+j.ID)
+	writeJSON(w, http.StatusAccepted, toJobJSON(j))
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request, tenant string) {
+	j, err := s.Store.Job(r.Context(), tenant, r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such job"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "get job", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJobJSON(j))
+}
+
+// RunJobs works recovery jobs until ctx ends: those created through this
+// server at once, and every JobPoll any running job whose lease ran out,
+// such as one left by an instance that died. Those resume where their
+// progress was last recorded, so a few deliveries may be sent twice
+// (receivers dedupe on webhook-id). Jobs run one at a time per server.
+func (s *Server) RunJobs(ctx context.Context) error {
+	s.init()
+	for {
+		for ctx.Err() == nil {
+			j, err := s.Store.ClaimJob(ctx, s.JobLease)
+			if errors.Is(err, postgres.ErrNotFound) {
+				break
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					s.Log.Warn("claiming a job failed", "err", err)
+				}
+				break
+			}
+			s.runJob(ctx, j)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		case <-time.After(s.JobPoll):
+		}
+	}
+}
+
+// runJob queues a recovery job's deliveries in batches, recording its
+// progress after each. Deliveries whose events are gone count as failed.
+// When ctx ends, the job stays running: its lease runs out and another
+// runner resumes it.
+func (s *Server) runJob(ctx context.Context, j postgres.Job) {
+	log := s.Log.With("job_id", j.ID, "endpoint_id", j.EndpointID)
+	fail := func(msg string, err error) {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("recovery job failed", "err", err)
+		if err := s.Store.FinishJob(context.WithoutCancel(ctx), j.ID, postgres.JobFailed, msg); err != nil {
+			log.Error("recording a failed job", "err", err)
+		}
+	}
+	ep, err := s.Store.Endpoint(ctx, j.Tenant, j.EndpointID)
+	if errors.Is(err, postgres.ErrNotFound) {
+		fail("the endpoint was deleted", err)
+		return
+	}
+	if err != nil {
+		fail("reading the endpoint failed", err)
+		return
+	}
+	for {
+		var items []postgres.RecoverItem
+		err := retry(ctx, func() (err error) { items, err = s.Store.RecoverBatch(ctx, j, recoverBatch); return err })
+		if err != nil {
+			fail("reading deliveries failed", err)
+			return
+		}
+		if len(items) == 0 {
+			if err := s.Store.FinishJob(ctx, j.ID, postgres.JobDone, ""); err != nil && ctx.Err() == nil {
+				log.Error("recording a finished job", "err", err)
+			}
+			return
+		}
+		var (
+			tasks []schema.Task
+			ids   []string
+		)
+		for _, it := range items {
+			if it.EventGone {
+				continue
+			}
+			it.Task.EndpointVersion = ep.UpdatedAt
+			tasks, ids = append(tasks, it.Task), append(ids, it.Task.DeliveryID)
+		}
+		if len(tasks) > 0 {
+			if err := retry(ctx, func() error { return s.Tasks.Enqueue(ctx, tasks) }); err != nil {
+				fail("queueing deliveries failed; start a new recovery to resume", err)
+				return
+			}
+			if err := s.Store.MarkRetrying(ctx, ids); err != nil {
+				log.Warn("marking recovered deliveries", "err", err)
+			}
+		}
+		last := items[len(items)-1].Cursor
+		err = retry(ctx, func() error {
+			return s.Store.JobProgress(ctx, j.ID, len(tasks), len(items)-len(tasks), last, s.JobLease)
+		})
+		if err != nil {
+			fail("recording progress failed", err)
+			return
+		}
+		j.Cursor = &last
+	}
+}
+
+// retry calls fn up to 4 times, waiting 0.5s, 1s, 2s between calls.
+func retry(ctx context.Context, fn func() error) error {
+	wait := 500 * time.Millisecond
+	for i := 0; ; i++ {
+		err := fn()
+		if err == nil || i == 3 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}

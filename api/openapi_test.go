@@ -1,0 +1,289 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/paths"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+
+	"github.com/hookstream/hookstream/api"
+)
+
+// The OpenAPI document is the contract: every exchange the suite makes
+// through call/callAuth is checked against it (responses always, requests
+// when the server accepted them: the suite sends bad requests on purpose),
+// and every operation it documents must be exercised.
+
+var contract struct {
+	once  sync.Once
+	v     validator.Validator
+	model *v3.Document
+	err   error
+
+	mu        sync.Mutex
+	exercised map[string]bool // "METHOD /path/template"
+	// responses holds every response body the suite received, in order,
+	// with the secrets it revealed (see TestMain's secret scan).
+	responses []recorded
+	// neverShown are secrets the suite sent (URL credentials, header
+	// values): no response may contain them.
+	neverShown map[string]string
+}
+
+type recorded struct {
+	what     string
+	body     string
+	revealed []string
+}
+
+func openapiValidator(t testing.TB) (validator.Validator, *v3.Document) {
+	t.Helper()
+	contract.once.Do(func() {
+		doc, err := libopenapi.NewDocument(api.OpenAPI())
+		if err != nil {
+			contract.err = err
+			return
+		}
+		m, err := doc.BuildV3Model()
+		if err != nil {
+			contract.err = err
+			return
+		}
+		contract.model = &m.Model
+		v, errs := validator.NewValidator(doc, config.WithFormatAssertions())
+		if len(errs) > 0 {
+			contract.err = fmt.Errorf("%v", errs)
+			return
+		}
+		contract.v = v
+		contract.exercised = map[string]bool{}
+		contract.neverShown = map[string]string{}
+	})
+	if contract.err != nil {
+		t.Fatalf("OpenAPI document: %v", contract.err)
+	}
+	return contract.v, contract.model
+}
+
+// checkExchange validates one exchange against the document, failing t on
+// any mismatch, and records it for the coverage and secret checks.
+func checkExchange(t testing.TB, req *http.Request, reqBody []byte, status int, header http.Header, respBody []byte) {
+	t.Helper()
+	for _, err := range exchangeErrors(t, req, reqBody, status, header, respBody) {
+		t.Errorf("OpenAPI: %s %s → %d: %s", req.Method, req.URL.Path, status, err)
+	}
+	record(req, reqBody, respBody)
+}
+
+// exchangeErrors returns how an exchange departs from the document.
+func exchangeErrors(t testing.TB, req *http.Request, reqBody []byte, status int, header http.Header, respBody []byte) []string {
+	t.Helper()
+	v, model := openapiValidator(t)
+	clone := func() *http.Request {
+		r := req.Clone(req.Context())
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+		if len(reqBody) > 0 && r.Header.Get("Content-Type") == "" {
+			r.Header.Set("Content-Type", "application/json") // the API reads any body as JSON
+		}
+		return r
+	}
+	item, _, tmpl := paths.FindPath(clone(), model, nil)
+	if item == nil || item.GetOperations().GetOrZero(strings.ToLower(req.Method)) == nil {
+		// Not a documented route: only a problem+json 404 may answer it.
+		if status != http.StatusNotFound || header.Get("Content-Type") != "application/problem+json" {
+			return []string{"undocumented route answered " + header.Get("Content-Type")}
+		}
+		return nil
+	}
+	contract.mu.Lock()
+	contract.exercised[req.Method+" "+tmpl] = true
+	contract.mu.Unlock()
+
+	var out []string
+	if status < 300 {
+		if ok, errs := v.ValidateHttpRequest(clone()); !ok {
+			for _, e := range errs {
+				out = append(out, "request: "+e.Message+": "+e.Reason)
+			}
+		}
+	}
+	resp := &http.Response{StatusCode: status, Header: header, Body: io.NopCloser(bytes.NewReader(respBody)), Request: req}
+	if ok, errs := v.ValidateHttpResponse(clone(), resp); !ok {
+		for _, e := range errs {
+			msg := "response: " + e.Message + ": " + e.Reason
+			for _, se := range e.SchemaValidationErrors {
+				msg += " [" + se.FieldPath + ": " + se.Reason + "]"
+			}
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+var secretPattern = regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+|hsk_[A-Za-z0-9_-]+`)
+
+// record keeps a response for the secret scan: the secrets it reveals
+// (whsec_… and hsk_… values), and any credentials the request sent.
+func record(req *http.Request, reqBody, respBody []byte) {
+	contract.mu.Lock()
+	defer contract.mu.Unlock()
+	what := req.Method + " " + req.URL.Path
+	var body struct {
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+	if json.Unmarshal(reqBody, &body) == nil {
+		if u := body.URL; u != "" {
+			if at := strings.Index(u, "@"); at > 0 {
+				if i := strings.Index(u, "://"); i > 0 && i < at {
+					contract.neverShown[u[i+3:at]] = what
+				}
+			}
+			if _, q, ok := strings.Cut(u, "?"); ok && len(q) >= 8 {
+				contract.neverShown[q] = what
+			}
+		}
+		for _, v := range body.Headers {
+			if len(v) >= 8 {
+				contract.neverShown[v] = what
+			}
+		}
+	}
+	if req.URL.Path == "/openapi.json" {
+		return // the document itself: examples, no secrets
+	}
+	contract.responses = append(contract.responses, recorded{what: what, body: string(respBody),
+		revealed: secretPattern.FindAllString(string(respBody), -1)})
+}
+
+// TestMain runs the suite, then two checks over all of it: every
+// documented operation was exercised, and no secret appears in any
+// response but the one that revealed it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && contract.model != nil && !testing.Short() && runAll() {
+		if missing := unexercised(); len(missing) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: OpenAPI operations no test exercised: %v\n", missing)
+			code = 1
+		}
+	}
+	if leaks := secretLeaks(); len(leaks) > 0 {
+		for _, l := range leaks {
+			fmt.Fprintln(os.Stderr, "FAIL: secret leak:", l)
+		}
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// runAll reports whether the whole suite ran (no -run filter).
+func runAll() bool {
+	for _, a := range os.Args {
+		if strings.HasPrefix(a, "-test.run") {
+			return false
+		}
+	}
+	return true
+}
+
+func unexercised() []string {
+	var missing []string
+	for p, item := range contract.model.Paths.PathItems.FromOldest() {
+		for m := range item.GetOperations().KeysFromOldest() {
+			if key := strings.ToUpper(m) + " " + p; !contract.exercised[key] {
+				missing = append(missing, key)
+			}
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}
+
+// secretLeaks finds secrets (whsec_…, hsk_…) in more than one response,
+// and credentials sent in requests in any response.
+func secretLeaks() []string {
+	contract.mu.Lock()
+	defer contract.mu.Unlock()
+	seen := map[string]string{}
+	var leaks []string
+	for _, r := range contract.responses {
+		for _, s := range r.revealed {
+			if first, ok := seen[s]; ok && first != r.what+"#"+r.body {
+				leaks = append(leaks, fmt.Sprintf("%s… first shown by %s, shown again by %s", s[:10], strings.SplitN(first, "#", 2)[0], r.what))
+				continue
+			}
+			seen[s] = r.what + "#" + r.body
+		}
+		for s, from := range contract.neverShown {
+			if strings.Contains(r.body, s) {
+				leaks = append(leaks, fmt.Sprintf("a credential sent by %s appears in the response of %s", from, r.what))
+			}
+		}
+	}
+	return leaks
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	v, _ := openapiValidator(t)
+	if ok, errs := v.ValidateDocument(); !ok {
+		for _, e := range errs {
+			t.Errorf("document: %s: %s", e.Message, e.Reason)
+		}
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	base, _ := newServer(t)
+	r := callAuth(t, "", "GET", base+"/openapi.json", "")
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+	}
+	decodeJSON(t, r, http.StatusOK, &doc)
+	if doc.OpenAPI != "3.1.0" || !bytes.Equal(r.body, api.OpenAPI()) {
+		t.Errorf("GET /openapi.json served %d bytes of OpenAPI %q, want the embedded 3.1 document", len(r.body), doc.OpenAPI)
+	}
+}
+
+// TestOpenAPICatchesMismatches proves the contract check can fail.
+func TestOpenAPICatchesMismatches(t *testing.T) {
+	get := httptest.NewRequest("GET", "http://127.0.0.1/v1/endpoints/ep_1", nil)
+	post := httptest.NewRequest("POST", "http://127.0.0.1/v1/endpoints", nil)
+	js := http.Header{"Content-Type": {"application/json"}}
+	tests := []struct {
+		name    string
+		req     *http.Request
+		reqBody string
+		status  int
+		header  http.Header
+		body    string
+	}{
+		{"field of the wrong type", get, "", 200, js, `{"id":1}`},
+		{"required field missing", get, "", 200, js, `{"id":"ep_1","tenant":"default"}`},
+		{"undocumented status", get, "", 418, js, `{}`},
+		{"error that is not a problem", get, "", 404, js, `{"error":"nope"}`},
+		{"accepted request the document refuses", post, `{"url":"https://x.example","event_types":[]}`, 201, js,
+			`{"id":"ep_1","tenant":"default","url":"https://x.example","description":"","event_types":["*"],"header_names":[],"timeout_ms":1,"state":"enabled","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`},
+		{"undocumented route answered 200", httptest.NewRequest("GET", "http://127.0.0.1/v1/nope", nil), "", 200, js, `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if errs := exchangeErrors(t, tt.req, []byte(tt.reqBody), tt.status, tt.header, []byte(tt.body)); len(errs) == 0 {
+				t.Error("the exchange passed the contract check")
+			}
+		})
+	}
+}

@@ -1,0 +1,205 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// maxTenantID is the longest tenant id, as events allow.
+const maxTenantID = 64
+
+type tenantRequest struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type tenantJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type keyRequest struct {
+	Name string `json:"name"`
+}
+
+type keyJSON struct {
+	ID         string     `json:"id"`
+	Tenant     string     `json:"tenant"`
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// Key is set only in the response that creates it.
+	Key string `json:"key,omitempty"`
+}
+
+func toKeyJSON(k postgres.APIKey) keyJSON {
+	return keyJSON{ID: k.ID, Tenant: k.Tenant, Name: k.Name, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+}
+
+func validTenantID(id string) bool {
+	if id == "" || len(id) > maxTenantID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func validateTenant(req tenantRequest) *Problem {
+	if req.ID != "" && !validTenantID(req.ID) {
+		return fieldProblem("id", "must be 1 to "+strconv.Itoa(maxTenantID)+" letters, digits, '_', '-' or '.'")
+	}
+	if len(req.Name) > maxDescription {
+		return fieldProblem("name", "at most "+strconv.Itoa(maxDescription)+" bytes")
+	}
+	return nil
+}
+
+func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
+	var req tenantRequest
+	if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if p := validateTenant(req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if req.ID == "" {
+		req.ID = schema.NewID("tn_")
+	}
+	t, err := s.Store.CreateTenant(r.Context(), req.ID, req.Name)
+	if errors.Is(err, postgres.ErrConflict) {
+		p := problem(http.StatusConflict, "tenant "+strconv.Quote(req.ID)+" already exists")
+		p.Field = "id"
+		writeProblem(w, p)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "create tenant", err)
+		return
+	}
+	w.Header().Set("Location", "/v1/tenants/"+t.ID)
+	writeJSON(w, http.StatusCreated, tenantJSON(t))
+}
+
+func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
+	limit, p := pageLimit(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ts, err := s.Store.Tenants(r.Context(), r.URL.Query().Get("cursor"), limit+1)
+	if err != nil {
+		s.internal(w, r, "list tenants", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page(ts, limit, func(t postgres.Tenant) string { return t.ID },
+		func(t postgres.Tenant) tenantJSON { return tenantJSON(t) }))
+}
+
+func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
+	t, err := s.Store.Tenant(r.Context(), r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "get tenant", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tenantJSON(t))
+}
+
+// createKey makes an API key for a tenant; the response is the only place
+// the key is ever shown.
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	var req keyRequest
+	if r.ContentLength != 0 {
+		if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+			writeProblem(w, p)
+			return
+		}
+	}
+	if len(req.Name) > maxDescription {
+		writeProblem(w, fieldProblem("name", "at most "+strconv.Itoa(maxDescription)+" bytes"))
+		return
+	}
+	key, id, hash := newKey()
+	k, err := s.Store.CreateAPIKey(r.Context(), id, r.PathValue("id"), req.Name, hash)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "create key", err)
+		return
+	}
+	out := toKeyJSON(k)
+	out.Key = key
+	w.Header().Set("Location", "/v1/tenants/"+k.Tenant+"/keys/"+k.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	limit, p := pageLimit(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	tenant := r.PathValue("id")
+	if _, err := s.Store.Tenant(r.Context(), tenant); errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	} else if err != nil {
+		s.internal(w, r, "list keys", err)
+		return
+	}
+	ks, err := s.Store.APIKeys(r.Context(), tenant, r.URL.Query().Get("cursor"), limit+1)
+	if err != nil {
+		s.internal(w, r, "list keys", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page(ks, limit, func(k postgres.APIKey) string { return k.ID }, toKeyJSON))
+}
+
+// revokeKey revokes a key at once on this instance, and within the key
+// cache's lifetime on the others. Revoking it again changes nothing.
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.Store.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such key"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "revoke key", err)
+		return
+	}
+	s.keys.forget(k.ID)
+	writeJSON(w, http.StatusOK, toKeyJSON(k))
+}
+
+// page makes a listing page of up to limit items out of rows (which holds
+// limit+1 when there is a next page), with cursor naming the last one.
+func page[R, J any](rows []R, limit int, cursor func(R) string, conv func(R) J) listJSON[J] {
+	out := listJSON[J]{Data: []J{}}
+	for i, row := range rows {
+		if i == limit {
+			out.NextCursor = cursor(rows[i-1])
+			break
+		}
+		out.Data = append(out.Data, conv(row))
+	}
+	return out
+}
