@@ -39,6 +39,12 @@ type Config struct {
 	ClientOpts []kgo.Opt
 	// MaxPollRecords bounds a batch (default 500).
 	MaxPollRecords int
+	// MaxInFlight bounds the records RunConcurrent works on at once
+	// (default 1024), PartitionInFlight those of one partition (default
+	// 512); CommitInterval is how often it commits (default 200ms).
+	MaxInFlight       int
+	PartitionInFlight int
+	CommitInterval    time.Duration
 	// Grace is how long a batch in flight may still run once ctx ends
 	// (default 10s). Its work context is cancelled when Grace passes.
 	Grace time.Duration
@@ -49,7 +55,7 @@ type Config struct {
 	// stopped heartbeating (killed) before giving its partitions to the
 	// others (default 10s; Kafka's 45s would stall them for that long).
 	SessionTimeout time.Duration
-	Log              *slog.Logger
+	Log            *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -61,6 +67,15 @@ func (c *Config) defaults() {
 	}
 	if c.RebalanceTimeout <= 0 {
 		c.RebalanceTimeout = 2 * time.Minute
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 1024
+	}
+	if c.PartitionInFlight <= 0 {
+		c.PartitionInFlight = 512
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = 200 * time.Millisecond
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second

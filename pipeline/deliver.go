@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,10 +41,10 @@ type Deliverer struct {
 	Sender Sender
 	// Jitter spreads each retry delay by ±Jitter (0.2 = ±20 %).
 	Jitter float64
-	// Concurrency bounds the attempts in flight per batch.
-	Concurrency int
-	Metrics     *Metrics
-	Log         *slog.Logger
+	// Limits caps each endpoint's attempts in flight.
+	Limits  *Limits
+	Metrics *Metrics
+	Log     *slog.Logger
 }
 
 // Due is the consumer.Gate of the retry tiers: a task is due at the time in
@@ -64,45 +63,27 @@ func Due(r *kgo.Record) time.Time {
 	return time.Time{}
 }
 
-// Transform is the consumer.TransformFunc of the deliverer and the tiers.
-// Attempts of a batch run concurrently, up to Concurrency.
-func (d *Deliverer) Transform(ctx context.Context, recs []*kgo.Record, emit consumer.Emit) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, max(1, d.Concurrency))
-	)
-	safeEmit := func(r *kgo.Record) {
-		mu.Lock()
-		emit(r)
-		mu.Unlock()
+// Process is the consumer.ProcessFunc of the deliverer and the tiers: one
+// task, its attempt, and what follows it. It declines the task (ok false)
+// only when shutting down before the outcome is known, so that the task is
+// read again rather than recorded half done.
+func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, bool) {
+	var out []*kgo.Record
+	d.handle(ctx, r, func(rec *kgo.Record) { out = append(out, rec) })
+	if ctx.Err() != nil {
+		return nil, false
 	}
-	for _, r := range recs {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := d.handle(ctx, r, safeEmit); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return out, true
 }
 
-// handle runs one task. An error means the batch must be tried again (the
-// endpoint could not be looked up); everything else is an outcome.
-func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emit) error {
+// handle runs one task and emits its outcome and what follows.
+func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emit) {
 	task, err := schema.DecodeTask(r.Value)
 	if err != nil {
 		d.Metrics.dead.Inc()
 		d.Log.Warn("undecodable task sent to the dead topic", "source", source(r), "err", err)
 		emit(d.deadRecord(r.Key, r.Value, r.Headers, err.Error()+" (from "+source(r)+")"))
-		return nil
+		return
 	}
 	route, err := d.Routes.Lookup(ctx, task.EndpointID)
 	if err == nil && route.UpdatedAt.Before(task.EndpointVersion) {
@@ -110,7 +91,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 	}
 	if errors.Is(err, routing.ErrUnknownEndpoint) {
 		d.outcome(task, schema.OutcomeDead, nil, "endpoint deleted", nil, emit)
-		return nil
+		return
 	}
 	if err != nil {
 		// The endpoint is not in the table and its store did not answer:
@@ -119,11 +100,22 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 		d.Log.Warn("endpoint lookup failed; delivery deferred", "delivery_id", task.DeliveryID,
 			"endpoint_id", task.EndpointID, "err", err)
 		d.postpone(task, "endpoint lookup failed", emit)
-		return nil
+		return
 	}
 	if !route.Enabled() {
 		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
-		return nil
+		return
+	}
+	// One endpoint's share of the attempts in flight is capped; a slow
+	// endpoint at its cap has its tasks moved on to a retry tier, without
+	// spending an attempt, instead of holding up everyone else's.
+	switch d.Limits.acquire(ctx, route.ID, route.Timeout) {
+	case moveOn:
+		d.Metrics.movedOn.Inc()
+		d.postpone(task, "endpoint busy and slow: moved on to a retry tier", emit)
+		return
+	case cancelled:
+		return
 	}
 
 	now := time.Now()
@@ -145,6 +137,10 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 		Timeout:   route.Timeout,
 	})
 	d.Metrics.inFlight.Dec()
+	d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout)
+	if ctx.Err() != nil {
+		return // shutting down: the outcome is unknown, the task is read again
+	}
 	d.Metrics.observeAttempt(res)
 	var errText string
 	if res.Err != nil {
@@ -161,7 +157,6 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 	default:
 		d.retry(task, &res, errText, emit)
 	}
-	return nil
 }
 
 // retry schedules the next attempt in the next tier (later when the

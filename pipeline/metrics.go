@@ -28,6 +28,7 @@ type Metrics struct {
 	sinkErrors  prometheus.Counter
 	disabled    prometheus.Counter
 	inFlight    prometheus.Gauge
+	movedOn     prometheus.Counter
 	lateness    *prometheus.HistogramVec
 }
 
@@ -77,6 +78,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sinkErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_sink_write_errors_total", Help: "Sink batch writes that failed and will be retried.",
 		}),
+		movedOn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_tasks_moved_on_total", Help: "Tasks of slow endpoints at their in-flight cap moved on to a retry tier without an attempt.",
+		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hookstream_deliveries_in_flight", Help: "HTTP attempts under way.",
 		}),
@@ -92,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.outcomes.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.attempts, m.duration, m.outcomes,
-		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness)
+		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn)
 	return m
 }
 

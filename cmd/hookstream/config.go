@@ -52,12 +52,15 @@ type Config struct {
 	DisableAfterFailures int           `env:"DISABLE_AFTER_FAILURES, default=50"`
 	DisableMinFailing    time.Duration `env:"DISABLE_MIN_FAILING, default=1h"`
 
-	DeliveryTimeout    time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
-	ResponseBodyLimit  int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
-	DeliverConcurrency int           `env:"DELIVER_CONCURRENCY, default=128"`
-	MaxEventBytes      int           `env:"MAX_EVENT_BYTES, default=1048576"`
-	BatchRecords       int           `env:"BATCH_RECORDS, default=500"`
-	EndpointRefresh    time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
+	DeliveryTimeout   time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
+	ResponseBodyLimit int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
+	// DeliverConcurrency bounds the attempts in flight of the deliver stage
+	// and of each retry tier; EndpointConcurrency those of one endpoint.
+	DeliverConcurrency  int           `env:"DELIVER_CONCURRENCY, default=512"`
+	EndpointConcurrency int           `env:"ENDPOINT_CONCURRENCY, default=32"`
+	MaxEventBytes       int           `env:"MAX_EVENT_BYTES, default=1048576"`
+	BatchRecords        int           `env:"BATCH_RECORDS, default=500"`
+	EndpointRefresh     time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
 	// LagInterval is how often consumer lag is measured for /metrics.
 	LagInterval   time.Duration `env:"LAG_INTERVAL, default=15s"`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
@@ -129,6 +132,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_LAG_INTERVAL must be positive")
 	case c.DeliveryTimeout <= 0:
 		return fmt.Errorf("config: HOOKSTREAM_DELIVERY_TIMEOUT must be positive")
+	case c.EndpointConcurrency < 1:
+		return fmt.Errorf("config: HOOKSTREAM_ENDPOINT_CONCURRENCY must be at least 1")
 	case c.DeliverConcurrency < 1:
 		return fmt.Errorf("config: HOOKSTREAM_DELIVER_CONCURRENCY must be at least 1")
 	case c.MaxEventBytes < 1024:

@@ -50,7 +50,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"replication", c.TopicReplication, int16(-1)},
 		{"jitter", c.RetryJitter, 0.2},
 		{"delivery timeout", c.DeliveryTimeout, 15 * time.Second},
-		{"deliver concurrency", c.DeliverConcurrency, 128},
+		{"deliver concurrency", c.DeliverConcurrency, 512},
 		{"max event bytes", c.MaxEventBytes, 1 << 20},
 		{"shutdown grace", c.ShutdownGrace, 15 * time.Second},
 		{"log level", c.LogLevel, "info"},

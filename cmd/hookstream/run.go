@@ -237,16 +237,19 @@ func (p *process) startRoles() (string, error) {
 		})
 		p.closers = append(p.closers, sender.Close)
 		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Jitter: cfg.RetryJitter,
-			Concurrency: cfg.DeliverConcurrency, Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
-		// A delivery batch is at most one round of concurrent attempts, so
-		// that it ends within the endpoint timeout, well inside the
-		// transaction and rebalance timeouts.
-		batch := min(cfg.BatchRecords, cfg.DeliverConcurrency)
+			Limits: pipeline.NewLimits(cfg.EndpointConcurrency), Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
+		// Attempts run concurrently, within a partition too, up to
+		// DeliverConcurrency per stage and half of it per partition.
+		sendMember := func(stage, group, topic string) consumer.Config {
+			c := p.member(stage, group, topic, cfg.BatchRecords)
+			c.MaxInFlight, c.PartitionInFlight = cfg.DeliverConcurrency, max(1, cfg.DeliverConcurrency/2)
+			return c
+		}
 		if cfg.has(RoleDeliver) {
 			group := p.topics.Group("deliver")
 			stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Deliveries()})
 			p.start("deliver", func(ctx context.Context) error {
-				return consumer.RunTransform(ctx, p.member("deliver", group, p.topics.Deliveries(), batch), nil, d.Transform)
+				return consumer.RunConcurrent(ctx, sendMember("deliver", group, p.topics.Deliveries()), nil, d.Process)
 			})
 		}
 		if cfg.has(RoleRetry) {
@@ -254,7 +257,7 @@ func (p *process) startRoles() (string, error) {
 				name, group, topic := "retry."+delivery.TierName(p.schedule[i]), p.topics.RetryGroup(i), p.topics.Retry(i)
 				stages = append(stages, consumer.Stage{Group: group, Topic: topic, Gate: pipeline.Due})
 				p.start(name, func(ctx context.Context) error {
-					return consumer.RunTransform(ctx, p.member(name, group, topic, batch), pipeline.Due, d.Transform)
+					return consumer.RunConcurrent(ctx, sendMember(name, group, topic), pipeline.Due, d.Process)
 				})
 			}
 		}

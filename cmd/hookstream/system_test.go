@@ -31,6 +31,7 @@ type system struct {
 	prefix  string
 	dbURL   string
 	cfg     Config
+	log     *slog.Logger
 	stop    func()
 }
 
@@ -69,11 +70,20 @@ func startSystem(t *testing.T, env map[string]string) *system {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	s.log = log
+	testenv.Must(t, migrate(context.Background(), cfg, log), "migrate")
+	s.launch()
+	return s
+}
+
+// launch runs hookstream with s.cfg and waits until it serves.
+func (s *system) launch() {
+	t := s.t
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	testenv.Must(t, migrate(ctx, cfg, log), "migrate")
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, log, func(addr string) { ready <- addr }) }()
+	go func() { done <- run(ctx, s.cfg, s.log, func(addr string) { ready <- addr }) }()
 	select {
 	case addr := <-ready:
 		s.api = "http://" + addr
@@ -99,7 +109,14 @@ func startSystem(t *testing.T, env map[string]string) *system {
 		})
 	}
 	t.Cleanup(s.stop)
-	return s
+}
+
+// restart stops hookstream (as a shutdown would, with whatever is in
+// flight) and starts it again on the same broker, database and topics.
+func (s *system) restart() {
+	s.t.Helper()
+	s.stop()
+	s.launch()
 }
 
 // testWriter sends logs to t.Log, so they show only for failing tests.

@@ -1,0 +1,317 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ProcessFunc handles one record and returns the records to produce for
+// it. It runs concurrently with other records, of its own partition too.
+// ok false leaves the record unhandled (shutting down): it is not
+// committed, and the group reads it again.
+type ProcessFunc func(ctx context.Context, r *kgo.Record) (out []*kgo.Record, ok bool)
+
+// RunConcurrent consumes cfg.Topics in cfg.Group until ctx ends, running fn
+// on up to MaxInFlight records at once (PartitionInFlight per partition),
+// so that a slow record does not hold up the records behind it. A record is
+// done once its outputs are stored; each partition commits up to its
+// watermark, the lowest record not yet done, so nothing is skipped when a
+// member dies. With a Gate, records not yet due are held back as in
+// RunTransform.
+//
+// Delivery is at least once: after a crash, the records between the
+// watermark and the last one done run again. A rebalance does not repeat
+// anything: a revoked partition waits for its records in flight and
+// commits before it moves. A session that fails (outputs that cannot be
+// stored) starts again from the committed watermarks after a backoff.
+func RunConcurrent(ctx context.Context, cfg Config, gate Gate, fn ProcessFunc) error {
+	cfg.defaults()
+	var wait time.Duration
+	for ctx.Err() == nil {
+		err := runConcurrent(ctx, &cfg, gate, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait = nextBackoff(wait)
+		cfg.Log.Error("consumer session failed; starting a new one", "group", cfg.Group, "err", err, "backoff", wait)
+		backoff(ctx, wait)
+	}
+	return nil
+}
+
+// concurrent is one session of RunConcurrent.
+type concurrent struct {
+	cfg *Config
+	cl  *kgo.Client
+	fn  ProcessFunc
+
+	work   context.Context // the records' context: outlives ctx by Grace
+	failed context.CancelCauseFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	parts    map[tp]*tracker
+	capped   map[tp]bool
+	released chan struct{} // a slot of sem was released
+
+	commitMu sync.Mutex // serialises commits: a stale one must not land after a newer one
+}
+
+func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) error {
+	c := &concurrent{cfg: cfg, fn: fn, sem: make(chan struct{}, cfg.MaxInFlight),
+		parts: map[tp]*tracker{}, capped: map[tp]bool{}, released: make(chan struct{}, 1)}
+	p := newPauser()
+	opts := []kgo.Opt{
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, rev map[string][]int32) {
+			p.revoked(ctx, cl, rev)
+			c.drain(ctx, rev)
+		}),
+		kgo.OnPartitionsLost(func(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+			p.revoked(ctx, cl, lost)
+			c.forget(lost)
+		}),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+	}
+	if gate != nil {
+		opts = append(opts, kgo.FetchMaxWait(gatedFetchMaxWait))
+	}
+	cl, err := kgo.NewClient(cfg.opts(opts...)...)
+	if err != nil {
+		return errf(cfg.Group, "new client: %w", err)
+	}
+	c.cl, p.cl = cl, cl
+	work, cancelWork := workContext(ctx, cfg.Grace)
+	defer cancelWork()
+	work, c.failed = context.WithCancelCause(work)
+	c.work = work
+
+	commitDone := make(chan struct{})
+	go func() { defer close(commitDone); c.commitLoop(ctx) }()
+
+	err = c.poll(ctx, gate, p)
+	// Shutting down or failed: let the records in flight end (Grace bounds
+	// them), commit what is done, and leave the group.
+	c.wg.Wait()
+	<-commitDone
+	if err == nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		c.commit(cctx, nil)
+		cancel()
+	}
+	p.stopAll()
+	cl.Close()
+	return err
+}
+
+// poll reads records and starts them until ctx ends or the session fails.
+func (c *concurrent) poll(ctx context.Context, gate Gate, p *pauser) error {
+	for {
+		free := c.cfg.MaxInFlight - len(c.sem)
+		if free == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-c.work.Done():
+				return context.Cause(c.work)
+			case <-c.released:
+				continue
+			}
+		}
+		fs := c.cl.PollRecords(ctx, free)
+		if pollErrors(fs, c.cfg.Log) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return ErrClosed
+		}
+		if err := context.Cause(c.work); err != nil && ctx.Err() == nil {
+			c.cl.AllowRebalance()
+			return err
+		}
+		recs := fs.Records()
+		if gate != nil {
+			recs = p.hold(recs, gate, time.Now())
+		}
+		for _, r := range recs {
+			c.start(r)
+		}
+		c.cl.AllowRebalance()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// start tracks a record and runs fn on it in its own goroutine.
+func (c *concurrent) start(r *kgo.Record) {
+	k := tp{r.Topic, r.Partition}
+	c.mu.Lock()
+	t := c.parts[k]
+	if t == nil {
+		t = &tracker{committed: -1}
+		c.parts[k] = t
+	}
+	s := t.add(r)
+	if t.full(c.cfg.PartitionInFlight) && !c.capped[k] {
+		c.capped[k] = true
+		c.cl.PauseFetchPartitions(map[string][]int32{k.topic: {k.partition}})
+	}
+	c.mu.Unlock()
+
+	c.sem <- struct{}{}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		out, ok := c.fn(c.work, r)
+		if ok {
+			ok = c.store(out)
+		}
+		c.mu.Lock()
+		t.finish(s, ok)
+		if c.capped[k] && !t.full(c.cfg.PartitionInFlight/2) {
+			delete(c.capped, k)
+			c.cl.ResumeFetchPartitions(map[string][]int32{k.topic: {k.partition}})
+		}
+		c.mu.Unlock()
+		<-c.sem
+		select {
+		case c.released <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// store produces a record's outputs and waits until the broker has them.
+// A failure ends the session: the record cannot count as done.
+func (c *concurrent) store(out []*kgo.Record) bool {
+	if len(out) == 0 {
+		return true
+	}
+	if err := c.cl.ProduceSync(c.work, out...).FirstErr(); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			c.failed(errf(c.cfg.Group, "store outputs: %w", err))
+		}
+		return false
+	}
+	return true
+}
+
+// commitLoop commits the watermarks every CommitInterval until ctx ends.
+func (c *concurrent) commitLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.commit(ctx, nil)
+		}
+	}
+}
+
+// commit commits the watermark of every partition (of only, when not nil)
+// that moved since its last commit.
+func (c *concurrent) commit(ctx context.Context, only map[tp]bool) {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	moved := map[tp]int64{}
+	c.mu.Lock()
+	for k, t := range c.parts {
+		if only != nil && !only[k] {
+			continue
+		}
+		if wm, epoch, ok := t.watermark(); ok && wm > t.committed {
+			if offsets[k.topic] == nil {
+				offsets[k.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[k.topic][k.partition] = kgo.EpochOffset{Epoch: epoch, Offset: wm}
+			moved[k] = wm
+		}
+	}
+	c.mu.Unlock()
+	if len(offsets) == 0 {
+		return
+	}
+	var commitErr error
+	c.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		commitErr = commitError(resp, err)
+	})
+	if commitErr != nil {
+		c.cfg.Log.Warn("offset commit failed; will try again", "group", c.cfg.Group, "err", commitErr)
+		return
+	}
+	c.mu.Lock()
+	for k, wm := range moved {
+		if t := c.parts[k]; t != nil && wm > t.committed {
+			t.committed = wm
+		}
+	}
+	c.mu.Unlock()
+}
+
+// drain is the revoke hook: the revoked partitions' records in flight end
+// (they are bounded by the endpoint timeouts, well inside the rebalance
+// timeout), their watermarks are committed, and they are forgotten.
+func (c *concurrent) drain(ctx context.Context, rev map[string][]int32) {
+	only := map[tp]bool{}
+	for topic, parts := range rev {
+		for _, p := range parts {
+			only[tp{topic, p}] = true
+		}
+	}
+	for {
+		busy := false
+		c.mu.Lock()
+		for k := range only {
+			if t := c.parts[k]; t != nil && t.pending() > 0 {
+				busy = true
+			}
+		}
+		c.mu.Unlock()
+		if !busy || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	c.commit(ctx, only)
+	c.forget(rev)
+}
+
+// forget drops partitions: lost ones cannot commit any more.
+func (c *concurrent) forget(parts map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, ps := range parts {
+		for _, p := range ps {
+			delete(c.parts, tp{topic, p})
+			delete(c.capped, tp{topic, p})
+		}
+	}
+}
+
+func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
