@@ -138,7 +138,10 @@ func TestConcurrentShutdownHandsBackUnfinished(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	go RunConcurrent(ctx, Config{Brokers: brokers, Group: name, Topics: []string{name}},
-		nil, func(_ context.Context, r *kgo.Record) ([]*kgo.Record, bool) { again.mark(string(r.Value)); return nil, true })
+		nil, func(_ context.Context, r *kgo.Record) ([]*kgo.Record, bool) {
+			again.mark(string(r.Value))
+			return nil, true
+		})
 	testenv.Eventually(t, 20*time.Second, func() bool { _, n := again.get("9"); return n > 0 }, "unfinished records not handed over")
 	for i := 0; i < 10; i++ {
 		_, n := again.get(strconv.Itoa(i))
