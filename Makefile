@@ -97,3 +97,21 @@ test-deploy: $(HELM)
 	@command -v promtool >/dev/null || { echo "promtool not found: install it (Debian: apt-get install prometheus) to check the alert rules"; exit 1; }
 	promtool check rules deploy/prometheus/alerts.yaml
 	promtool test rules deploy/prometheus/alerts_test.yaml
+	promtool test rules deploy/prometheus/alerts_test.yaml
+
+# The benchmark (bench/, README "Performance"): a raw HTTP ceiling, then the
+# steady, max, fanout, slow and backlog scenarios against hookstream
+# subprocesses on an embedded Kafka (or HOOKSTREAM_KAFKA_BROKERS) and the
+# throwaway Postgres (or HOOKSTREAM_DATABASE_URL's server). `make bench`
+# takes a minute or two; `make bench-full` uses the sizes of the targets
+# (1,000,000-event backlog) and takes several minutes. BENCH_FLAGS adds
+# flags, e.g. BENCH_FLAGS='-split -scenario=max'.
+BENCH_FLAGS ?=
+
+.PHONY: bench bench-full
+
+bench:
+	$(GO) run ./bench -json $(DEV)/bench/results.json $(BENCH_FLAGS)
+
+bench-full:
+	$(GO) run ./bench -full -json $(DEV)/bench/results-full.json $(BENCH_FLAGS)

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/seal"
+)
+
+// buildHookstream builds cmd/hookstream into dir and returns its path.
+func buildHookstream(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "hookstream")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/hookstream/hookstream/cmd/hookstream")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build hookstream: %w", err)
+	}
+	return out, nil
+}
+
+// pgAdminURL returns the URL of a Postgres database from which the bench
+// creates one database per scenario: HOOKSTREAM_DATABASE_URL, else the
+// throwaway cluster of scripts/pg-local (started if needed).
+func pgAdminURL(ctx context.Context, repo string) (string, error) {
+	if u := os.Getenv("HOOKSTREAM_DATABASE_URL"); u != "" {
+		return u, nil
+	}
+	script := filepath.Join(repo, "scripts", "pg-local")
+	start := exec.CommandContext(ctx, script, "start")
+	start.Stdout, start.Stderr = os.Stderr, os.Stderr
+	if err := start.Run(); err != nil {
+		return "", fmt.Errorf("scripts/pg-local start: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, script, "url").Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/pg-local url: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// withDatabase returns rawURL with its database name replaced.
+func withDatabase(rawURL, db string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("database URL: %w", err)
+	}
+	u.Path = "/" + db
+	return u.String(), nil
+}
+
+// pgExec runs one statement on url.
+func pgExec(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// postmasterPID finds the server process of the database at url (for its
+// CPU time), or 0 when its data directory cannot be read.
+func postmasterPID(ctx context.Context, url string) int {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close(ctx)
+	var dir string
+	if conn.QueryRow(ctx, "SHOW data_directory").Scan(&dir) != nil {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
+}
+
+// tableCounts returns the rows of the tables the pipeline writes.
+func tableCounts(ctx context.Context, conn *pgx.Conn) (events, deliveries, attempts int64, err error) {
+	err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries),
+		(SELECT count(*) FROM attempts)`).Scan(&events, &deliveries, &attempts)
+	return
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// deployment is hookstream running for one scenario: its environment, its
+// processes, its database.
+type deployment struct {
+	bin      string
+	env      []string
+	logDir   string
+	adminTok string
+	prefix   string
+	brokers  []string
+
+	mu    sync.Mutex
+	procs []*hsProc
+}
+
+// hsProc is one hookstream process.
+type hsProc struct {
+	roles string
+	addr  string
+	cmd   *exec.Cmd
+	done  chan struct{}
+	err   error
+	peak  int64 // VmHWM in KiB, read just before it is stopped
+}
+
+func (d *deployment) baseEnv(extra map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HOOKSTREAM_") {
+			env = append(env, kv)
+		}
+	}
+	keys := map[string]string{
+		"HOOKSTREAM_ADMIN_TOKEN":            d.adminTok,
+		"HOOKSTREAM_SECRET_KEY":             seal.GenerateKey(),
+		"HOOKSTREAM_KAFKA_BROKERS":          strings.Join(d.brokers, ","),
+		"HOOKSTREAM_TOPIC_PREFIX":           d.prefix,
+		"HOOKSTREAM_ALLOWED_TARGET_CIDRS":   "127.0.0.0/8",
+		"HOOKSTREAM_LOG_LEVEL":              "warn",
+		"HOOKSTREAM_DISABLE_AFTER_FAILURES": "0",
+		"HOOKSTREAM_SHUTDOWN_GRACE":         "5s",
+		"HOOKSTREAM_RETRY_SCHEDULE":         "10m,1h",
+	}
+	for k, v := range extra {
+		keys[k] = v
+	}
+	for k, v := range keys {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// migrate runs hookstream migrate.
+func (d *deployment) migrate(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, d.bin, "migrate")
+	cmd.Env = d.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("hookstream migrate: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// start starts a hookstream process running roles and waits until its
+// /readyz answers 200.
+func (d *deployment) start(ctx context.Context, roles string) (*hsProc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(d.logDir, "hookstream-"+strings.ReplaceAll(roles, ",", "+")+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(d.bin, "run", "--roles="+roles)
+	cmd.Env = append(d.env[:len(d.env):len(d.env)], "HOOKSTREAM_HTTP_ADDR="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start hookstream %s: %w", roles, err)
+	}
+	p := &hsProc{roles: roles, addr: addr, cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); logf.Close(); close(p.done) }()
+	d.mu.Lock()
+	d.procs = append(d.procs, p)
+	d.mu.Unlock()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("hookstream %s exited at start (%v); see %s", roles, p.err, logf.Name())
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("hookstream %s not ready after 60s; see %s", roles, logf.Name())
+		}
+	}
+}
+
+func (p *hsProc) pid() int { return p.cmd.Process.Pid }
+
+func (p *hsProc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop records the process's peak RSS, then stops it: SIGTERM, SIGKILL
+// after 20 s.
+func (p *hsProc) stop() {
+	if !p.running() {
+		return
+	}
+	_, p.peak = memKiB(p.pid())
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// running returns the processes still running.
+func (d *deployment) running() []*hsProc {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*hsProc
+	for _, p := range d.procs {
+		if p.running() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (d *deployment) stopAll() {
+	d.mu.Lock()
+	procs := d.procs
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+}
+
+// createEndpoints subscribes n endpoints through the API of the process
+// at apiAddr. URL of endpoint k: receiver/e/<k>; types(k) its event types;
+// timeoutMS(k) its timeout (0: the default).
+func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver string, n int,
+	types func(k int) []string, timeoutMS func(k int) int, slow func(k int) bool) ([]target, error) {
+	out := make([]target, n)
+	client := &http.Client{Timeout: 30 * time.Second}
+	jobs := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for k := range jobs {
+				body := map[string]any{"url": fmt.Sprintf("http://%s/e/%d", receiver, k), "event_types": types(k)}
+				if ms := timeoutMS(k); ms > 0 {
+					body["timeout_ms"] = ms
+				}
+				b, _ := json.Marshal(body)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+"/v1/endpoints", bytes.NewReader(b))
+				req.Header.Set("Authorization", "Bearer "+d.adminTok)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- fmt.Errorf("create endpoint %d: %w", k, err)
+					continue
+				}
+				rb, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					errs <- fmt.Errorf("create endpoint %d: %s: %s", k, resp.Status, bytes.TrimSpace(rb))
+					continue
+				}
+				var ep struct{ ID, Secret string }
+				if err := json.Unmarshal(rb, &ep); err != nil {
+					errs <- fmt.Errorf("create endpoint %d: %w", k, err)
+					continue
+				}
+				key, err := delivery.ParseSecret(ep.Secret)
+				if err != nil {
+					errs <- fmt.Errorf("create endpoint %d: %w", k, err)
+					continue
+				}
+				out[k] = target{id: ep.ID, key: key, slow: slow(k)}
+			}
+		})
+	}
+	for k := range n {
+		jobs <- k
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// waitGroups waits until the consumer groups of the stages are stable with
+// members, so that the first events do not wait for a group join. It gives
+// up quietly after timeout: the measurement then includes the join.
+func waitGroups(ctx context.Context, brokers []string, groups []string, timeout time.Duration) bool {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		described, err := adm.DescribeGroups(ctx, groups...)
+		ok := err == nil
+		for _, g := range groups {
+			dg, found := described[g]
+			if !found || dg.Err != nil || dg.State != "Stable" || len(dg.Members) == 0 {
+				ok = false
+			}
+		}
+		if ok {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
+}
+
+// deleteTopics deletes the scenario's topics from a shared broker.
+func deleteTopics(ctx context.Context, brokers []string, prefix string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return
+	}
+	var mine []string
+	for _, t := range topics.Names() {
+		if strings.HasPrefix(t, prefix) {
+			mine = append(mine, t)
+		}
+	}
+	if len(mine) > 0 {
+		_, _ = adm.DeleteTopics(ctx, mine...)
+	}
+}

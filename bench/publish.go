@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// publisher produces bench events straight to the events topic, as a
+// service would: linger, many records in flight, keyed by event id.
+type publisher struct {
+	cl     *kgo.Client
+	topic  string
+	runID  string
+	pad    string
+	sent   atomic.Int64 // handed to the client
+	acked  atomic.Int64
+	failed atomic.Int64
+}
+
+func newPublisher(brokers []string, topic, runID string, payload int) (*publisher, error) {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(50_000),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.RecordRetries(10),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &publisher{cl: cl, topic: topic, runID: runID, pad: strings.Repeat("x", payload)}, nil
+}
+
+func (p *publisher) close() { p.cl.Close() }
+
+// eventID is the id of event seq of this run.
+func (p *publisher) eventID(seq int) string { return p.runID + "-" + strconv.Itoa(seq) }
+
+// publish hands event seq to the producer; its data carries the time.
+func (p *publisher) publish(ctx context.Context, seq int, typ string) {
+	now := time.Now()
+	id := p.eventID(seq)
+	ev := schema.Event{ID: id, Tenant: schema.DefaultTenant, Type: typ,
+		Data: eventBody(seq, now.UnixNano(), p.pad), CreatedAt: now}
+	p.sent.Add(1)
+	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(id), Value: schema.EncodeEvent(ev)},
+		func(_ *kgo.Record, err error) {
+			if err != nil {
+				p.failed.Add(1)
+			} else {
+				p.acked.Add(1)
+			}
+		})
+}
+
+// run publishes events 0..n-1 of type typ(seq): at rate per second, or
+// as fast as the client takes them when rate is 0. It returns once all are
+// acknowledged (or failed).
+func (p *publisher) run(ctx context.Context, n int, rate float64, typ func(seq int) string) {
+	start := time.Now()
+	for seq := 0; seq < n && ctx.Err() == nil; seq++ {
+		if rate > 0 {
+			due := start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		p.publish(ctx, seq, typ(seq))
+	}
+	_ = p.cl.Flush(ctx)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// Report is a whole run: the machine, the ceiling, every scenario and the
+// issue's targets judged against them. It is what -json writes.
+type Report struct {
+	Date          string             `json:"date"`
+	Commit        string             `json:"commit"`
+	Go            string             `json:"go"`
+	CPUs          int                `json:"cpus"`
+	MemGiB        float64            `json:"mem_gib"`
+	LoadBefore    float64            `json:"load_before"`
+	Options       map[string]any     `json:"options"`
+	Ceiling       map[string]float64 `json:"raw_ceiling_by_concurrency"`
+	CeilingPerSec float64            `json:"raw_ceiling_per_s"`
+	Results       []Result           `json:"results"`
+	Targets       []Target           `json:"targets"`
+}
+
+// Target is one of the issue's targets and how the run did against it.
+type Target struct {
+	Name     string `json:"name"`
+	Want     string `json:"want"`
+	Got      string `json:"got"`
+	Met      bool   `json:"met"`
+	Measured bool   `json:"measured"`
+}
+
+func find(rs []Result, name string) *Result {
+	for i := range rs {
+		if rs[i].Scenario == name && rs[i].Error == "" {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+// targets judges the issue's targets.
+func targets(rs []Result, ceiling float64) []Target {
+	var out []Target
+	add := func(name, want string, r *Result, got func(r *Result) (string, bool)) {
+		t := Target{Name: name, Want: want, Got: "not run"}
+		if r != nil {
+			t.Got, t.Met = got(r)
+			t.Measured = true
+		}
+		out = append(out, t)
+	}
+	add("max", "≥ 0.5 × raw ceiling", find(rs, "max"), func(r *Result) (string, bool) {
+		return fmt.Sprintf("%.0f/s = %.3f × %.0f/s", r.PerSec, r.CeilingRatio, ceiling), r.CeilingRatio >= 0.5 && r.ExactlyOnce
+	})
+	add("steady", "p99 publish→2xx ≤ 50 ms", find(rs, "steady"), func(r *Result) (string, bool) {
+		return fmt.Sprintf("p99 %.1f ms at %.0f events/s", r.Latency.P99, r.Rate), r.Latency.P99 <= 50 && r.Missing == 0
+	})
+	add("slow", "healthy ≥ 0.9 × max", find(rs, "slow"), func(r *Result) (string, bool) {
+		if r.VsMax == 0 {
+			return fmt.Sprintf("%.0f/s healthy (max not run)", r.PerSec), false
+		}
+		return fmt.Sprintf("%.0f/s healthy = %.2f × max, p99 %.0f ms", r.PerSec, r.VsMax, r.Latency.P99), r.VsMax >= 0.9 && r.Missing == 0
+	})
+	add("fanout", "≥ 0.8 × max", find(rs, "fanout"), func(r *Result) (string, bool) {
+		if r.VsMax == 0 {
+			return fmt.Sprintf("%.0f/s (max not run)", r.PerSec), false
+		}
+		return fmt.Sprintf("%.0f/s = %.2f × max", r.PerSec, r.VsMax), r.VsMax >= 0.8 && r.Missing == 0
+	})
+	add("backlog", "peak RSS ≤ 256 MiB", find(rs, "backlog"), func(r *Result) (string, bool) {
+		return fmt.Sprintf("%.0f MiB after %d events", r.PeakRSSMiB, r.Events), r.PeakRSSMiB <= 256 && r.Missing == 0
+	})
+	return out
+}
+
+func (rep *Report) print(w io.Writer) {
+	fmt.Fprintf(w, "\nhookstream bench  %s  commit %s  %s  %d CPUs  %.0f GiB  load before %.2f\n",
+		rep.Date, rep.Commit, rep.Go, rep.CPUs, rep.MemGiB, rep.LoadBefore)
+	fmt.Fprintf(w, "raw ceiling (Go client → receiver, best before/after): %.0f requests/s\n\n", rep.CeilingPerSec)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tmode\tdeliveries\tdeliv/s\t×ceiling\tp50 ms\tp99 ms\tmax ms\tpeak RSS MiB\trows/s\texactly once\tcores hs/kafka/bench/pg/other\tcpu µs/deliv hs/all\t")
+	for _, r := range rep.Results {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\terror: %s\t\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Mode, r.Error)
+			continue
+		}
+		once := "yes"
+		if !r.ExactlyOnce {
+			once = fmt.Sprintf("no: %d missing, %d dup", r.Missing, r.Duplicates)
+			if r.Unexpected+r.BadSig+r.BadID > 0 {
+				once += fmt.Sprintf(", %d unexpected, %d bad sig, %d bad id", r.Unexpected, r.BadSig, r.BadID)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.0f\t%.3f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%s\t%.2f/%.2f/%.2f/%.2f/%.2f\t%.0f/%.0f\t\n",
+			r.Scenario, r.Mode, r.Delivered, r.Expected, r.PerSec, r.CeilingRatio,
+			r.Latency.P50, r.Latency.P99, r.Latency.Max, r.PeakRSSMiB, r.RowsPerSec, once,
+			r.CPU.Hookstream, r.CPU.Broker, r.CPU.Bench, r.CPU.Postgres, r.CPU.Other,
+			r.CPU.HookstreamPerDelivery, r.CPU.OursPerDelivery)
+	}
+	tw.Flush()
+	for _, r := range rep.Results {
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "  %s: %s\n", r.Scenario, n)
+		}
+	}
+	if b := find(rep.Results, "backlog"); b != nil && len(b.Series) > 0 {
+		fmt.Fprintf(w, "\nbacklog over time (t s: delivered, RSS MiB):")
+		step := max(1, len(b.Series)/10)
+		for i := 0; i < len(b.Series); i += step {
+			s := b.Series[i]
+			fmt.Fprintf(w, "  %.0f: %d, %.0f", s.T, s.Delivered, s.RSSMiB)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "\ntargets (issue 5):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range rep.Targets {
+		verdict := "not run"
+		if t.Measured {
+			verdict = map[bool]string{true: "met", false: "MISSED"}[t.Met]
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, t.Want, t.Got, verdict)
+	}
+	tw.Flush()
+}
