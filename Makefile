@@ -4,7 +4,7 @@ SHELL := bash
 GO ?= go
 DEV := .dev
 
-.PHONY: all build run test test-short test-kafka vet migrate pg-start pg-stop kafka-start kafka-stop clean
+.PHONY: all build run test test-short test-kafka test-faults vet migrate pg-start pg-stop kafka-start kafka-stop clean
 
 all: build
 
@@ -45,6 +45,13 @@ test-kafka:
 	HOOKSTREAM_TEST_DATABASE_URL="$${HOOKSTREAM_TEST_DATABASE_URL:-$$(scripts/pg-local url)}" \
 	HOOKSTREAM_KAFKA_BROKERS=127.0.0.1:$(KAFKA_TEST_PORT) \
 	$(GO) test -count=1 -timeout 30m ./...
+
+# Fault runs on the real broker: kill -9, broker and Postgres outages,
+# rebalances, SIGTERM, poison records (see faults/). FAULT_EVENTS per run.
+FAULT_EVENTS ?= 5000
+test-faults:
+	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
+	$(GO) run ./faults -scenarios=all -events=$(FAULT_EVENTS) -kafka-port=$(KAFKA_TEST_PORT) -json $(DEV)/faults/results.json
 
 kafka-start:
 	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
@@ -96,7 +103,6 @@ test-deploy: $(HELM)
 	cd deploy/chartcheck && $(GO) vet ./... && HELM=$(HELM) $(GO) test -count=1 ./...
 	@command -v promtool >/dev/null || { echo "promtool not found: install it (Debian: apt-get install prometheus) to check the alert rules"; exit 1; }
 	promtool check rules deploy/prometheus/alerts.yaml
-	promtool test rules deploy/prometheus/alerts_test.yaml
 	promtool test rules deploy/prometheus/alerts_test.yaml
 
 # The benchmark (bench/, README "Performance"): a raw HTTP ceiling, then the
