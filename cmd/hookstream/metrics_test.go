@@ -58,16 +58,7 @@ func TestMetricsExposition(t *testing.T) {
 	s.publish("invoice.paid", `{"n":1}`)
 	s.waitStatus(ep.ID, 1, "succeeded", 30*time.Second)
 
-	var fams map[string]*dto.MetricFamily
-	testenv.Eventually(t, 10*time.Second, func() bool {
-		_, raw := s.call("GET", "/metrics", nil, nil)
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		var err error
-		fams, err = parser.TextToMetricFamilies(bytes.NewReader(raw))
-		testenv.Must(t, err, "parse /metrics")
-		_, ok := fams["hookstream_consumer_lag_records"]
-		return ok
-	}, "no lag measured")
+	fams := scrape(t, s)
 	for name, typ := range wantMetrics {
 		f, ok := fams[name]
 		if !ok {
@@ -112,16 +103,7 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 	s.endpoint(rcv.URL, "invoice.*")
 	s.publish("invoice.paid", `{"n":1}`)
 	rcv.waitRequests(t, 1, 30*time.Second)
-	var fams map[string]*dto.MetricFamily
-	testenv.Eventually(t, 10*time.Second, func() bool {
-		_, raw := s.call("GET", "/metrics", nil, nil)
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		var err error
-		fams, err = parser.TextToMetricFamilies(bytes.NewReader(raw))
-		testenv.Must(t, err, "parse /metrics")
-		_, ok := fams["hookstream_consumer_lag_records"]
-		return ok
-	}, "no lag measured")
+	fams := scrape(t, s)
 
 	token := regexp.MustCompile(`hookstream_[a-z_]+`)
 	for _, file := range []string{"../../deploy/helm/hookstream/files/hookstream.json", "../../deploy/helm/hookstream/files/alerts.yaml"} {
@@ -143,4 +125,20 @@ func TestDashboardAndAlertsUseExportedMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// scrape reads /metrics once the lag monitor has measured, and parses it.
+func scrape(t *testing.T, s *system) map[string]*dto.MetricFamily {
+	t.Helper()
+	var fams map[string]*dto.MetricFamily
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, raw := s.call("GET", "/metrics", nil, nil)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		var err error
+		fams, err = parser.TextToMetricFamilies(bytes.NewReader(raw))
+		testenv.Must(t, err, "parse /metrics")
+		_, ok := fams["hookstream_consumer_lag_records"]
+		return ok
+	}, "no lag measured")
+	return fams
 }
