@@ -31,9 +31,18 @@ type Config struct {
 	Roles []string `env:"ROLES, default=api,dispatch,deliver,retry,sink"`
 
 	KafkaBrokers []string `env:"KAFKA_BROKERS"`
-	DatabaseURL  string   `env:"DATABASE_URL"`
-	HTTPAddr     string   `env:"HTTP_ADDR, default=:8080"`
-	AdminToken   string   `env:"ADMIN_TOKEN"`
+	// Kafka security: TLS (system roots, or a CA file; a client certificate
+	// for mutual TLS) and SASL (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512).
+	KafkaTLS           bool   `env:"KAFKA_TLS"`
+	KafkaTLSCAFile     string `env:"KAFKA_TLS_CA_FILE"`
+	KafkaTLSCertFile   string `env:"KAFKA_TLS_CERT_FILE"`
+	KafkaTLSKeyFile    string `env:"KAFKA_TLS_KEY_FILE"`
+	KafkaSASLMechanism string `env:"KAFKA_SASL_MECHANISM"`
+	KafkaSASLUsername  string `env:"KAFKA_SASL_USERNAME"`
+	KafkaSASLPassword  string `env:"KAFKA_SASL_PASSWORD"`
+	DatabaseURL        string `env:"DATABASE_URL"`
+	HTTPAddr           string `env:"HTTP_ADDR, default=:8080"`
+	AdminToken         string `env:"ADMIN_TOKEN"`
 	// SecretKey seals signing secrets and endpoint URLs at rest: 32 bytes,
 	// hex or base64.
 	SecretKey string `env:"SECRET_KEY"`

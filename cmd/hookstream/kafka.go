@@ -2,18 +2,64 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/hookstream/hookstream/pipeline"
 )
+
+// kafkaSecurity returns the TLS and SASL options of the Kafka clients. The
+// password never appears in an error.
+func kafkaSecurity(cfg Config) ([]kgo.Opt, error) {
+	var opts []kgo.Opt
+	if cfg.KafkaTLS || cfg.KafkaTLSCAFile != "" || cfg.KafkaTLSCertFile != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.KafkaTLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.KafkaTLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: HOOKSTREAM_KAFKA_TLS_CA_FILE: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, errors.New("config: HOOKSTREAM_KAFKA_TLS_CA_FILE: no PEM certificate in it")
+			}
+		}
+		if cfg.KafkaTLSCertFile != "" || cfg.KafkaTLSKeyFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.KafkaTLSCertFile, cfg.KafkaTLSKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: HOOKSTREAM_KAFKA_TLS_CERT_FILE/KEY_FILE: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	user, pass := cfg.KafkaSASLUsername, cfg.KafkaSASLPassword
+	switch strings.ToUpper(cfg.KafkaSASLMechanism) {
+	case "":
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("config: HOOKSTREAM_KAFKA_SASL_MECHANISM: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", cfg.KafkaSASLMechanism)
+	}
+	return opts, nil
+}
 
 // maxRecordBytes is the largest record hookstream writes: a task carries
 // its event, plus ids and headers.

@@ -119,10 +119,15 @@ func newProcess(ctx context.Context, cfg Config, log *slog.Logger) (*process, er
 	p.metrics = pipeline.NewMetrics(p.reg)
 	p.metrics.InitTiers(p.schedule)
 	p.topics = pipeline.Topics{Prefix: cfg.TopicPrefix, Schedule: p.schedule}
-	p.kopts = []kgo.Opt{
+	security, err := kafkaSecurity(cfg)
+	if err != nil {
+		p.db.Close()
+		return nil, err
+	}
+	p.kopts = append([]kgo.Opt{
 		kgo.WithLogger(kafkaLogger{log.With("component", "kafka")}),
 		kgo.ProducerBatchMaxBytes(int32(maxRecordBytes(cfg))),
-	}
+	}, security...)
 	if err := ensureTopics(ctx, cfg, p.topics, p.kopts); err != nil {
 		p.db.Close()
 		return nil, err

@@ -23,6 +23,7 @@ const configFile = "../../cmd/hookstream/config.go"
 var setByChart = []string{
 	"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR",
 	"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN",
+	"HOOKSTREAM_KAFKA_SASL_PASSWORD",
 }
 
 // configEnv reads the HOOKSTREAM_* names of the Config struct's `env` tags.
@@ -196,7 +197,7 @@ func TestConfigValuesRendered(t *testing.T) {
 		names = append(names, e.Name)
 	}
 	want := []string{"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR",
-		"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN"}
+		"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN", "HOOKSTREAM_KAFKA_SASL_PASSWORD"}
 	if !slices.Equal(names, want) {
 		t.Errorf("default env %v, want %v (empty config values are left to the binary)", names, want)
 	}

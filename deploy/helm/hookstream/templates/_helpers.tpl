@@ -120,6 +120,12 @@ to the binary's defaults.
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $ctx.Values.secret.keys.adminToken }}
+- name: HOOKSTREAM_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $ctx.Values.secret.keys.kafkaSaslPassword }}
+      optional: true
 {{- with $ctx.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
