@@ -49,7 +49,7 @@ type Store interface {
 	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
 	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
 	RetryTask(ctx context.Context, tenant, deliveryID string) (schema.Task, error)
-	MarkRetrying(ctx context.Context, ids []string) error
+	MarkRetrying(ctx context.Context, tasks []schema.Task) error
 
 	CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (postgres.Job, error)
 	Job(ctx context.Context, tenant, id string) (postgres.Job, error)

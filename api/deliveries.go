@@ -168,7 +168,7 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, tenant st
 		writeProblem(w, problem(http.StatusServiceUnavailable, "the retry could not be queued; try again"))
 		return
 	}
-	if err := s.Store.MarkRetrying(r.Context(), []string{id}); err != nil {
+	if err := s.Store.MarkRetrying(r.Context(), []schema.Task{task}); err != nil {
 		s.internal(w, r, "retry delivery", err)
 		return
 	}

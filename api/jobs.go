@@ -163,21 +163,20 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 		}
 		var (
 			tasks []schema.Task
-			ids   []string
 		)
 		for _, it := range items {
 			if it.EventGone {
 				continue
 			}
 			it.Task.EndpointVersion = ep.UpdatedAt
-			tasks, ids = append(tasks, it.Task), append(ids, it.Task.DeliveryID)
+			tasks = append(tasks, it.Task)
 		}
 		if len(tasks) > 0 {
 			if err := retry(ctx, func() error { return s.Tasks.Enqueue(ctx, tasks) }); err != nil {
 				fail("queueing deliveries failed; start a new recovery to resume", err)
 				return
 			}
-			if err := s.Store.MarkRetrying(ctx, ids); err != nil {
+			if err := s.Store.MarkRetrying(ctx, tasks); err != nil {
 				log.Warn("marking recovered deliveries", "err", err)
 			}
 		}

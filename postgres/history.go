@@ -113,10 +113,18 @@ func (db *DB) RetryTask(ctx context.Context, tenant, deliveryID string) (schema.
 	return t, nil
 }
 
-// MarkRetrying shows deliveries as retrying, due now, once their tasks are
-// queued again. Like MarkRequeued, it leaves updated_at to the sink.
-func (db *DB) MarkRetrying(ctx context.Context, ids []string) error {
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now() WHERE id = ANY($1)`, ids)
+// MarkRetrying shows deliveries as retrying, due now, once the tasks of
+// their next attempts are queued. A delivery whose queued attempt is
+// already recorded (the deliverer was faster than this update) keeps the
+// outcome the sink wrote.
+func (db *DB) MarkRetrying(ctx context.Context, tasks []schema.Task) error {
+	ids, attempts := make([]string, len(tasks)), make([]int32, len(tasks))
+	for i, t := range tasks {
+		ids[i], attempts[i] = t.DeliveryID, int32(t.Attempt)
+	}
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'retrying', next_attempt_at = now()
+		FROM unnest($1::text[], $2::int[]) AS u(id, attempt)
+		WHERE d.id = u.id AND d.attempts < u.attempt`, ids, attempts)
 	if err != nil {
 		return fmt.Errorf("postgres: mark retrying: %w", err)
 	}
