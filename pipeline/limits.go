@@ -9,8 +9,9 @@ import (
 // Limits caps the attempts in flight per endpoint, so that one endpoint
 // cannot take every slot of the deliverer. An endpoint at its cap makes
 // further tasks wait while it answers fast (that is back-pressure, not a
-// fault), but once it is slow (its recent latency is a good part of its
-// timeout) they move on to a retry tier rather than wait for it.
+// fault), but once it is slow (its recent latency, or the wait for one of
+// its slots, is a good part of its timeout) they move on to a retry tier
+// rather than wait for it.
 type Limits struct {
 	// PerEndpoint is the cap of attempts in flight per endpoint.
 	PerEndpoint int
@@ -48,18 +49,20 @@ func (l *Limits) load(id string) *endpointLoad {
 	return e
 }
 
-// slow reports whether an endpoint's recent latency is a good part of its
-// timeout (or above a second): waiting for it would hold up others.
-func (e *endpointLoad) slow(timeout time.Duration) bool {
+// slowAfter is the latency (and the longest wait for a slot) past which an
+// endpoint counts as slow: half its timeout, at most a second.
+func slowAfter(timeout time.Duration) time.Duration {
 	limit := time.Second
 	if timeout > 0 {
 		limit = min(limit, timeout/2)
 	}
-	return e.latency >= limit
+	return limit
 }
 
 // acquire takes a slot of the endpoint: at once when one is free, after a
-// wait when the endpoint is fast, never when it is slow (moveOn).
+// short wait when the endpoint is fast, never when it is slow (moveOn). A
+// wait that lasts as long as a slow answer means the endpoint is slow too:
+// the task moves on rather than hold a slot of its partition.
 func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) verdict {
 	e := l.load(id)
 	select {
@@ -67,15 +70,20 @@ func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) 
 		return proceed
 	default:
 	}
+	limit := slowAfter(timeout)
 	l.mu.Lock()
-	slow := e.slow(timeout)
+	slow := e.latency >= limit
 	l.mu.Unlock()
 	if slow {
 		return moveOn
 	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
 	select {
 	case e.slots <- struct{}{}:
 		return proceed
+	case <-t.C:
+		return moveOn
 	case <-ctx.Done():
 		return cancelled
 	}

@@ -42,6 +42,14 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("slow endpoint at its cap: %v, want moveOn", v)
 	}
 
+	// A wait as long as a slow answer moves the task on: the endpoint is
+	// slow even before an attempt of it has finished.
+	l2 := NewLimits(1)
+	l2.acquire(ctx, "stuck", 100*time.Millisecond)
+	if v := l2.acquire(ctx, "stuck", 100*time.Millisecond); v != moveOn {
+		t.Fatalf("waited past half the timeout: %v, want moveOn", v)
+	}
+
 	// Waiting ends with the context.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
