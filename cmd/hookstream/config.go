@@ -90,6 +90,8 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
+	// PProf serves Go's profiles under /debug/pprof/ on the HTTP address.
+	PProf bool `env:"PPROF"`
 }
 
 // loadConfig reads the configuration through l (os environment in main, a

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -15,6 +16,18 @@ import (
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/producer"
 )
+
+// withPProf adds Go's profiles under /debug/pprof/ (HOOKSTREAM_PPROF).
+func withPProf(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
+}
 
 // serveHTTP starts the HTTP server on cfg.HTTPAddr: the API with /metrics
 // and health when the process runs the api role, health and /metrics
@@ -57,6 +70,9 @@ func (p *process) serveHTTP() (string, error) {
 			_, _ = w.Write([]byte("ok\n"))
 		})
 		handler = mux
+	}
+	if p.cfg.PProf {
+		handler = withPProf(handler)
 	}
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
 	if err != nil {

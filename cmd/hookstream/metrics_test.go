@@ -142,3 +142,19 @@ func scrape(t *testing.T, s *system) map[string]*dto.MetricFamily {
 	}, "no lag measured")
 	return fams
 }
+
+// Go's profiles are served only when asked for.
+func TestPProfOnlyWhenEnabled(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		env := map[string]string{}
+		if on {
+			env["HOOKSTREAM_PPROF"] = "true"
+		}
+		s := startSystem(t, env)
+		code, _ := s.call("GET", "/debug/pprof/cmdline", nil, nil)
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; code != want {
+			t.Errorf("pprof %v: GET /debug/pprof/cmdline = %d, want %d", on, code, want)
+		}
+		s.stop()
+	}
+}
