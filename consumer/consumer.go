@@ -51,6 +51,11 @@ type Config struct {
 	// RebalanceTimeout bounds how long a batch may hold up a rebalance
 	// (default 2m); batches must finish well within it.
 	RebalanceTimeout time.Duration
+	// TransactionTimeout is how long the broker lets a transaction stay
+	// open (default 20s). Read-committed consumers cannot read past an open
+	// transaction, so after a member dies without a successor taking its
+	// transactional id, its partitions wait this long.
+	TransactionTimeout time.Duration
 	// SessionTimeout is how long the group waits for a member that
 	// stopped heartbeating (killed) before giving its partitions to the
 	// others (default 10s; Kafka's 45s would stall them for that long).
@@ -76,6 +81,9 @@ func (c *Config) defaults() {
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 200 * time.Millisecond
+	}
+	if c.TransactionTimeout <= 0 {
+		c.TransactionTimeout = 20 * time.Second
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = 10 * time.Second

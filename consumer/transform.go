@@ -53,7 +53,7 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 	p := newPauser()
 	opts := []kgo.Opt{
 		kgo.TransactionalID(cfg.TransactionalID),
-		kgo.TransactionTimeout(cfg.RebalanceTimeout),
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.OnPartitionsRevoked(p.revoked),
 		kgo.OnPartitionsLost(p.revoked),
 	}
