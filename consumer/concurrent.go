@@ -56,17 +56,16 @@ type concurrent struct {
 	sem    chan struct{}
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	parts    map[tp]*tracker
-	capped   map[tp]bool
-	released chan struct{} // a slot of sem was released
+	mu     sync.Mutex
+	parts  map[tp]*tracker
+	capped map[tp]bool
 
-	commitMu sync.Mutex // serialises commits: a stale one must not land after a newer one
+	commitMu sync.Mutex // serialises the poll loop's commits and a revoke's
 }
 
 func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) error {
 	c := &concurrent{cfg: cfg, fn: fn, sem: make(chan struct{}, cfg.MaxInFlight),
-		parts: map[tp]*tracker{}, capped: map[tp]bool{}, released: make(chan struct{}, 1)}
+		parts: map[tp]*tracker{}, capped: map[tp]bool{}}
 	p := newPauser()
 	opts := []kgo.Opt{
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, rev map[string][]int32) {
@@ -92,14 +91,10 @@ func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) 
 	work, c.failed = context.WithCancelCause(work)
 	c.work = work
 
-	commitDone := make(chan struct{})
-	go func() { defer close(commitDone); c.commitLoop(ctx) }()
-
 	err = c.poll(ctx, gate, p)
 	// Shutting down or failed: let the records in flight end (Grace bounds
 	// them), commit what is done, and leave the group.
 	c.wg.Wait()
-	<-commitDone
 	if err == nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		c.commit(cctx, nil)
@@ -111,20 +106,17 @@ func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) 
 }
 
 // poll reads records and starts them until ctx ends or the session fails.
+// It commits the watermarks itself, between a poll and AllowRebalance:
+// there a revoke cannot run, so its commit and a revoke's never cross.
 func (c *concurrent) poll(ctx context.Context, gate Gate, p *pauser) error {
+	var lastCommit time.Time
 	for {
-		free := c.cfg.MaxInFlight - len(c.sem)
-		if free == 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-c.work.Done():
-				return context.Cause(c.work)
-			case <-c.released:
-				continue
-			}
-		}
-		fs := c.cl.PollRecords(ctx, free)
+		// At the cap, poll one record: start blocks until a slot frees,
+		// which bounds the records in flight by one more than the cap.
+		free := max(1, c.cfg.MaxInFlight-len(c.sem))
+		pctx, cancel := context.WithTimeout(ctx, c.cfg.CommitInterval)
+		fs := c.cl.PollRecords(pctx, free)
+		cancel()
 		if pollErrors(fs, c.cfg.Log) {
 			if ctx.Err() != nil {
 				return nil
@@ -141,6 +133,12 @@ func (c *concurrent) poll(ctx context.Context, gate Gate, p *pauser) error {
 		}
 		for _, r := range recs {
 			c.start(r)
+		}
+		if time.Since(lastCommit) >= c.cfg.CommitInterval {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
+			c.commit(cctx, nil)
+			cancel()
+			lastCommit = time.Now()
 		}
 		c.cl.AllowRebalance()
 		if ctx.Err() != nil {
@@ -165,7 +163,16 @@ func (c *concurrent) start(r *kgo.Record) {
 	}
 	c.mu.Unlock()
 
-	c.sem <- struct{}{}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.work.Done():
+		// Failing or past the grace: the record stays unfinished and is
+		// not committed.
+		c.mu.Lock()
+		t.finish(s, false)
+		c.mu.Unlock()
+		return
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -181,10 +188,6 @@ func (c *concurrent) start(r *kgo.Record) {
 		}
 		c.mu.Unlock()
 		<-c.sem
-		select {
-		case c.released <- struct{}{}:
-		default:
-		}
 	}()
 }
 
@@ -201,20 +204,6 @@ func (c *concurrent) store(out []*kgo.Record) bool {
 		return false
 	}
 	return true
-}
-
-// commitLoop commits the watermarks every CommitInterval until ctx ends.
-func (c *concurrent) commitLoop(ctx context.Context) {
-	t := time.NewTicker(c.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.commit(ctx, nil)
-		}
-	}
 }
 
 // commit commits the watermark of every partition (of only, when not nil)
@@ -268,7 +257,8 @@ func (c *concurrent) drain(ctx context.Context, rev map[string][]int32) {
 			only[tp{topic, p}] = true
 		}
 	}
-	for {
+	deadline := time.Now().Add(c.cfg.RebalanceTimeout - c.cfg.SessionTimeout)
+	for time.Now().Before(deadline) {
 		busy := false
 		c.mu.Lock()
 		for k := range only {
@@ -285,7 +275,9 @@ func (c *concurrent) drain(ctx context.Context, rev map[string][]int32) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	c.commit(ctx, only)
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
+	c.commit(cctx, only)
+	cancel()
 	c.forget(rev)
 }
 

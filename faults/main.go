@@ -26,6 +26,7 @@ type options struct {
 	work      string
 	jsonOut   string
 	verbose   bool
+	logLevel  string
 }
 
 // scenario applies one kind of fault to a running system.
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.work, "work", ".dev/faults", "work directory (binary, logs, Postgres data)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
 	flag.BoolVar(&o.verbose, "v", false, "log progress")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "HOOKSTREAM_LOG_LEVEL of the processes (their logs are in -work/logs)")
 	flag.Parse()
 	o.brokers = "127.0.0.1:" + o.kafkaPort
 

@@ -118,7 +118,7 @@ func (r *runner) env(slot string) []string {
 		"HOOKSTREAM_HTTP_ADDR=127.0.0.1:0",
 		"HOOKSTREAM_SHUTDOWN_GRACE="+grace.String(),
 		"HOOKSTREAM_LOG_FORMAT=json",
-		"HOOKSTREAM_LOG_LEVEL=warn",
+		"HOOKSTREAM_LOG_LEVEL="+r.e.o.logLevel,
 		// A restarted slot reuses its instance id: its transactional ids
 		// fence the killed process's open transactions at once.
 		"HOOKSTREAM_INSTANCE_ID=faults-"+slot,
