@@ -156,6 +156,9 @@ func (d *deployment) baseEnv(extra map[string]string) []string {
 		"HOOKSTREAM_DISABLE_AFTER_FAILURES": "0",
 		"HOOKSTREAM_SHUTDOWN_GRACE":         "5s",
 		"HOOKSTREAM_RETRY_SCHEDULE":         "10m,1h",
+		// HOOKSTREAM_PPROF=true in the bench's environment passes on, to
+		// profile a scenario.
+		"HOOKSTREAM_PPROF": os.Getenv("HOOKSTREAM_PPROF"),
 	}
 	for k, v := range extra {
 		keys[k] = v

@@ -117,7 +117,7 @@ func NewSender(o SenderOptions) *Sender {
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           4 * o.MaxIdleConnsPerHost,
+		MaxIdleConns:           max(4096, 4*o.MaxIdleConnsPerHost),
 		MaxIdleConnsPerHost:    o.MaxIdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
