@@ -27,7 +27,7 @@ func TestSecretRotationSignsWithBothDuringTheOverlap(t *testing.T) {
 		Secret              string    `json:"secret"`
 		PreviousSecretUntil time.Time `json:"previous_secret_until"`
 	}
-	if code, raw := s.call("POST", "/v1/endpoints/"+ep.ID+"/rotate-secret", `{"overlap_seconds":3}`, &rot); code != http.StatusOK {
+	if code, raw := s.call("POST", "/v1/endpoints/"+ep.ID+"/rotate-secret", `{"overlap_seconds":10}`, &rot); code != http.StatusOK {
 		t.Fatalf("rotate: %d %s", code, raw)
 	}
 	if rot.Secret == "" || rot.Secret == ep.Secret {
@@ -36,6 +36,9 @@ func TestSecretRotationSignsWithBothDuringTheOverlap(t *testing.T) {
 
 	s.publish("invoice.paid", `{"n":1}`)
 	during := rc.waitRequests(t, 1, 30*time.Second)[0]
+	if !during.At.Before(rot.PreviousSecretUntil) {
+		t.Fatalf("the first delivery came after the 10 s overlap had ended: it cannot show the overlap")
+	}
 	if !verifies(t, ep.Secret, during) || !verifies(t, rot.Secret, during) {
 		t.Errorf("during the overlap: old verifies %v, new verifies %v; want both (signatures %q)",
 			verifies(t, ep.Secret, during), verifies(t, rot.Secret, during), during.Header.Get("webhook-signature"))
