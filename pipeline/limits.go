@@ -65,15 +65,20 @@ func slowAfter(timeout time.Duration) time.Duration {
 // the task moves on rather than hold a slot of its partition.
 func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) verdict {
 	e := l.load(id)
+	limit := slowAfter(timeout)
+	l.mu.Lock()
+	slow := e.latency >= limit
+	l.mu.Unlock()
+	// A slow endpoint gets an eighth of the cap: a few of them must not
+	// take every slot of the deliverer while their attempts time out.
+	if slow && len(e.slots) >= max(1, l.PerEndpoint/8) {
+		return moveOn
+	}
 	select {
 	case e.slots <- struct{}{}:
 		return proceed
 	default:
 	}
-	limit := slowAfter(timeout)
-	l.mu.Lock()
-	slow := e.latency >= limit
-	l.mu.Unlock()
 	if slow {
 		return moveOn
 	}

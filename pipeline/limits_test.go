@@ -42,6 +42,19 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("slow endpoint at its cap: %v, want moveOn", v)
 	}
 
+	// A slow endpoint keeps only an eighth of its cap.
+	l3 := NewLimits(16)
+	l3.acquire(ctx, "slow16", time.Second)
+	l3.release("slow16", time.Second, true) // a timeout: slow from now on
+	for i := 0; i < 2; i++ {
+		if v := l3.acquire(ctx, "slow16", time.Second); v != proceed {
+			t.Fatalf("slow endpoint, slot %d of its 2: %v", i, v)
+		}
+	}
+	if v := l3.acquire(ctx, "slow16", time.Second); v != moveOn {
+		t.Fatalf("slow endpoint past an eighth of its cap: %v, want moveOn", v)
+	}
+
 	// A wait as long as a slow answer moves the task on: the endpoint is
 	// slow even before an attempt of it has finished.
 	l2 := NewLimits(1)
