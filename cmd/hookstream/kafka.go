@@ -106,12 +106,22 @@ type kafkaLogger struct{ log *slog.Logger }
 
 var _ kgo.Logger = kafkaLogger{}
 
-func (kafkaLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+// Level passes franz-go's info messages (rebalances, transactions) when
+// hookstream logs at debug level; warnings and errors otherwise.
+func (l kafkaLogger) Level() kgo.LogLevel {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return kgo.LogLevelInfo
+	}
+	return kgo.LogLevelWarn
+}
 
 func (l kafkaLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lvl := slog.LevelWarn
-	if level == kgo.LogLevelError {
+	switch level {
+	case kgo.LogLevelError:
 		lvl = slog.LevelError
+	case kgo.LogLevelInfo, kgo.LogLevelDebug:
+		lvl = slog.LevelDebug
 	}
 	l.log.Log(context.Background(), lvl, msg, keyvals...)
 }
