@@ -59,18 +59,28 @@ func unauthorized(w http.ResponseWriter) {
 	writeProblem(w, problem(http.StatusUnauthorized, "missing or invalid bearer token"))
 }
 
+// identify authenticates a request; when it cannot, it has answered (401, or
+// 500 when the key store fails) and ok is false.
+func (s *Server) identify(w http.ResponseWriter, r *http.Request) (c caller, ok bool) {
+	c, err := s.authenticate(r)
+	if errors.Is(err, errUnauthorized) {
+		unauthorized(w)
+		return c, false
+	}
+	if err != nil {
+		s.internal(w, r, "authenticate", err)
+		return c, false
+	}
+	return c, true
+}
+
 // auth serves a tenant's resources: an API key acts on its tenant, the
 // admin token on the tenant named by X-Hookstream-Tenant (default: the
 // default tenant).
 func (s *Server) auth(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.authenticate(r)
-		if errors.Is(err, errUnauthorized) {
-			unauthorized(w)
-			return
-		}
-		if err != nil {
-			s.internal(w, r, "authenticate", err)
+		c, ok := s.identify(w, r)
+		if !ok {
 			return
 		}
 		named := r.Header.Get(TenantHeader)
@@ -100,13 +110,8 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 // admin serves routes only the admin token may use.
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := s.authenticate(r)
-		if errors.Is(err, errUnauthorized) {
-			unauthorized(w)
-			return
-		}
-		if err != nil {
-			s.internal(w, r, "authenticate", err)
+		c, ok := s.identify(w, r)
+		if !ok {
 			return
 		}
 		if !c.admin {
