@@ -35,6 +35,9 @@ type Config struct {
 	// It must be unique among running members; reusing the id of a crashed
 	// member fences it and aborts its open transaction at once.
 	TransactionalID string
+	// Outputs are the topics RunTransform's transactions write to, where
+	// it looks for its hanging transactions (see hanging.go).
+	Outputs []string
 	// ClientOpts are extra franz-go options: TLS, SASL, logger, hooks.
 	ClientOpts []kgo.Opt
 	// MaxPollRecords bounds a batch (default 500).

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -68,7 +69,15 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 		return errf(cfg.Group, "new session: %w", err)
 	}
 	p.cl = sess.Client()
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchHanging(wctx, kadm.NewClient(sess.Client()), cfg, cfg.TransactionTimeout)
+	}()
 	defer func() {
+		stopWatch()
+		<-watched
 		p.stopAll()
 		sess.Close()
 	}()

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -11,18 +14,21 @@ import (
 
 // result is what one run reports.
 type result struct {
-	Scenario   string        `json:"scenario"`
-	Events     int           `json:"events"`
-	Delivered  int           `json:"delivered"`  // deliveries answered 2xx
-	Dead       int           `json:"dead"`       // recorded dead (endpoints that always fail)
-	Lost       int           `json:"lost"`       // neither: must be 0
-	Duplicates int           `json:"duplicates"` // 2xx answers beyond the first per webhook-id
-	Unrecorded int           `json:"unrecorded"` // delivered or dead, but not so in Postgres: must be 0
-	Invalid    int           `json:"invalid"`    // records in the invalid topic
-	WantInv    int           `json:"want_invalid"`
-	Attempts   int           `json:"attempts"` // requests the receiver answered
-	Wall       time.Duration `json:"wall_ns"`
-	Err        string        `json:"error,omitempty"`
+	Scenario   string `json:"scenario"`
+	Events     int    `json:"events"`
+	Delivered  int    `json:"delivered"`  // deliveries answered 2xx
+	Dead       int    `json:"dead"`       // recorded dead (endpoints that always fail)
+	Lost       int    `json:"lost"`       // neither: must be 0
+	Duplicates int    `json:"duplicates"` // 2xx answers beyond the first per webhook-id
+	Unrecorded int    `json:"unrecorded"` // delivered or dead, but not so in Postgres: must be 0
+	Invalid    int    `json:"invalid"`    // records in the invalid topic
+	WantInv    int    `json:"want_invalid"`
+	Attempts   int    `json:"attempts"` // requests the receiver answered
+	// HangingClosed counts the hanging transactions hookstream found and
+	// closed (see consumer/hanging.go), from its logs.
+	HangingClosed int           `json:"hanging_closed"`
+	Wall          time.Duration `json:"wall_ns"`
+	Err           string        `json:"error,omitempty"`
 }
 
 func (r result) ok() bool {
@@ -40,6 +46,9 @@ func printResult(r result) {
 	fmt.Printf("   events %d, delivered %d, dead %d, lost %d, duplicates %d, unrecorded %d, invalid %d/%d, attempts %d, %v — %s\n",
 		r.Events, r.Delivered, r.Dead, r.Lost, r.Duplicates, r.Unrecorded, r.Invalid, r.WantInv, r.Attempts,
 		r.Wall.Round(time.Second), r.verdict())
+	if r.HangingClosed > 0 {
+		fmt.Printf("   hookstream closed %d hanging transaction(s) Kafka had left without markers\n", r.HangingClosed)
+	}
 	if r.Err != "" {
 		fmt.Printf("   error: %s\n", r.Err)
 	}
@@ -66,6 +75,7 @@ func (e *env) runScenario(ctx context.Context, s scenario, rng *rand.Rand) (res 
 		res.Err = "not settled within " + e.o.timeout.String()
 	}
 	res.WantInv = r.wantInvalid
+	res.HangingClosed = r.countLogged("closed a hanging transaction")
 	if n, err := r.countInvalid(ctx); err == nil {
 		res.Invalid = n
 	} else if res.Err == "" {
@@ -142,4 +152,17 @@ func (r *runner) statuses(ctx context.Context) (map[string]string, error) {
 		out[id] = st
 	}
 	return out, rows.Err()
+}
+
+// countLogged counts the lines of the run's process logs that contain msg.
+func (r *runner) countLogged(msg string) int {
+	files, _ := filepath.Glob(filepath.Join(r.logs, "*.log"))
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			n += bytes.Count(b, []byte(msg))
+		}
+	}
+	return n
 }

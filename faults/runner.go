@@ -59,6 +59,9 @@ func (e *env) newRunner(ctx context.Context, name string, rng *rand.Rand) (*runn
 	r := &runner{e: e, name: name, rng: rng, procs: map[string]*proc{},
 		prefix: fmt.Sprintf("f%d%s.", time.Now().Unix()%100000, name), key: seal.GenerateKey()}
 	r.logs = filepath.Join(e.o.work, "logs", name)
+	if err := os.RemoveAll(r.logs); err != nil { // a previous invocation's
+		return nil, err
+	}
 	if err := os.MkdirAll(r.logs, 0o755); err != nil {
 		return nil, err
 	}

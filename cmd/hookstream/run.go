@@ -233,7 +233,9 @@ func (p *process) startRoles() (string, error) {
 		group := p.topics.Group("dispatch")
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
 		p.start("dispatch", func(ctx context.Context) error {
-			return consumer.RunTransform(ctx, p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords), nil, d.Transform)
+			c := p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords)
+			c.Outputs = []string{p.topics.Deliveries(), p.topics.Invalid()}
+			return consumer.RunTransform(ctx, c, nil, d.Transform)
 		})
 	}
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
