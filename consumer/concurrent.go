@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -53,8 +54,13 @@ type concurrent struct {
 
 	work   context.Context // the records' context: outlives ctx by Grace
 	failed context.CancelCauseFunc
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	// Records run on a pool of up to MaxInFlight workers, started as
+	// needed: a worker keeps the stack a record's HTTP call grew, which a
+	// goroutine per record would grow again every time.
+	jobs    chan func()
+	workers int          // started; touched by the poll loop only
+	busy    atomic.Int64 // records started and not yet done
+	wg      sync.WaitGroup
 
 	mu     sync.Mutex
 	parts  map[tp]*tracker
@@ -64,7 +70,7 @@ type concurrent struct {
 }
 
 func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) error {
-	c := &concurrent{cfg: cfg, fn: fn, sem: make(chan struct{}, cfg.MaxInFlight),
+	c := &concurrent{cfg: cfg, fn: fn, jobs: make(chan func()),
 		parts: map[tp]*tracker{}, capped: map[tp]bool{}}
 	p := newPauser()
 	opts := []kgo.Opt{
@@ -77,9 +83,10 @@ func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) 
 			c.forget(lost)
 		}),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-	}
-	if gate != nil {
-		opts = append(opts, kgo.FetchMaxWait(gatedFetchMaxWait))
+		// A partition resumes (due, or below its cap again) only with the
+		// next fetch request, after the long poll in flight: keep long polls
+		// short, or a resumed partition waits up to Kafka's 5 s default.
+		kgo.FetchMaxWait(gatedFetchMaxWait),
 	}
 	cl, err := kgo.NewClient(cfg.opts(opts...)...)
 	if err != nil {
@@ -94,6 +101,7 @@ func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) 
 	err = c.poll(ctx, gate, p)
 	// Shutting down or failed: let the records in flight end (Grace bounds
 	// them), commit what is done, and leave the group.
+	close(c.jobs)
 	c.wg.Wait()
 	if err == nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -113,7 +121,7 @@ func (c *concurrent) poll(ctx context.Context, gate Gate, p *pauser) error {
 	for {
 		// At the cap, poll one record: start blocks until a slot frees,
 		// which bounds the records in flight by one more than the cap.
-		free := max(1, c.cfg.MaxInFlight-len(c.sem))
+		free := max(1, c.cfg.MaxInFlight-int(c.busy.Load()))
 		pctx, cancel := context.WithTimeout(ctx, c.cfg.CommitInterval)
 		fs := c.cl.PollRecords(pctx, free)
 		cancel()
@@ -147,7 +155,7 @@ func (c *concurrent) poll(ctx context.Context, gate Gate, p *pauser) error {
 	}
 }
 
-// start tracks a record and runs fn on it in its own goroutine.
+// start tracks a record and hands it to a worker.
 func (c *concurrent) start(r *kgo.Record) {
 	k := tp{r.Topic, r.Partition}
 	c.mu.Lock()
@@ -163,19 +171,8 @@ func (c *concurrent) start(r *kgo.Record) {
 	}
 	c.mu.Unlock()
 
-	select {
-	case c.sem <- struct{}{}:
-	case <-c.work.Done():
-		// Failing or past the grace: the record stays unfinished and is
-		// not committed.
-		c.mu.Lock()
-		t.finish(s, false)
-		c.mu.Unlock()
-		return
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.busy.Add(1)
+	job := func() {
 		out, ok := c.fn(c.work, r)
 		if ok {
 			ok = c.store(out)
@@ -187,8 +184,38 @@ func (c *concurrent) start(r *kgo.Record) {
 			c.cl.ResumeFetchPartitions(map[string][]int32{k.topic: {k.partition}})
 		}
 		c.mu.Unlock()
-		<-c.sem
-	}()
+		c.busy.Add(-1)
+	}
+	select {
+	case c.jobs <- job: // an idle worker took it
+		return
+	default:
+	}
+	if c.workers < c.cfg.MaxInFlight {
+		c.workers++
+		c.wg.Add(1)
+		go c.worker(job)
+		return
+	}
+	select {
+	case c.jobs <- job:
+	case <-c.work.Done():
+		// Failing or past the grace: the record stays unfinished and is
+		// not committed.
+		c.mu.Lock()
+		t.finish(s, false)
+		c.mu.Unlock()
+		c.busy.Add(-1)
+	}
+}
+
+// worker runs its first job, then others until the session ends.
+func (c *concurrent) worker(job func()) {
+	defer c.wg.Done()
+	job()
+	for job := range c.jobs {
+		job()
+	}
 }
 
 // store produces a record's outputs and waits until the broker has them.

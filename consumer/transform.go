@@ -24,7 +24,8 @@ type TransformFunc func(ctx context.Context, recs []*kgo.Record, emit Emit) erro
 // partitions go on. The zero time means due now.
 type Gate func(*kgo.Record) time.Time
 
-// gatedFetchMaxWait bounds how late a due record can be picked up.
+// gatedFetchMaxWait bounds how late a resumed partition (a due record, a
+// partition below its cap again) is fetched.
 const gatedFetchMaxWait = 250 * time.Millisecond
 
 // RunTransform consumes cfg.Topics in cfg.Group until ctx ends, handing each
