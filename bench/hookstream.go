@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -152,12 +153,12 @@ func (d *deployment) baseEnv(extra map[string]string) []string {
 		"HOOKSTREAM_KAFKA_BROKERS":          strings.Join(d.brokers, ","),
 		"HOOKSTREAM_TOPIC_PREFIX":           d.prefix,
 		"HOOKSTREAM_ALLOWED_TARGET_CIDRS":   "127.0.0.0/8",
-		"HOOKSTREAM_LOG_LEVEL":              "warn",
+		"HOOKSTREAM_LOG_LEVEL":              cmp.Or(os.Getenv("HOOKSTREAM_LOG_LEVEL"), "warn"),
 		"HOOKSTREAM_DISABLE_AFTER_FAILURES": "0",
 		"HOOKSTREAM_SHUTDOWN_GRACE":         "5s",
 		"HOOKSTREAM_RETRY_SCHEDULE":         "10m,1h",
 		// HOOKSTREAM_PPROF=true in the bench's environment passes on, to
-		// profile a scenario.
+		// profile a scenario; so does HOOKSTREAM_LOG_LEVEL (with -keep).
 		"HOOKSTREAM_PPROF": os.Getenv("HOOKSTREAM_PPROF"),
 	}
 	for k, v := range extra {

@@ -6,67 +6,163 @@ import (
 	"time"
 )
 
-func TestLimits(t *testing.T) {
-	ctx := context.Background()
-	l := NewLimits(2)
-	for i := 0; i < 2; i++ {
-		if v := l.acquire(ctx, "fast", time.Second); v != proceed {
-			t.Fatalf("slot %d: %v, want proceed", i, v)
+// done is a context that has ended: a task that would wait for a slot
+// returns cancelled at once, one that moves on returns moveOn.
+var done = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// fill takes n slots of id and fails unless every one proceeds.
+func fill(t *testing.T, l *Limits, id string, timeout time.Duration, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if v := l.acquire(context.Background(), id, timeout); v != proceed {
+			t.Fatalf("%s: slot %d: %v, want proceed", id, i, v)
 		}
 	}
-	// A fast endpoint at its cap: the task waits for a slot.
+}
+
+func TestLimitsSlowStart(t *testing.T) {
+	l := NewLimits(16, 1000)
+	// An endpoint nobody knows yet starts with an eighth of the cap.
+	fill(t, l, "new", time.Second, 2)
+	if v := l.acquire(done, "new", time.Second); v != cancelled {
+		t.Fatalf("past the initial window: %v, want a wait (cancelled by the done context)", v)
+	}
+	// Each timely answer widens the window by one, up to the cap.
+	for i := 0; i < 40; i++ {
+		l.release("new", time.Millisecond, false)
+		fill(t, l, "new", time.Second, 1)
+	}
+	l.mu.Lock()
+	w := l.eps["new"].window
+	l.mu.Unlock()
+	if w != 16 {
+		t.Fatalf("window after 40 timely answers: %d, want the cap 16", w)
+	}
+	for i := 0; i < 2; i++ {
+		l.release("new", time.Millisecond, false)
+	}
+	fill(t, l, "new", time.Second, 16-2)
+	// Another endpoint is not affected by the first one's window.
+	fill(t, l, "other", time.Second, 2)
+}
+
+func TestLimitsWaitWhileAnswering(t *testing.T) {
+	ctx := context.Background()
+	l := NewLimits(8, 1000) // window 1
+	fill(t, l, "fast", time.Second, 1)
+	// A fast endpoint with its window full: the task waits for a slot.
 	got := make(chan verdict, 1)
 	go func() { got <- l.acquire(ctx, "fast", time.Second) }()
 	select {
 	case v := <-got:
-		t.Fatalf("acquire at the cap returned %v before a slot was freed", v)
+		t.Fatalf("acquire with the window full returned %v before a slot was freed", v)
 	case <-time.After(50 * time.Millisecond):
 	}
 	l.release("fast", time.Millisecond, false)
 	if v := <-got; v != proceed {
 		t.Fatalf("after a release: %v, want proceed", v)
 	}
-
-	// Another endpoint is not affected by the first one's cap.
-	if v := l.acquire(ctx, "other", time.Second); v != proceed {
-		t.Fatalf("other endpoint: %v", v)
+	// The answer widened the window to 2: one more proceeds, the next waits.
+	fill(t, l, "fast", time.Second, 1)
+	l.mu.Lock()
+	in, w := l.eps["fast"].inFlight, l.eps["fast"].window
+	l.mu.Unlock()
+	if in != 2 || w != 2 {
+		t.Fatalf("in flight %d, window %d; want 2 and 2", in, w)
 	}
 
-	// A slow endpoint (timeouts) at its cap: tasks move on at once.
-	for i := 0; i < 2; i++ {
-		l.acquire(ctx, "slow", time.Second)
-	}
-	l.release("slow", time.Second, true)
-	l.acquire(ctx, "slow", time.Second)
-	if v := l.acquire(ctx, "slow", time.Second); v != moveOn {
-		t.Fatalf("slow endpoint at its cap: %v, want moveOn", v)
-	}
-
-	// A slow endpoint keeps only an eighth of its cap.
-	l3 := NewLimits(16)
-	l3.acquire(ctx, "slow16", time.Second)
-	l3.release("slow16", time.Second, true) // a timeout: slow from now on
-	for i := 0; i < 2; i++ {
-		if v := l3.acquire(ctx, "slow16", time.Second); v != proceed {
-			t.Fatalf("slow endpoint, slot %d of its 2: %v", i, v)
-		}
-	}
-	if v := l3.acquire(ctx, "slow16", time.Second); v != moveOn {
-		t.Fatalf("slow endpoint past an eighth of its cap: %v, want moveOn", v)
-	}
-
-	// A wait as long as a slow answer moves the task on: the endpoint is
-	// slow even before an attempt of it has finished.
-	l2 := NewLimits(1)
-	l2.acquire(ctx, "stuck", 100*time.Millisecond)
-	if v := l2.acquire(ctx, "stuck", 100*time.Millisecond); v != moveOn {
-		t.Fatalf("waited past half the timeout: %v, want moveOn", v)
-	}
-
-	// Waiting ends with the context.
+	// Waiting ends with the context, and leaves the slot count alone.
 	cctx, cancel := context.WithCancel(ctx)
-	cancel()
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	if v := l.acquire(cctx, "fast", time.Second); v != cancelled {
 		t.Fatalf("cancelled wait: %v, want cancelled", v)
+	}
+	l.mu.Lock()
+	in, waiting := l.eps["fast"].inFlight, len(l.eps["fast"].waiters)
+	l.mu.Unlock()
+	if in != 2 || waiting != 0 {
+		t.Fatalf("after a cancelled wait: in flight %d, waiting %d; want 2 and 0", in, waiting)
+	}
+}
+
+func TestLimitsSlowEndpointMovesOn(t *testing.T) {
+	l := NewLimits(16, 1000) // an eighth: 2
+	fill(t, l, "slow", time.Second, 2)
+	l.release("slow", time.Second, true) // a timeout: slow from now on
+	fill(t, l, "slow", time.Second, 1)
+	// At a slow endpoint's window, tasks move on at once: with a done
+	// context, a task that waited would end cancelled.
+	if v := l.acquire(done, "slow", time.Second); v != moveOn {
+		t.Fatalf("slow endpoint with its window full: %v, want moveOn without a wait", v)
+	}
+	// Timely answers make it fast again, and its window grows back.
+	for i := 0; i < 20; i++ {
+		l.release("slow", time.Millisecond, false)
+		fill(t, l, "slow", time.Second, 1)
+	}
+	l.mu.Lock()
+	e := l.eps["slow"]
+	fast, w := e.latency < e.limit, e.window
+	l.mu.Unlock()
+	if !fast || w <= 2 {
+		t.Fatalf("after 20 timely answers: fast %v, window %d; want fast and a window past 2", fast, w)
+	}
+}
+
+func TestLimitsSilentEndpointIsSlow(t *testing.T) {
+	l := NewLimits(16, 1000)
+	// Attempts in flight and no answer for half the timeout: the endpoint
+	// is slow before any of its attempts has timed out, and a new task
+	// moves on at once instead of waiting.
+	fill(t, l, "silent", 100*time.Millisecond, 2)
+	if v := l.acquire(done, "silent", 100*time.Millisecond); v != cancelled {
+		t.Fatalf("answering so far: %v, want a wait (cancelled by the done context)", v)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if v := l.acquire(done, "silent", 100*time.Millisecond); v != moveOn {
+		t.Fatalf("no answer for half the timeout: %v, want moveOn without a wait", v)
+	}
+	// An answer, even a late one, shows it alive: tasks wait again.
+	l.release("silent", 40*time.Millisecond, false)
+	if v := l.acquire(done, "silent", 100*time.Millisecond); v != proceed {
+		t.Fatalf("after an answer, with room in the window: %v, want proceed", v)
+	}
+}
+
+func TestLimitsAttemptSlots(t *testing.T) {
+	ctx := context.Background()
+	l := NewLimits(16, 3) // windows of 2, three attempts in all
+	fill(t, l, "a", time.Second, 2)
+	fill(t, l, "b", time.Second, 1)
+	// Every attempt slot is taken: a task for a third endpoint waits for
+	// one, whatever its endpoint's window.
+	if v := l.acquire(done, "c", time.Second); v != cancelled {
+		t.Fatalf("no attempt slot free: %v, want a wait (cancelled by the done context)", v)
+	}
+	// A task waiting for a full endpoint window holds no attempt slot: "a"
+	// is at its window of 2, its next task waits, and "c" still gets the
+	// slot "b" gives back.
+	waiting := make(chan verdict, 1)
+	go func() { waiting <- l.acquire(ctx, "a", time.Second) }()
+	for {
+		l.mu.Lock()
+		n := len(l.eps["a"].waiters)
+		l.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	l.release("b", time.Millisecond, false)
+	if v := l.acquire(ctx, "c", time.Second); v != proceed {
+		t.Fatalf("attempt slot freed while a task waits for a's window: %v, want proceed", v)
+	}
+	l.release("a", time.Millisecond, false)
+	if v := <-waiting; v != proceed {
+		t.Fatalf("a's waiting task, once a answered: %v, want proceed", v)
 	}
 }

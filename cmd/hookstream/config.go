@@ -63,8 +63,9 @@ type Config struct {
 
 	DeliveryTimeout   time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
 	ResponseBodyLimit int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
-	// DeliverConcurrency bounds the attempts in flight of the deliver stage
-	// and of each retry tier; EndpointConcurrency those of one endpoint.
+	// DeliverConcurrency bounds the attempts in flight of the process (the
+	// deliver stage and the retry tiers together); EndpointConcurrency
+	// those of one endpoint.
 	DeliverConcurrency  int           `env:"DELIVER_CONCURRENCY, default=512"`
 	EndpointConcurrency int           `env:"ENDPOINT_CONCURRENCY, default=32"`
 	MaxEventBytes       int           `env:"MAX_EVENT_BYTES, default=1048576"`

@@ -249,12 +249,14 @@ func (p *process) startRoles() (string, error) {
 		})
 		p.closers = append(p.closers, sender.Close)
 		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Jitter: cfg.RetryJitter,
-			Limits: pipeline.NewLimits(cfg.EndpointConcurrency), Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
-		// Attempts run concurrently, within a partition too, up to
-		// DeliverConcurrency per stage and half of it per partition.
+			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
+		// Tasks run concurrently, within a partition too. The attempts in
+		// flight are DeliverConcurrency in all (Limits); each stage holds
+		// twice as many tasks, and a partition as many, so that tasks
+		// waiting for a busy endpoint leave work for the others.
 		sendMember := func(stage, group, topic string) consumer.Config {
 			c := p.member(stage, group, topic, cfg.BatchRecords)
-			c.MaxInFlight, c.PartitionInFlight = cfg.DeliverConcurrency, max(1, cfg.DeliverConcurrency/2)
+			c.MaxInFlight, c.PartitionInFlight = 2*cfg.DeliverConcurrency, cfg.DeliverConcurrency
 			return c
 		}
 		if cfg.has(RoleDeliver) {
