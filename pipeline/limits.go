@@ -101,6 +101,11 @@ func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) 
 	select {
 	case l.attempts <- struct{}{}:
 		return proceed
+	default:
+	}
+	select {
+	case l.attempts <- struct{}{}:
+		return proceed
 	case <-ctx.Done():
 		l.releaseEndpoint(id, 0, false)
 		return cancelled
