@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -232,8 +231,7 @@ func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Re
 		a.Truncated = res.Truncated
 	}
 	d.Metrics.outcome(o)
-	b, _ := json.Marshal(a)
-	emit(&kgo.Record{Topic: d.Topics.Attempts(), Key: []byte(task.EndpointID), Value: b})
+	emit(&kgo.Record{Topic: d.Topics.Attempts(), Key: []byte(task.EndpointID), Value: schema.EncodeAttempt(a)})
 	if d.Log.Enabled(context.Background(), slog.LevelDebug) {
 		d.Log.Debug("attempt", "delivery_id", task.DeliveryID, "endpoint_id", task.EndpointID,
 			"attempt", task.Attempt, "outcome", string(o), "status", a.StatusCode)

@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -54,7 +53,7 @@ func NewTask(ev Event, endpointID string) Task {
 // DecodeTask parses a task record value.
 func DecodeTask(b []byte) (Task, error) {
 	var t Task
-	if err := json.Unmarshal(b, &t); err != nil {
+	if err := unmarshal(b, &t); err != nil {
 		return t, fmt.Errorf("decode task: %w", err)
 	}
 	switch {
@@ -105,10 +104,17 @@ type Attempt struct {
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
+// EncodeAttempt returns the record value of an attempt. It cannot fail:
+// an Attempt holds strings, numbers and times of years 0 to 9999.
+func EncodeAttempt(a Attempt) []byte {
+	b, _ := marshal(a)
+	return b
+}
+
 // DecodeAttempt parses an attempt record value.
 func DecodeAttempt(b []byte) (Attempt, error) {
 	var a Attempt
-	if err := json.Unmarshal(b, &a); err != nil {
+	if err := unmarshal(b, &a); err != nil {
 		return a, fmt.Errorf("decode attempt: %w", err)
 	}
 	if a.V < 1 || a.V > Version {
