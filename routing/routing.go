@@ -53,7 +53,15 @@ type Table struct {
 
 	mu       sync.RWMutex
 	byID     map[string]*Route
-	byTenant map[string][]*Route
+	byTenant map[string]*tenantRoutes
+}
+
+// tenantRoutes indexes a tenant's endpoints by the event types they name,
+// so that matching an event costs a map lookup and a scan of the
+// endpoints with wildcards, not a scan of every endpoint.
+type tenantRoutes struct {
+	exact map[string][]*Route // endpoints without wildcards, by event type, in id order
+	wild  []*Route            // endpoints with a wildcard pattern, in id order
 }
 
 // New returns an empty table. notFound tells the loader's not-found error
@@ -64,7 +72,7 @@ func New(loader Loader, notFound func(error) bool, log *slog.Logger) *Table {
 		notFound: notFound,
 		log:      log,
 		byID:     map[string]*Route{},
-		byTenant: map[string][]*Route{},
+		byTenant: map[string]*tenantRoutes{},
 	}
 }
 
@@ -145,12 +153,27 @@ func (t *Table) fetch(ctx context.Context, id string) (*Route, error) {
 
 // reindex rebuilds byTenant from byID; t.mu must be held.
 func (t *Table) reindex() {
-	byTenant := make(map[string][]*Route)
+	all := make([]*Route, 0, len(t.byID))
 	for _, r := range t.byID {
-		byTenant[r.Tenant] = append(byTenant[r.Tenant], r)
+		all = append(all, r)
 	}
-	for _, rs := range byTenant {
-		slices.SortFunc(rs, func(a, b *Route) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(all, func(a, b *Route) int { return strings.Compare(a.ID, b.ID) })
+	byTenant := make(map[string]*tenantRoutes)
+	for _, r := range all {
+		tr := byTenant[r.Tenant]
+		if tr == nil {
+			tr = &tenantRoutes{exact: map[string][]*Route{}}
+			byTenant[r.Tenant] = tr
+		}
+		if slices.ContainsFunc(r.EventTypes, func(p string) bool { return strings.Contains(p, "*") }) {
+			tr.wild = append(tr.wild, r)
+			continue
+		}
+		for i, p := range r.EventTypes {
+			if !slices.Contains(r.EventTypes[:i], p) {
+				tr.exact[p] = append(tr.exact[p], r)
+			}
+		}
 	}
 	t.byTenant = byTenant
 }
@@ -161,11 +184,35 @@ func (t *Table) reindex() {
 func (t *Table) Match(tenant, eventType string) []string {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
+	tr := t.byTenant[tenant]
+	if tr == nil {
+		return nil
+	}
+	exact := tr.exact[eventType]
 	var ids []string
-	for _, r := range t.byTenant[tenant] {
-		if schema.MatchAny(r.EventTypes, eventType) {
-			ids = append(ids, r.ID)
+	if len(tr.wild) == 0 {
+		if len(exact) == 0 {
+			return nil
 		}
+		ids = make([]string, len(exact))
+		for i, r := range exact {
+			ids[i] = r.ID
+		}
+		return ids
+	}
+	// Merge the two id-ordered lists; an endpoint is in only one of them.
+	i := 0
+	for _, r := range tr.wild {
+		if !schema.MatchAny(r.EventTypes, eventType) {
+			continue
+		}
+		for ; i < len(exact) && exact[i].ID < r.ID; i++ {
+			ids = append(ids, exact[i].ID)
+		}
+		ids = append(ids, r.ID)
+	}
+	for ; i < len(exact); i++ {
+		ids = append(ids, exact[i].ID)
 	}
 	return ids
 }

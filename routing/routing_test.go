@@ -53,9 +53,35 @@ func TestTableMatchesAndLooksUp(t *testing.T) {
 	if got := tab.Match("other", "invoice.paid"); len(got) != 0 {
 		t.Errorf("another tenant matched %v", got)
 	}
+	if got := tab.Match(schema.DefaultTenant, "user.created"); !slices.Equal(got, []string{"ep_b", "ep_c"}) {
+		t.Errorf("Match(user.created) = %v, want ep_b (*) and ep_c (exact)", got)
+	}
+
+	// Endpoints matched by name and by wildcard come back together, once
+	// each, in id order; reserved types only match patterns naming them.
+	_, err := db.CreateTenant(ctx, "mix", "Mix")
+	testenv.Must(t, err, "create tenant")
+	create(t, db, "ep_m1", "mix", "order.paid")
+	create(t, db, "ep_m2", "mix", "order.*", "order.paid")
+	create(t, db, "ep_m3", "mix", "order.paid", "order.paid", "order.refunded")
+	create(t, db, "ep_m4", "mix", "*")
+	create(t, db, "ep_m5", "mix", "order.refunded")
+	create(t, db, "ep_m6", "mix", "hookstream.endpoint.disabled")
+	testenv.Must(t, tab.ReloadAll(ctx), "reload")
+	for typ, want := range map[string][]string{
+		"order.paid":                   {"ep_m1", "ep_m2", "ep_m3", "ep_m4"},
+		"order.refunded":               {"ep_m2", "ep_m3", "ep_m4", "ep_m5"},
+		"order.paid.late":              {"ep_m2", "ep_m4"},
+		"shipment.sent":                {"ep_m4"},
+		"hookstream.endpoint.disabled": {"ep_m6"},
+	} {
+		if got := tab.Match("mix", typ); !slices.Equal(got, want) {
+			t.Errorf("Match(mix, %s) = %v, want %v", typ, got, want)
+		}
+	}
 
 	// Disabled endpoints still match: their deliveries are parked, not lost.
-	_, err := db.SetEndpointState(ctx, schema.DefaultTenant, "ep_a", false, "test")
+	_, err = db.SetEndpointState(ctx, schema.DefaultTenant, "ep_a", false, "test")
 	testenv.Must(t, err, "disable")
 	testenv.Must(t, tab.Refresh(ctx, "ep_a"), "refresh")
 	if got := tab.Match(schema.DefaultTenant, "invoice.paid"); !slices.Contains(got, "ep_a") {
@@ -75,8 +101,8 @@ func TestTableMatchesAndLooksUp(t *testing.T) {
 	if _, err := tab.Lookup(ctx, "ep_missing"); !errors.Is(err, routing.ErrUnknownEndpoint) {
 		t.Errorf("Lookup of a missing endpoint: %v, want ErrUnknownEndpoint", err)
 	}
-	if n := tab.Len(); n != 4 {
-		t.Errorf("Len = %d, want 4", n)
+	if n := tab.Len(); n != 10 {
+		t.Errorf("Len = %d, want 10", n)
 	}
 }
 
