@@ -217,16 +217,26 @@ func (s *Sender) setHeaders(h http.Header, r Request) {
 		ts = time.Now()
 	}
 	unix := strconv.FormatInt(ts.Unix(), 10)
-	h.Set("Content-Type", "application/json")
-	h.Set(HeaderID, r.ID)
-	h.Set(HeaderTimestamp, unix)
-	h.Set(HeaderSignature, Sign(r.ID, ts, r.Body, r.Keys...))
-	h.Set(HeaderXTimestamp, unix)
-	h.Set(HeaderXAttempt, strconv.Itoa(r.Attempt))
-	h.Set(HeaderXEventType, r.EventType)
-	h.Set(HeaderXEventID, r.EventID)
-	h.Set("User-Agent", s.userAgent)
+	// Canonical keys set directly: Set would canonicalise each one again
+	// on every attempt.
+	h["Content-Type"] = []string{"application/json"}
+	h[canonicalID] = []string{r.ID}
+	h[canonicalTimestamp] = []string{unix}
+	h[canonicalSignature] = []string{Sign(r.ID, ts, r.Body, r.Keys...)}
+	h[HeaderXTimestamp] = []string{unix}
+	h[HeaderXAttempt] = []string{strconv.Itoa(r.Attempt)}
+	h[HeaderXEventType] = []string{r.EventType}
+	h[HeaderXEventID] = []string{r.EventID}
+	h["User-Agent"] = []string{s.userAgent}
 }
+
+// The canonical forms of the header names Send sets (the X- ones already
+// are).
+var (
+	canonicalID        = textproto.CanonicalMIMEHeaderKey(HeaderID)
+	canonicalTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderTimestamp)
+	canonicalSignature = textproto.CanonicalMIMEHeaderKey(HeaderSignature)
+)
 
 // reservedHeaders are set by Send or by the HTTP transport, or are
 // hop-by-hop; custom headers cannot replace them. Keys are canonical.

@@ -5,9 +5,9 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
-// Tasks and attempts are decoded once per attempt, by the deliverer and by
-// the sink, and encoding/json's decoder was a sixth of hookstream's CPU at
-// full speed (it validates the whole input before decoding it, and
+// Events are decoded once by the dispatcher, tasks and attempts once per
+// attempt by the deliverer and the sink, and encoding/json's decoder was a
+// fifth of hookstream's CPU at full speed (it validates the whole input before decoding it, and
 // decodes by reflection field by field). encoding/json/v2, here from its
 // mirror module until Go 1.27 makes it standard, decodes the same JSON
 // with encoding/json's own semantics (v1Options) at about 40 % of the
