@@ -143,11 +143,19 @@ func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, 
 		})
 	}
 	fnErr := fn(wctx, recs, emit)
+	// Flushing and ending are bounded: by then the broker aborts the
+	// transaction anyway. Without a bound, End can wait forever: after
+	// the broker was gone, End waits for a heartbeat of a group that
+	// cannot rejoin until this batch ends and allows the rebalance (seen
+	// in the broker-restart fault run). Past the bound, End aborts, or
+	// fails and the session starts again.
+	ectx, cancelEnd := context.WithTimeout(wctx, cfg.TransactionTimeout)
+	defer cancelEnd()
 	// End flushes the produce buffer before deciding, so the produce
 	// errors are all known once it returns; a failed produce must not
 	// commit, so a commit with one is impossible only if we decide after
 	// flushing: flush first.
-	flushErr := sess.Client().Flush(wctx)
+	flushErr := sess.Client().Flush(ectx)
 	mu.Lock()
 	failed := fnErr != nil || prodErr != nil || flushErr != nil
 	mu.Unlock()
@@ -157,7 +165,7 @@ func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, 
 		cfg.Log.Warn("batch failed; aborting and reading it again", "group", cfg.Group,
 			"records", len(recs), "err", errors.Join(fnErr, prodErr, flushErr))
 	}
-	committed, err := sess.End(wctx, try)
+	committed, err := sess.End(ectx, try)
 	if err != nil {
 		return false, errf(cfg.Group, "end transaction: %w", err)
 	}
