@@ -109,10 +109,22 @@ func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
 		kgo.SessionTimeout(c.SessionTimeout),
 		kgo.HeartbeatInterval(c.SessionTimeout / 10),
 		kgo.ClientID("hookstream-" + c.Group),
+		// Memory must not grow with a backlog: a client buffers a fetch
+		// response per broker ahead of the poll, 50 MiB by default. A
+		// record bigger than these limits is still fetched whole.
+		kgo.FetchMaxBytes(fetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
 	}
 	o = append(o, c.ClientOpts...)
 	return append(o, extra...)
 }
+
+// Bounds of one fetch response: a few thousand tasks, well over what a
+// stage works on at once.
+const (
+	fetchMaxBytes          = 4 << 20
+	fetchMaxPartitionBytes = 512 << 10
+)
 
 // ErrClosed is returned by the loops when their client is closed under
 // them; it never escapes a loop that stopped because ctx ended.
