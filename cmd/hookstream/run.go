@@ -252,11 +252,14 @@ func (p *process) startRoles() (string, error) {
 			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
 		// Tasks run concurrently, within a partition too. The attempts in
 		// flight are DeliverConcurrency in all (Limits); each stage holds
-		// twice as many tasks, and a partition as many, so that tasks
-		// waiting for a busy endpoint leave work for the others.
+		// four times as many tasks, a partition as many as attempts, so
+		// that tasks waiting for a busy endpoint (up to half its timeout,
+		// while nobody knows yet that it is slow) leave work for the
+		// others: slow bench 0.93-1.00 x max, against 0.73-0.84 x with
+		// twice as many.
 		sendMember := func(stage, group, topic string) consumer.Config {
 			c := p.member(stage, group, topic, cfg.BatchRecords)
-			c.MaxInFlight, c.PartitionInFlight = 2*cfg.DeliverConcurrency, cfg.DeliverConcurrency
+			c.MaxInFlight, c.PartitionInFlight = 4*cfg.DeliverConcurrency, cfg.DeliverConcurrency
 			return c
 		}
 		if cfg.has(RoleDeliver) {
