@@ -24,6 +24,19 @@ func fill(t *testing.T, l *Limits, id string, timeout time.Duration, n int) {
 	}
 }
 
+// answerTimely answers n attempts of id in 1 ms, taking a slot again after
+// each, and returns the endpoint's window.
+func answerTimely(t *testing.T, l *Limits, id string, n int) int {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		l.release(id, time.Millisecond, false)
+		fill(t, l, id, time.Second, 1)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.eps[id].window
+}
+
 func TestLimitsSlowStart(t *testing.T) {
 	l := NewLimits(16, 1000)
 	// An endpoint nobody knows yet starts with an eighth of the cap.
@@ -32,14 +45,7 @@ func TestLimitsSlowStart(t *testing.T) {
 		t.Fatalf("past the initial window: %v, want a wait (cancelled by the done context)", v)
 	}
 	// Each timely answer widens the window by one, up to the cap.
-	for i := 0; i < 40; i++ {
-		l.release("new", time.Millisecond, false)
-		fill(t, l, "new", time.Second, 1)
-	}
-	l.mu.Lock()
-	w := l.eps["new"].window
-	l.mu.Unlock()
-	if w != 16 {
+	if w := answerTimely(t, l, "new", 40); w != 16 {
 		t.Fatalf("window after 40 timely answers: %d, want the cap 16", w)
 	}
 	for i := 0; i < 2; i++ {
@@ -100,13 +106,9 @@ func TestLimitsSlowEndpointMovesOn(t *testing.T) {
 		t.Fatalf("slow endpoint with its window full: %v, want moveOn without a wait", v)
 	}
 	// Timely answers make it fast again, and its window grows back.
-	for i := 0; i < 20; i++ {
-		l.release("slow", time.Millisecond, false)
-		fill(t, l, "slow", time.Second, 1)
-	}
+	w := answerTimely(t, l, "slow", 20)
 	l.mu.Lock()
-	e := l.eps["slow"]
-	fast, w := e.latency < e.limit, e.window
+	fast := l.eps["slow"].latency < l.eps["slow"].limit
 	l.mu.Unlock()
 	if !fast || w <= 2 {
 		t.Fatalf("after 20 timely answers: fast %v, window %d; want fast and a window past 2", fast, w)
