@@ -187,10 +187,10 @@ func (l *Limits) leave(e *endpointLoad, ch chan struct{}) bool {
 	return false
 }
 
-// releaseEndpoint frees the endpoint's slot, folds the attempt's latency into the endpoint's
-// average (a timeout counts as its full duration), resizes its window, and
-// hands the freed slots to the tasks waiting for them. A zero latency
-// gives back a slot that was not used.
+// releaseEndpoint frees the endpoint's slot, folds the attempt's latency
+// into the endpoint's average (a timeout counts as its full duration),
+// resizes its window, and hands the freed slots to the tasks waiting for
+// them. A zero latency gives back a slot that was not used.
 func (l *Limits) releaseEndpoint(id string, latency time.Duration, timedOut bool) {
 	now := time.Now()
 	l.mu.Lock()
