@@ -2,9 +2,11 @@ package postgres_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
@@ -160,5 +162,45 @@ func TestWriteAttemptsEmptyBatch(t *testing.T) {
 	writeAttempts(t, db)
 	if n := db.count(t, `SELECT count(*) FROM deliveries`); n != 0 {
 		t.Errorf("delivery rows = %d, want 0", n)
+	}
+}
+
+// TestWriteAttemptsEndpointHealth follows an endpoint's consecutive
+// failures, and checks that a batch of successes leaves the row of an
+// endpoint without failures untouched.
+func TestWriteAttemptsEndpointHealth(t *testing.T) {
+	db := newTestDB(t)
+	createEndpoint(t, db, newEndpoint("ep_h", schema.DefaultTenant))
+	n := 0
+	attempt := func(o schema.Outcome, code int) schema.Attempt {
+		n++
+		a := outcome(1, o, code, true)
+		a.DeliveryID, a.EndpointID, a.Tenant, a.At = "msg_h"+strconv.Itoa(n), "ep_h", schema.DefaultTenant, t0.Add(time.Duration(n)*time.Second)
+		return a
+	}
+	health := func() (failures int, failing bool, xmin string) {
+		t.Helper()
+		var since *time.Time
+		testenv.Must(t, db.raw.QueryRow(context.Background(),
+			`SELECT consecutive_failures, failing_since, xmin::text FROM endpoints WHERE id = 'ep_h'`).Scan(&failures, &since, &xmin), "health")
+		return failures, since != nil, xmin
+	}
+	_, _, before := health()
+	writeAttempts(t, db, attempt(schema.OutcomeSucceeded, 200), attempt(schema.OutcomeSucceeded, 204))
+	if f, failing, after := health(); f != 0 || failing || after != before {
+		t.Fatalf("after successes only: failures %d, failing %v, row rewritten %v; want 0, false, untouched", f, failing, after != before)
+	}
+	writeAttempts(t, db, attempt(schema.OutcomeRetrying, 503), attempt(schema.OutcomeRetrying, 503))
+	if f, failing, _ := health(); f != 2 || !failing {
+		t.Fatalf("after two failures: failures %d, failing %v; want 2, true", f, failing)
+	}
+	// In order within a batch: a failure after a success counts from 1.
+	writeAttempts(t, db, attempt(schema.OutcomeSucceeded, 200), attempt(schema.OutcomeRetrying, 500))
+	if f, failing, _ := health(); f != 1 || !failing {
+		t.Fatalf("after a success then a failure: failures %d, failing %v; want 1, true", f, failing)
+	}
+	writeAttempts(t, db, attempt(schema.OutcomeSucceeded, 200))
+	if f, failing, _ := health(); f != 0 || failing {
+		t.Fatalf("after a success: failures %d, failing %v; want 0, false", f, failing)
 	}
 }

@@ -29,13 +29,39 @@ func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rul
 	if len(attempts) == 0 {
 		return nil, nil
 	}
-	var ids []string
+	// Endpoints with only successes in the batch end with no failures,
+	// whatever they had: reset those that had some, and leave the others
+	// alone. Healthy endpoints are most of them, and updating (or locking)
+	// each one's row for every batch was most of Postgres's work at a
+	// steady 1,000 events/s. Endpoints with a failure are read, locked and
+	// counted in order below.
+	failed := map[string]bool{}
+	for _, a := range attempts {
+		if a.Outcome != schema.OutcomeSucceeded {
+			failed[a.EndpointID] = true
+		}
+	}
+	var ids, healthy []string
 	seen := map[string]bool{}
 	for _, a := range attempts {
-		if !seen[a.EndpointID] {
-			seen[a.EndpointID] = true
-			ids = append(ids, a.EndpointID)
+		if seen[a.EndpointID] {
+			continue
 		}
+		seen[a.EndpointID] = true
+		if failed[a.EndpointID] {
+			ids = append(ids, a.EndpointID)
+		} else {
+			healthy = append(healthy, a.EndpointID)
+		}
+	}
+	if len(healthy) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE endpoints SET consecutive_failures = 0, failing_since = NULL
+			WHERE id = ANY($1) AND (consecutive_failures <> 0 OR failing_since IS NOT NULL)`, healthy); err != nil {
+			return nil, fmt.Errorf("endpoint health: %w", err)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT id, tenant, url_display, state, consecutive_failures, failing_since
 		FROM endpoints WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
