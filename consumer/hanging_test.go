@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,22 +33,24 @@ func described(prs ...kadm.DescribedProducer) kadm.DescribedProducersTopics {
 }
 
 func TestHangingMarkers(t *testing.T) {
-	now := time.UnixMilli(1795954200000)
-	recent := now.Add(-5 * time.Second).UnixMilli()
 	// The state a graceful stop of a one-node Kafka 4.4 left behind in a
 	// fault run: the coordinator had committed (epoch 4 → 5), the offsets
 	// partition and two output partitions still held epoch 4 open.
 	txn := kadm.DescribedTransaction{TxnID: "g.main", State: "CompleteCommit", ProducerID: 5023, ProducerEpoch: 5}
 	hung := described(
-		kadm.DescribedProducer{Topic: "__consumer_offsets", Partition: 3, ProducerID: 5023, ProducerEpoch: 4, CoordinatorEpoch: 10, CurrentTxnStartOffset: 3780, LastTimestamp: recent},
-		kadm.DescribedProducer{Topic: "out", Partition: 0, ProducerID: 5023, ProducerEpoch: 4, CoordinatorEpoch: 10, CurrentTxnStartOffset: 24, LastTimestamp: recent},
-		kadm.DescribedProducer{Topic: "out", Partition: 1, ProducerID: 5023, ProducerEpoch: 4, CoordinatorEpoch: -1, CurrentTxnStartOffset: 7, LastTimestamp: recent},
-		// Not ours, nothing open, or open at the current epoch: left alone.
-		kadm.DescribedProducer{Topic: "out", Partition: 2, ProducerID: 77, ProducerEpoch: 0, CurrentTxnStartOffset: 3, LastTimestamp: recent},
-		kadm.DescribedProducer{Topic: "out", Partition: 3, ProducerID: 5023, ProducerEpoch: 4, CurrentTxnStartOffset: -1, LastTimestamp: recent},
-		kadm.DescribedProducer{Topic: "out", Partition: 4, ProducerID: 5023, ProducerEpoch: 5, CurrentTxnStartOffset: 9, LastTimestamp: recent},
+		kadm.DescribedProducer{Topic: "__consumer_offsets", Partition: 3, ProducerID: 5023, ProducerEpoch: 4, CoordinatorEpoch: 10, CurrentTxnStartOffset: 3780},
+		kadm.DescribedProducer{Topic: "out", Partition: 0, ProducerID: 5023, ProducerEpoch: 4, CoordinatorEpoch: 10, CurrentTxnStartOffset: 24},
+		kadm.DescribedProducer{Topic: "out", Partition: 1, ProducerID: 5023, ProducerEpoch: 4, CoordinatorEpoch: -1, CurrentTxnStartOffset: 7},
+		// Not ours, nothing open, or open at the current epoch (the next
+		// transaction): left alone.
+		kadm.DescribedProducer{Topic: "out", Partition: 2, ProducerID: 77, ProducerEpoch: 0, CurrentTxnStartOffset: 3},
+		kadm.DescribedProducer{Topic: "out", Partition: 3, ProducerID: 5023, ProducerEpoch: 4, CurrentTxnStartOffset: -1},
+		kadm.DescribedProducer{Topic: "out", Partition: 4, ProducerID: 5023, ProducerEpoch: 5, CurrentTxnStartOffset: 9},
+		// An older transaction than the coordinator's last: its outcome is
+		// not known, so it is reported and not closed.
+		kadm.DescribedProducer{Topic: "out", Partition: 5, ProducerID: 5023, ProducerEpoch: 2, CurrentTxnStartOffset: 11},
 	)
-	ms := hangingMarkers(txn, hung, now, time.Minute)
+	ms, unknown := hangingMarkers(txn, hung)
 	got := map[string]kadm.TxnMarkers{}
 	for _, m := range ms {
 		for topic, ps := range m.Topics {
@@ -70,11 +73,15 @@ func TestHangingMarkers(t *testing.T) {
 	if m := got["out/1"]; m.CoordinatorEpoch != 0 {
 		t.Errorf("coordinator epoch %d for a partition that never had a marker, want 0", m.CoordinatorEpoch)
 	}
+	if len(unknown) != 1 || !strings.HasPrefix(unknown[0], "out/5 ") {
+		t.Errorf("unknown outcome: %v, want out/5 alone", unknown)
+	}
 
 	// The coordinator aborted: so do the markers.
 	aborted := txn
 	aborted.State = "CompleteAbort"
-	for _, m := range hangingMarkers(aborted, hung, now, time.Minute) {
+	ms, _ = hangingMarkers(aborted, hung)
+	for _, m := range ms {
 		if m.Commit {
 			t.Fatalf("after CompleteAbort: %+v, want abort markers", m)
 		}
@@ -85,21 +92,9 @@ func TestHangingMarkers(t *testing.T) {
 	for _, state := range []string{"Ongoing", "PrepareCommit", "PrepareAbort", "Empty", "PrepareEpochFence", "Dead"} {
 		busy := txn
 		busy.State = state
-		if ms := hangingMarkers(busy, hung, now, time.Minute); len(ms) != 0 {
-			t.Errorf("state %s: %d markers, want none", state, len(ms))
+		if ms, unknown := hangingMarkers(busy, hung); len(ms) != 0 || len(unknown) != 0 {
+			t.Errorf("state %s: %d markers, %d unknown; want none", state, len(ms), len(unknown))
 		}
-	}
-
-	// An open transaction at the coordinator's own epoch is the next one,
-	// not a hanging one, unless it has been open for longer than any
-	// transaction may (brokers before Kafka 4 keep the epoch).
-	current := described(kadm.DescribedProducer{Topic: "out", Partition: 0, ProducerID: 5023, ProducerEpoch: 5, CurrentTxnStartOffset: 30, LastTimestamp: recent})
-	if ms := hangingMarkers(txn, current, now, time.Minute); len(ms) != 0 {
-		t.Errorf("open at the current epoch, 5s old: %d markers, want none", len(ms))
-	}
-	stale := described(kadm.DescribedProducer{Topic: "out", Partition: 0, ProducerID: 5023, ProducerEpoch: 5, CurrentTxnStartOffset: 30, LastTimestamp: now.Add(-2 * time.Minute).UnixMilli()})
-	if ms := hangingMarkers(txn, stale, now, time.Minute); len(ms) != 1 || !ms[0].Commit {
-		t.Errorf("open at the current epoch for 2m (stale after 1m): %+v, want one commit marker", ms)
 	}
 }
 

@@ -38,12 +38,13 @@ type Limits struct {
 
 // endpointLoad is one endpoint's state, guarded by Limits.mu.
 type endpointLoad struct {
-	inFlight int
+	inFlight int // tasks holding a slot of the window
+	sending  int // of those, attempts under way (holding an attempt slot too)
 	window   int
 	limit    time.Duration // slowAfter of the endpoint's timeout
 	latency  time.Duration // moving average, timeouts counted in full
 	// answered is the time of the last answer, or of the start of the
-	// first attempt in flight when none has been answered since.
+	// first attempt under way when none has been answered since.
 	answered time.Time
 	waiters  []chan struct{}
 }
@@ -77,17 +78,10 @@ func slowAfter(timeout time.Duration) time.Duration {
 }
 
 // slow reports whether the endpoint answers slowly, or has stopped
-// answering the attempts it has in flight.
+// answering the attempts under way. Time a task spends waiting for an
+// attempt slot is not the endpoint's silence.
 func (e *endpointLoad) slow(now time.Time) bool {
-	return e.latency >= e.limit || e.inFlight > 0 && now.Sub(e.answered) >= e.limit
-}
-
-// take counts an attempt in flight.
-func (e *endpointLoad) take(now time.Time) {
-	if e.inFlight == 0 {
-		e.answered = now
-	}
-	e.inFlight++
+	return e.latency >= e.limit || e.sending > 0 && now.Sub(e.answered) >= e.limit
 }
 
 // acquire takes a slot of the endpoint, then an attempt slot. It returns
@@ -100,11 +94,13 @@ func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) 
 	}
 	select {
 	case l.attempts <- struct{}{}:
+		l.sending(id)
 		return proceed
 	default:
 	}
 	select {
 	case l.attempts <- struct{}{}:
+		l.sending(id)
 		return proceed
 	case <-ctx.Done():
 		l.releaseEndpoint(id, 0, false)
@@ -112,9 +108,24 @@ func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) 
 	}
 }
 
+// sending counts an attempt under way, which starts the silence clock of
+// an endpoint that had none.
+func (l *Limits) sending(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.eps[id]
+	if e.sending == 0 {
+		e.answered = time.Now()
+	}
+	e.sending++
+}
+
 // release gives back the slots acquire took, with the attempt's outcome.
 func (l *Limits) release(id string, latency time.Duration, timedOut bool) {
 	<-l.attempts
+	l.mu.Lock()
+	l.eps[id].sending--
+	l.mu.Unlock()
 	l.releaseEndpoint(id, latency, timedOut)
 }
 
@@ -130,7 +141,7 @@ func (l *Limits) acquireEndpoint(ctx context.Context, id string, timeout time.Du
 	}
 	e.limit = slowAfter(timeout)
 	if e.inFlight < e.window {
-		e.take(now)
+		e.inFlight++
 		l.mu.Unlock()
 		return proceed
 	}
@@ -213,7 +224,7 @@ func (l *Limits) releaseEndpoint(id string, latency time.Duration, timedOut bool
 	for e.inFlight < e.window && len(e.waiters) > 0 {
 		ch := e.waiters[0]
 		e.waiters = e.waiters[1:]
-		e.take(now)
+		e.inFlight++
 		ch <- struct{}{}
 	}
 }

@@ -168,3 +168,39 @@ func TestLimitsAttemptSlots(t *testing.T) {
 		t.Fatalf("a's waiting task, once a answered: %v, want proceed", v)
 	}
 }
+
+// Waiting for an attempt slot is not the endpoint's silence: its clock
+// starts with an attempt under way.
+func TestLimitsWaitForAttemptSlotIsNotSilence(t *testing.T) {
+	ctx := context.Background()
+	l := NewLimits(16, 1) // windows of 2, one attempt in all
+	fill(t, l, "a", 100*time.Millisecond, 1)
+	got := make(chan verdict, 2)
+	for i := 0; i < 2; i++ { // b's whole window, both waiting for the attempt slot
+		go func() { got <- l.acquire(ctx, "b", 100*time.Millisecond) }()
+	}
+	for {
+		l.mu.Lock()
+		e := l.eps["b"]
+		full := e != nil && e.inFlight == 2
+		l.mu.Unlock()
+		if full {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(80 * time.Millisecond) // past half b's timeout
+	if v := l.acquire(done, "b", 100*time.Millisecond); v != cancelled {
+		t.Fatalf("b has sent nothing yet: %v, want a wait (cancelled by the done context), not moveOn", v)
+	}
+	// The attempt slot passes from a to one of b's tasks, then to the other.
+	l.release("a", time.Millisecond, false)
+	if v := <-got; v != proceed {
+		t.Fatalf("b's first task once the attempt slot was free: %v, want proceed", v)
+	}
+	l.release("b", time.Millisecond, false)
+	if v := <-got; v != proceed {
+		t.Fatalf("b's second task: %v, want proceed", v)
+	}
+	l.release("b", time.Millisecond, false)
+}
