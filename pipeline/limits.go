@@ -14,7 +14,7 @@ import (
 // the cap (a slow start: an endpoint nobody knows yet cannot take many
 // slots before its first answer shows whether it is slow). An endpoint is
 // slow once its recent latency is a good part of its timeout, or once it
-// has had attempts in flight for that long without answering any; its
+// has had requests under way for that long without answering any; its
 // window then falls back to an eighth of the cap.
 //
 // A task for an endpoint whose window is full waits for a slot while the
