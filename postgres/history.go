@@ -45,9 +45,7 @@ func scanEvent(r pgx.Row) (StoredEvent, error) {
 // StoredEvent returns one event of a tenant.
 func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (StoredEvent, error) {
 	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = $1 AND id = $2`, tenant, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: event: %w", err)
-	}
+	err = wrapErr("event", err)
 	return e, err
 }
 

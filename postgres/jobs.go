@@ -84,18 +84,14 @@ func (db *DB) CreateRecoverJob(ctx context.Context, id, tenant, endpointID strin
 			RETURNING `+jobColumns, endpointID, since, until, id, tenant, JobRecover))
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: create job: %w", err)
-	}
+	err = wrapErr("create job", err)
 	return j, err
 }
 
 // Job returns one job of a tenant.
 func (db *DB) Job(ctx context.Context, tenant, id string) (Job, error) {
 	j, err := scanJob(db.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE tenant = $1 AND id = $2`, tenant, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: job: %w", err)
-	}
+	err = wrapErr("job", err)
 	return j, err
 }
 
@@ -106,9 +102,7 @@ func (db *DB) ClaimJob(ctx context.Context, lease time.Duration) (Job, error) {
 		WHERE id = (SELECT id FROM jobs WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
 			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+jobColumns, lease))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: claim job: %w", err)
-	}
+	err = wrapErr("claim job", err)
 	return j, err
 }
 

@@ -52,9 +52,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u EndpointU
 		WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns,
 		tenant, id, urlEnc, u.DisplayURL, u.Description, u.EventTypes, u.Headers != nil, headersEnc, timeoutMS)
 	ep, err := db.scanEndpoint(row, false)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: update endpoint: %w", err)
-	}
+	err = wrapErr("update endpoint", err)
 	return ep, err
 }
 
@@ -103,8 +101,6 @@ func (db *DB) RotateSecret(ctx context.Context, tenant, id, secret string, overl
 			tenant, id, db.box.Seal([]byte(secret), id+"/secret"), prev, until), false)
 		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: rotate secret: %w", err)
-	}
+	err = wrapErr("rotate secret", err)
 	return ep, err
 }

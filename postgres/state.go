@@ -98,3 +98,12 @@ func (db *DB) MarkRequeued(ctx context.Context, ids []string) error {
 
 // IsNotFound reports whether err means a row does not exist.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// wrapErr names the operation in err, except for ErrNotFound, which callers
+// compare with IsNotFound as it is.
+func wrapErr(op string, err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}

@@ -89,9 +89,7 @@ func scanAPIKey(r pgx.Row) (APIKey, error) {
 func (db *DB) CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (APIKey, error) {
 	k, err := scanAPIKey(db.pool.QueryRow(ctx, `INSERT INTO api_keys (id, tenant, name, hash)
 		SELECT $1, id, $3, $4 FROM tenants WHERE id = $2 RETURNING `+apiKeyColumns, id, tenant, name, hash))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: create api key: %w", err)
-	}
+	err = wrapErr("create api key", err)
 	return k, err
 }
 
@@ -113,9 +111,7 @@ func (db *DB) APIKeys(ctx context.Context, tenant, after string, limit int) ([]A
 func (db *DB) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, error) {
 	k, err := scanAPIKey(db.pool.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
 		WHERE tenant = $1 AND id = $2 RETURNING `+apiKeyColumns, tenant, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("postgres: revoke api key: %w", err)
-	}
+	err = wrapErr("revoke api key", err)
 	return k, err
 }
 
