@@ -67,11 +67,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant s
 		writeProblem(w, queryProblem("status", "must be one of succeeded, retrying, dead, parked"))
 		return
 	}
-	if f.Since, f.Until, p = timeRange(q); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	if f.Before, p = cursorParam(q); p != nil {
+	if f.Since, f.Until, f.Before, p = historyWindow(q); p != nil {
 		writeProblem(w, p)
 		return
 	}

@@ -121,11 +121,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 			return
 		}
 	}
-	if f.Since, f.Until, p = timeRange(q); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	if f.Before, p = cursorParam(q); p != nil {
+	if f.Since, f.Until, f.Before, p = historyWindow(q); p != nil {
 		writeProblem(w, p)
 		return
 	}
@@ -137,6 +133,16 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 	writeJSON(w, http.StatusOK, page(es, limit, func(e postgres.StoredEvent) string {
 		return formatCursor(postgres.DeliveryCursor{CreatedAt: e.CreatedAt, ID: e.ID})
 	}, toStoredEventJSON))
+}
+
+// historyWindow reads the parameters every history list shares: since and
+// until, then the before cursor.
+func historyWindow(q url.Values) (since, until *time.Time, before *postgres.DeliveryCursor, p *Problem) {
+	if since, until, p = timeRange(q); p != nil {
+		return nil, nil, nil, p
+	}
+	before, p = cursorParam(q)
+	return since, until, before, p
 }
 
 // timeRange reads the since and until query parameters (RFC 3339).
