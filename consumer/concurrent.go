@@ -86,7 +86,7 @@ func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) 
 		// A partition resumes (due, or below its cap again) only with the
 		// next fetch request, after the long poll in flight: keep long polls
 		// short, or a resumed partition waits up to Kafka's 5 s default.
-		kgo.FetchMaxWait(gatedFetchMaxWait),
+		kgo.FetchMaxWait(shortFetchMaxWait),
 	}
 	cl, err := kgo.NewClient(cfg.opts(opts...)...)
 	if err != nil {

@@ -24,9 +24,10 @@ type TransformFunc func(ctx context.Context, recs []*kgo.Record, emit Emit) erro
 // partitions go on. The zero time means due now.
 type Gate func(*kgo.Record) time.Time
 
-// gatedFetchMaxWait bounds how late a resumed partition (a due record, a
-// partition below its cap again) is fetched.
-const gatedFetchMaxWait = 250 * time.Millisecond
+// shortFetchMaxWait, the long poll of gated and concurrent consumers,
+// bounds how late a resumed partition (a due record, a partition below its
+// cap again) is fetched.
+const shortFetchMaxWait = 250 * time.Millisecond
 
 // RunTransform consumes cfg.Topics in cfg.Group until ctx ends, handing each
 // batch of due records to fn, exactly once per committed transaction. A
@@ -63,7 +64,7 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 		// A resumed partition is fetched by the next fetch request, which
 		// waits for the one in flight: keep long polls short so that a
 		// due record is not late by a whole poll.
-		opts = append(opts, kgo.FetchMaxWait(gatedFetchMaxWait))
+		opts = append(opts, kgo.FetchMaxWait(shortFetchMaxWait))
 	}
 	sess, err := kgo.NewGroupTransactSession(cfg.opts(opts...)...)
 	if err != nil {
