@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -67,6 +68,14 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		return
 	}
 	ev, err := s.Publisher.Publish(r.Context(), ev)
+	if errors.Is(err, producer.ErrTooLarge) {
+		// Encoded with its id, type and created_at, the event outgrew
+		// the limit (or the events topic's): sending it again cannot help.
+		writeProblem(w, problem(http.StatusRequestEntityTooLarge,
+			"the event is too large once encoded with its id, type and created_at ("+
+				strings.TrimPrefix(err.Error(), producer.ErrTooLarge.Error()+": ")+"); sending it again will not help"))
+		return
+	}
 	if err != nil {
 		s.Log.Error("publish failed", "event_id", ev.ID, "err", err)
 		w.Header().Set("Retry-After", "1")

@@ -2,15 +2,22 @@ package api_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -217,4 +224,45 @@ func TestDeliveriesRejects(t *testing.T) {
 		})
 	}
 	assertProblem(t, call(t, "GET", base+"/v1/deliveries/unknown", ""), http.StatusNotFound, "")
+}
+
+// An event whose data fits the limit but whose encoding (with its id,
+// tenant, type and created_at) does not is refused for good: 413, never
+// 503 with Retry-After, which clients would retry forever. So is one the
+// events topic refuses as too large.
+func TestPublishEventTooLargeOnceEncoded(t *testing.T) {
+	base, e := newServer(t)
+	data := `"` + strings.Repeat("x", 1<<20-8) + `"` // 1 MiB of data: the limit
+	r := call(t, "POST", base+"/v1/events", `{"type":"invoice.paid","data":`+data+`}`, "Idempotency-Key", "big-1")
+	p := assertProblem(t, r, http.StatusRequestEntityTooLarge, "")
+	if ra := r.header.Get("Retry-After"); ra != "" {
+		t.Errorf("Retry-After = %q on a request that can never succeed", ra)
+	}
+	if !strings.Contains(p.Detail, "limit") {
+		t.Errorf("detail %q does not name the limit", p.Detail)
+	}
+
+	// The broker's limit: a topic whose max.message.bytes is below the
+	// producer's own limit.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	testenv.Must(t, err, "admin client")
+	defer cl.Close()
+	small := testenv.Name("api-small-")
+	limit := "4096"
+	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, map[string]*string{"max.message.bytes": &limit}, small)
+	testenv.Must(t, err, "create topic")
+	testenv.Must(t, resp.Err, "create topic")
+	pub, err := producer.New(e.brokers, producer.WithTopic(small))
+	testenv.Must(t, err, "producer")
+	t.Cleanup(pub.Close)
+	s := &api.Server{Store: e.db, Publisher: pub, Tasks: e.queue, Guard: loopback, AdminToken: token, Log: slog.New(slog.DiscardHandler)}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	noise := make([]byte, 48<<10) // incompressible: the producer compresses batches
+	_, _ = rand.Read(noise)
+	r = call(t, "POST", srv.URL+"/v1/events", `{"type":"invoice.paid","data":"`+base64.StdEncoding.EncodeToString(noise)+`"}`)
+	assertProblem(t, r, http.StatusRequestEntityTooLarge, "")
+	if ra := r.header.Get("Retry-After"); ra != "" {
+		t.Errorf("Retry-After = %q on an event the topic refuses as too large", ra)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/schema"
@@ -30,7 +31,9 @@ const DefaultTopic = "hookstream.events"
 // default; Publish refuses larger ones before sending.
 const MaxEventBytes = 1 << 20
 
-// ErrTooLarge is returned for an event whose encoding exceeds the limit.
+// ErrTooLarge is returned for an event whose encoding exceeds the limit,
+// or that the broker refuses as too large for the events topic. Publishing
+// it again cannot succeed.
 var ErrTooLarge = errors.New("producer: event too large")
 
 // Client publishes events. It is safe for concurrent use.
@@ -121,6 +124,11 @@ func (c *Client) Publish(ctx context.Context, ev schema.Event) (schema.Event, er
 	}
 	r := &kgo.Record{Topic: c.topic, Key: []byte(ev.ID), Value: b}
 	if err := c.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		if errors.Is(err, kerr.MessageTooLarge) {
+			// The topic's max.message.bytes (or the client's batch
+			// limit) is below ours: as final as our own check.
+			return ev, fmt.Errorf("%w: %d bytes, more than the topic accepts: %w", ErrTooLarge, len(b), err)
+		}
 		return ev, fmt.Errorf("producer: publish %s: %w", ev.ID, err)
 	}
 	return ev, nil

@@ -2,6 +2,8 @@ package producer_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -148,5 +150,29 @@ func TestPrepare(t *testing.T) {
 	bad := schema.Event{Tenant: "acme", Data: json.RawMessage(`{}`)}
 	if err := producer.Prepare(&bad, now); !errors.Is(err, schema.ErrInvalidEvent) {
 		t.Errorf("Prepare(no type) = %v, want ErrInvalidEvent", err)
+	}
+}
+
+// An event the broker refuses as too large for the topic (its
+// max.message.bytes is below the client's limit) is ErrTooLarge too: as
+// final as the client's own check, not an outage to retry.
+func TestPublishTooLargeForTheTopic(t *testing.T) {
+	brokers := testenv.Brokers(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	testenv.Must(t, err, "admin client")
+	defer cl.Close()
+	topic := testenv.Name("producer-small-")
+	limit := "4096"
+	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, map[string]*string{"max.message.bytes": &limit}, topic)
+	testenv.Must(t, err, "create topic")
+	testenv.Must(t, resp.Err, "create topic")
+	p := newClient(t, brokers, producer.WithTopic(topic))
+
+	noise := make([]byte, 48<<10) // incompressible: batches are compressed
+	_, _ = rand.Read(noise)
+	_, err = p.Publish(context.Background(), schema.Event{Tenant: "acme", Type: "a",
+		Data: json.RawMessage(`"` + base64.StdEncoding.EncodeToString(noise) + `"`)})
+	if !errors.Is(err, producer.ErrTooLarge) {
+		t.Errorf("Publish = %v, want ErrTooLarge", err)
 	}
 }
