@@ -86,7 +86,7 @@ func (d *Dispatcher) decode(r *kgo.Record) (schema.Event, error) {
 	if err != nil {
 		return ev, err
 	}
-	if strings.HasPrefix(ev.Type, schema.ReservedTypePrefix) && !d.Origin.Verify(r, ev.ID) {
+	if strings.HasPrefix(ev.Type, schema.ReservedTypePrefix) && !d.Origin.Verify(r, ev) {
 		return ev, fmt.Errorf("type: the %q namespace is reserved for hookstream's own events", schema.ReservedTypePrefix)
 	}
 	if ev.ID == "" {

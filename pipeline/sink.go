@@ -88,7 +88,7 @@ func (s *Sink) announce(ctx context.Context, disabled []schema.DisabledEndpoint)
 			Type: schema.EndpointDisabledType, Data: data, CreatedAt: d.At.UTC(),
 		}
 		r := &kgo.Record{Topic: s.Topics.Events(), Key: []byte(ev.ID), Value: schema.EncodeEvent(ev),
-			Headers: []kgo.RecordHeader{s.Origin.Header(ev.ID)}}
+			Headers: []kgo.RecordHeader{s.Origin.Header(ev)}}
 		if err := s.Producer.ProduceSync(ctx, r).FirstErr(); err != nil {
 			return fmt.Errorf("announce disabled endpoint %s: %w", d.EndpointID, err)
 		}
