@@ -1,10 +1,12 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -172,4 +174,35 @@ func canceledCtx() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// A destination the Guard refuses is described as such, without the address
+// the host name resolved to: errors reach tenants through the attempt
+// history.
+func TestForbiddenTargetErrorHidesTheAddress(t *testing.T) {
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {})
+	var logged bytes.Buffer
+	res := newTestSender(t, SenderOptions{Log: slog.New(slog.NewTextHandler(&logged, nil))}).Send(context.Background(),
+		Request{ID: "msg_1", URL: "http://user:pw@localhost:" + portOf(t, srv.URL) + "/hook?k=secret"})
+	if res.ErrClass != ErrClassForbidden || !errors.Is(res.Err, ErrForbiddenTarget) {
+		t.Fatalf("Send = %v (%s), want a forbidden target", res.Err, res.ErrClass)
+	}
+	msg := res.Err.Error()
+	for _, leak := range []string{"127.0.0.1", "::1", "loopback"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("error %q names %q", msg, leak)
+		}
+	}
+	if !strings.Contains(msg, "destination not allowed") {
+		t.Errorf("error %q does not say the destination is not allowed", msg)
+	}
+	// The operator's log keeps what was refused, and no secret of the URL.
+	log := logged.String()
+	if !strings.Contains(log, "msg_1") || !strings.Contains(log, "loopback") ||
+		!(strings.Contains(log, "127.0.0.1") || strings.Contains(log, "::1")) {
+		t.Errorf("log %q does not name the delivery and the refused address", log)
+	}
+	if strings.Contains(log, "pw") || strings.Contains(log, "secret") {
+		t.Errorf("log %q holds a secret of the URL", log)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -77,6 +78,9 @@ type SenderOptions struct {
 	MaxResponseBody     int           // response bytes captured; default 4096
 	UserAgent           string        // default "hookstream/1"
 	MaxIdleConnsPerHost int           // idle connections kept per host; default 64
+	// Log receives what Result.Err leaves out: the address a refused
+	// destination resolved to. Default: discarded.
+	Log *slog.Logger
 }
 
 // Sender makes webhook attempts over a shared pool of connections. It is
@@ -86,6 +90,7 @@ type Sender struct {
 	defaultTimeout time.Duration
 	maxBody        int
 	userAgent      string
+	log            *slog.Logger
 }
 
 // NewSender returns a Sender that dials only addresses o.Guard allows,
@@ -104,6 +109,9 @@ func NewSender(o SenderOptions) *Sender {
 	}
 	if o.MaxIdleConnsPerHost <= 0 {
 		o.MaxIdleConnsPerHost = defaultIdlePerHost
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
 	guard := o.Guard
 	dialer := &net.Dialer{
@@ -136,6 +144,7 @@ func NewSender(o SenderOptions) *Sender {
 		defaultTimeout: o.DefaultTimeout,
 		maxBody:        o.MaxResponseBody,
 		userAgent:      o.UserAgent,
+		log:            o.Log,
 	}
 }
 
@@ -159,6 +168,9 @@ func guardDial(g Guard, address string) error {
 // MaxResponseBody bytes of the response, discards up to 64 KiB more so the
 // connection can be reused, and closes it. It never returns an error
 // separately: transport failures are in Result.Err and Result.ErrClass.
+// When the Guard refuses the address a name resolved to, Result.Err says
+// only "destination not allowed" (it is shown to the endpoint's owner);
+// the address and its class go to the Sender's log.
 // Send returns promptly when ctx ends.
 func (s *Sender) Send(ctx context.Context, r Request) Result {
 	timeout := r.Timeout
@@ -177,11 +189,18 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return Result{
+		res := Result{
 			Latency:  time.Since(start),
 			Err:      sanitize("POST", r.URL, err),
 			ErrClass: classifyError(err),
 		}
+		if res.ErrClass == ErrClassForbidden {
+			// The address tells about the networks hookstream runs in:
+			// the operator's log has it, the tenant's history does not.
+			s.log.Warn("destination refused by the SSRF guard", "delivery_id", r.ID, "url", RedactURL(r.URL), "err", res.Err)
+			res.Err = &transportError{msg: "delivery: POST " + RedactURL(r.URL) + ": destination not allowed", err: res.Err}
+		}
+		return res
 	}
 	defer resp.Body.Close()
 

@@ -245,7 +245,7 @@ func (p *process) startRoles() (string, error) {
 		// CPU at full speed, measured with pprof).
 		sender := delivery.NewSender(delivery.SenderOptions{
 			Guard: p.allowed, DefaultTimeout: cfg.DeliveryTimeout, MaxResponseBody: cfg.ResponseBodyLimit,
-			MaxIdleConnsPerHost: cfg.DeliverConcurrency * 2,
+			MaxIdleConnsPerHost: cfg.DeliverConcurrency * 2, Log: p.log.With("stage", "deliver"),
 		})
 		p.closers = append(p.closers, sender.Close)
 		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Jitter: cfg.RetryJitter,
