@@ -27,12 +27,15 @@ type deliveryJSON struct {
 }
 
 type attemptJSON struct {
-	Attempt           int       `json:"attempt"`
-	Outcome           string    `json:"outcome"`
-	StatusCode        int       `json:"status_code,omitempty"`
-	Error             string    `json:"error,omitempty"`
-	LatencyMS         float64   `json:"latency_ms"`
-	ResponseBody      string    `json:"response_body,omitempty"`
+	Attempt      int     `json:"attempt"`
+	Outcome      string  `json:"outcome"`
+	StatusCode   int     `json:"status_code,omitempty"`
+	Error        string  `json:"error,omitempty"`
+	LatencyMS    float64 `json:"latency_ms"`
+	ResponseBody string  `json:"response_body,omitempty"`
+	// ResponseEncoding is "base64" when the body was not clean text
+	// (binary, NUL, not UTF-8) and ResponseBody holds its bytes in base64.
+	ResponseEncoding  string    `json:"response_body_encoding,omitempty"`
 	ResponseTruncated bool      `json:"response_truncated,omitempty"`
 	At                time.Time `json:"at"`
 }
@@ -101,11 +104,15 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request, tenant stri
 	out := toDeliveryJSON(ds[0])
 	out.History = []attemptJSON{}
 	for _, a := range rows {
-		out.History = append(out.History, attemptJSON{
+		aj := attemptJSON{
 			Attempt: a.Attempt, Outcome: a.Outcome, StatusCode: a.StatusCode, Error: a.Error,
 			LatencyMS: float64(a.LatencyMicros) / 1000, ResponseBody: a.ResponseBody,
 			ResponseTruncated: a.Truncated, At: a.At,
-		})
+		}
+		if a.ResponseBase64 {
+			aj.ResponseEncoding = "base64"
+		}
+		out.History = append(out.History, aj)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +15,11 @@ import (
 
 // ProcessFunc handles one record and returns the records to produce for
 // it. It runs concurrently with other records, of its own partition too.
-// ok false leaves the record unhandled (shutting down): it is not
-// committed, and the group reads it again.
-type ProcessFunc func(ctx context.Context, r *kgo.Record) (out []*kgo.Record, ok bool)
+// An error leaves the record unhandled. A poison error (see ErrPoison)
+// moves it to the quarantine topic instead. Any other error means that it
+// cannot be handled now (shutting down, an outage): it is not committed,
+// and the group reads it again, after a new session once an outage.
+type ProcessFunc func(ctx context.Context, r *kgo.Record) (out []*kgo.Record, err error)
 
 // RunConcurrent consumes cfg.Topics in cfg.Group until ctx ends, running fn
 // on up to MaxInFlight records at once (PartitionInFlight per partition),
@@ -24,7 +27,8 @@ type ProcessFunc func(ctx context.Context, r *kgo.Record) (out []*kgo.Record, ok
 // done once its outputs are stored; each partition commits up to its
 // watermark, the lowest record not yet done, so nothing is skipped when a
 // member dies. With a Gate, records not yet due are held back as in
-// RunTransform.
+// RunTransform. A poison record, or one whose outputs the broker refuses as
+// such (too large), goes to the quarantine topic and counts as done.
 //
 // Delivery is at least once: after a crash, the records between the
 // watermark and the last one done run again. A rebalance does not repeat
@@ -173,9 +177,19 @@ func (c *concurrent) start(r *kgo.Record) {
 
 	c.busy.Add(1)
 	job := func() {
-		out, ok := c.fn(c.work, r)
-		if ok {
-			ok = c.store(out)
+		var out []*kgo.Record
+		err := guard(c.cfg.Log, c.cfg.Group, func() (err error) {
+			out, err = c.fn(c.work, r)
+			return err
+		})
+		ok := false
+		switch {
+		case err == nil:
+			ok = c.store(r, out)
+		case IsPoison(err) && c.cfg.Quarantine != "":
+			ok = c.quarantine(r, err)
+		case c.work.Err() == nil:
+			c.failed(errf(c.cfg.Group, "process %s: %w", source(r), err))
 		}
 		c.mu.Lock()
 		t.finish(s, ok)
@@ -219,17 +233,35 @@ func (c *concurrent) worker(job func()) {
 }
 
 // store produces a record's outputs and waits until the broker has them.
-// A failure ends the session: the record cannot count as done.
-func (c *concurrent) store(out []*kgo.Record) bool {
+// Outputs the broker refuses for what they are put r in quarantine; any
+// other failure ends the session: the record cannot count as done.
+func (c *concurrent) store(r *kgo.Record, out []*kgo.Record) bool {
 	if len(out) == 0 {
 		return true
 	}
-	if err := c.cl.ProduceSync(c.work, out...).FirstErr(); err != nil {
+	err := c.cl.ProduceSync(c.work, out...).FirstErr()
+	switch {
+	case err == nil:
+		return true
+	case IsPoison(err) && c.cfg.Quarantine != "":
+		return c.quarantine(r, fmt.Errorf("store outputs: %w", err))
+	case !errors.Is(err, context.Canceled):
+		c.failed(errf(c.cfg.Group, "store outputs: %w", err))
+	}
+	return false
+}
+
+// quarantine moves r to the quarantine topic; it is done once the broker
+// has it there.
+func (c *concurrent) quarantine(r *kgo.Record, reason error) bool {
+	q := quarantineRecord(c.cfg.Quarantine, c.cfg.Group, r, reason, time.Now())
+	if err := c.cl.ProduceSync(c.work, q).FirstErr(); err != nil {
 		if !errors.Is(err, context.Canceled) {
-			c.failed(errf(c.cfg.Group, "store outputs: %w", err))
+			c.failed(errf(c.cfg.Group, "quarantine: %w", err))
 		}
 		return false
 	}
+	c.cfg.quarantined(r, reason)
 	return true
 }
 

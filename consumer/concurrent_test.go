@@ -71,16 +71,16 @@ func TestConcurrentSlowRecordDoesNotHoldUpOthers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunConcurrent(ctx, Config{Brokers: brokers, Group: name, Topics: []string{name}, CommitInterval: 20 * time.Millisecond},
-			nil, func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, bool) {
+			nil, func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
 				if string(r.Value) == "slow" {
 					select {
 					case <-release:
 					case <-ctx.Done():
-						return nil, false
+						return nil, ctx.Err()
 					}
 				}
 				p.mark(string(r.Value))
-				return nil, true
+				return nil, nil
 			})
 	}()
 	testenv.Eventually(t, 20*time.Second, func() bool { _, n := p.get("19"); return n > 0 }, "records behind the slow one were not processed")
@@ -115,15 +115,15 @@ func TestConcurrentShutdownHandsBackUnfinished(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunConcurrent(ctx, Config{Brokers: brokers, Group: name, Topics: []string{name}, Grace: 50 * time.Millisecond},
-			nil, func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, bool) {
+			nil, func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
 				if v, _ := strconv.Atoi(string(r.Value)); v >= 5 {
 					<-ctx.Done() // never finishes before shutdown
-					return nil, false
+					return nil, ctx.Err()
 				}
 				mu.Lock()
 				first[string(r.Value)] = true
 				mu.Unlock()
-				return nil, true
+				return nil, nil
 			})
 	}()
 	testenv.Eventually(t, 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(first) == 5 }, "first five not processed")
@@ -138,9 +138,9 @@ func TestConcurrentShutdownHandsBackUnfinished(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	go RunConcurrent(ctx, Config{Brokers: brokers, Group: name, Topics: []string{name}},
-		nil, func(_ context.Context, r *kgo.Record) ([]*kgo.Record, bool) {
+		nil, func(_ context.Context, r *kgo.Record) ([]*kgo.Record, error) {
 			again.mark(string(r.Value))
-			return nil, true
+			return nil, nil
 		})
 	testenv.Eventually(t, 20*time.Second, func() bool { _, n := again.get("9"); return n > 0 }, "unfinished records not handed over")
 	for i := 0; i < 10; i++ {

@@ -63,7 +63,13 @@ type Config struct {
 	// stopped heartbeating (killed) before giving its partitions to the
 	// others (default 10s; Kafka's 45s would stall them for that long).
 	SessionTimeout time.Duration
-	Log            *slog.Logger
+	// Quarantine is the topic where poison records go (see ErrPoison),
+	// with headers naming the stage, the reason and where they came from.
+	// Without one, a poison record is retried like an outage, forever.
+	Quarantine string
+	// OnQuarantine, when set, is told of each record quarantined.
+	OnQuarantine func(r *kgo.Record, reason error)
+	Log          *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -85,8 +85,14 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 	}()
 
 	var wait time.Duration
+	// limit is the size of the next batch. A batch that fails with a
+	// poison record is read again in halves, until the record is alone
+	// and goes to the quarantine topic; every batch that commits doubles
+	// the size again, up to MaxPollRecords.
+	limit := cfg.MaxPollRecords
+	poison := map[recordPos]error{}
 	for {
-		fs := sess.PollRecords(ctx, cfg.MaxPollRecords)
+		fs := sess.PollRecords(ctx, limit)
 		if pollErrors(fs, cfg.Log) {
 			if ctx.Err() != nil {
 				return nil
@@ -104,17 +110,53 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 			}
 			continue
 		}
-		committed, err := transact(ctx, cfg, sess, recs, fn)
+		// Records known to be poison go to the quarantine topic in the
+		// batch's transaction; fn gets the others.
+		var bad []*kgo.Record
+		good := recs
+		if len(poison) > 0 {
+			good = nil
+			for _, r := range recs {
+				if _, ok := poison[position(r)]; ok {
+					bad = append(bad, r)
+				} else {
+					good = append(good, r)
+				}
+			}
+		}
+		run := func(ctx context.Context, _ []*kgo.Record, emit Emit) error {
+			for _, r := range bad {
+				emit(quarantineRecord(cfg.Quarantine, cfg.Group, r, poison[position(r)], time.Now()))
+			}
+			if len(good) == 0 {
+				return nil
+			}
+			return guard(cfg.Log, cfg.Group, func() error { return fn(ctx, good, emit) })
+		}
+		committed, failure, err := transact(ctx, cfg, sess, recs, run)
 		sess.AllowRebalance()
 		if err != nil {
 			return err
 		}
-		if committed {
+		switch {
+		case committed:
+			for _, r := range bad {
+				cfg.quarantined(r, poison[position(r)])
+				delete(poison, position(r))
+			}
 			wait = 0
+			limit = min(2*limit, cfg.MaxPollRecords)
 			continue
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return nil
+		case IsPoison(failure) && cfg.Quarantine != "":
+			// Not an outage: read the batch again at once, in halves,
+			// until the poison record is alone.
+			if len(good) == 1 {
+				poison[position(good[0])] = failure
+			}
+			limit = max(1, len(good)/2)
+			continue
 		}
 		// Aborted: the session rewound to the committed offsets.
 		wait = nextBackoff(wait)
@@ -122,23 +164,25 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 	}
 }
 
-// transact runs fn on one batch in a transaction. It returns an error only
-// when the session cannot go on.
-func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, recs []*kgo.Record, fn TransformFunc) (bool, error) {
+// transact runs fn on one batch in a transaction. It returns whether the
+// batch committed and, when it did not, why (a poison error when nothing
+// but poison records made it fail). Its error says that the session cannot
+// go on.
+func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, recs []*kgo.Record, fn TransformFunc) (committed bool, failure, err error) {
 	wctx, cancel := workContext(ctx, cfg.Grace)
 	defer cancel()
 	if err := sess.Begin(); err != nil {
-		return false, errf(cfg.Group, "begin: %w", err)
+		return false, nil, errf(cfg.Group, "begin: %w", err)
 	}
 	var (
-		mu      sync.Mutex
-		prodErr error
+		mu       sync.Mutex
+		prodErrs []error
 	)
 	emit := func(r *kgo.Record) {
 		sess.Produce(wctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
-				prodErr = errors.Join(prodErr, err)
+				prodErrs = append(prodErrs, err)
 				mu.Unlock()
 			}
 		})
@@ -158,17 +202,45 @@ func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, 
 	// flushing: flush first.
 	flushErr := sess.Client().Flush(ectx)
 	mu.Lock()
-	failed := fnErr != nil || prodErr != nil || flushErr != nil
+	failure = classify(fnErr, flushErr, prodErrs)
 	mu.Unlock()
 	try := kgo.TryCommit
-	if failed {
+	if failure != nil {
 		try = kgo.TryAbort
 		cfg.Log.Warn("batch failed; aborting and reading it again", "group", cfg.Group,
-			"records", len(recs), "err", errors.Join(fnErr, prodErr, flushErr))
+			"records", len(recs), "poison", IsPoison(failure), "err", failure)
 	}
-	committed, err := sess.End(ectx, try)
+	committed, err = sess.End(ectx, try)
 	if err != nil {
-		return false, errf(cfg.Group, "end transaction: %w", err)
+		return false, failure, errf(cfg.Group, "end transaction: %w", err)
 	}
-	return committed, nil
+	return committed, failure, nil
 }
+
+// classify joins a batch's errors: a poison error when every one of them
+// says poison, so that an outage during a batch with a poison record is
+// still waited out as an outage.
+func classify(fnErr, flushErr error, prodErrs []error) error {
+	all := append([]error{fnErr, flushErr}, prodErrs...)
+	joined := errors.Join(all...)
+	if joined == nil {
+		return nil
+	}
+	for _, err := range all {
+		if err != nil && !IsPoison(err) {
+			// An outage: the message only, so that nothing matches
+			// ErrPoison any more.
+			return errors.New(joined.Error())
+		}
+	}
+	return Poison(joined)
+}
+
+// recordPos is where a record sits.
+type recordPos struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func position(r *kgo.Record) recordPos { return recordPos{r.Topic, r.Partition, r.Offset} }

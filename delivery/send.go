@@ -65,8 +65,10 @@ type Result struct {
 	// RetryAfter is the response's Retry-After (delta-seconds or HTTP-date)
 	// as a delay, whatever the status; 0 when absent, invalid or past.
 	RetryAfter time.Duration
-	// Err is the transport error when no response arrived. Its text names
-	// the URL only as RedactURL does: no userinfo, no query.
+	// Err is the transport error when no response arrived, or the error
+	// that cut the response body short when one did (StatusCode still
+	// decides the outcome). Its text names the URL only as RedactURL does:
+	// no userinfo, no query.
 	Err      error
 	ErrClass ErrClass // why no response arrived; "" when one did
 }
@@ -206,11 +208,16 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 
 	// A read error after the status arrived does not change the outcome:
 	// keep what was captured.
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBody)+1))
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(s.maxBody)+1))
 	res := Result{
 		StatusCode: resp.StatusCode,
 		Latency:    time.Since(start),
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	if readErr != nil {
+		// The status decides the outcome; a body cut short (a reset,
+		// a timeout) is said in the error, beside the part that came.
+		res.Err = sanitize("read response body of", r.URL, readErr)
 	}
 	if len(body) > s.maxBody {
 		body, res.Truncated = body[:s.maxBody], true

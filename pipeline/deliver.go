@@ -3,10 +3,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -63,34 +63,54 @@ func Due(r *kgo.Record) time.Time {
 }
 
 // Process is the consumer.ProcessFunc of the deliverer and the tiers: one
-// task, its attempt, and what follows it. It declines the task (ok false)
-// only when shutting down before the outcome is known, so that the task is
-// read again rather than recorded half done.
-func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, bool) {
-	var out []*kgo.Record
-	d.handle(ctx, r, func(rec *kgo.Record) { out = append(out, rec) })
-	if ctx.Err() != nil {
-		return nil, false
+// task, its attempt, and what follows it. A record that is not a task this
+// deployment could have made is poison (consumer.ErrPoison): it goes to the
+// quarantine topic. It declines the task only when shutting down before
+// the outcome is known, so that the task is read again rather than
+// recorded half done.
+func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+	task, err := schema.DecodeTask(r.Value)
+	if err == nil {
+		err = d.check(task)
 	}
-	return out, true
+	if err != nil {
+		return nil, consumer.Poison(err)
+	}
+	var out []*kgo.Record
+	if err := d.handle(ctx, r, task, func(rec *kgo.Record) { out = append(out, rec) }); err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return out, nil
+}
+
+// check refuses a task no stage of this deployment makes: one whose tier
+// is not in the schedule, whose event breaks the event rules, or whose
+// delivery id is not that of its event and endpoint.
+func (d *Deliverer) check(task schema.Task) error {
+	if task.Tier < 0 || task.Tier > len(d.Topics.Schedule) {
+		return fmt.Errorf("task: tier %d is not in the retry schedule (%d tiers)", task.Tier, len(d.Topics.Schedule))
+	}
+	if err := task.Event.Validate(); err != nil {
+		return fmt.Errorf("task: event %w", err)
+	}
+	if task.DeliveryID != schema.DeliveryID(task.Event.Tenant, task.Event.ID, task.EndpointID) {
+		return errors.New("task: delivery id does not match its tenant, event and endpoint")
+	}
+	return nil
 }
 
 // handle runs one task and emits its outcome and what follows.
-func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emit) {
-	task, err := schema.DecodeTask(r.Value)
-	if err != nil {
-		d.Metrics.dead.Inc()
-		d.Log.Warn("undecodable task sent to the dead topic", "source", source(r), "err", err)
-		emit(d.deadRecord(r.Key, r.Value, r.Headers, err.Error()+" (from "+source(r)+")"))
-		return
-	}
+func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task, emit consumer.Emit) error {
 	route, err := d.Routes.Lookup(ctx, task.EndpointID)
 	if err == nil && route.UpdatedAt.Before(task.EndpointVersion) {
 		route, err = d.Routes.Reload(ctx, task.EndpointID)
 	}
 	if errors.Is(err, routing.ErrUnknownEndpoint) {
 		d.outcome(task, schema.OutcomeDead, nil, "endpoint deleted", nil, emit)
-		return
+		return nil
 	}
 	if err != nil {
 		// The endpoint is not in the table and its store did not answer:
@@ -99,11 +119,15 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 		d.Log.Warn("endpoint lookup failed; delivery deferred", "delivery_id", task.DeliveryID,
 			"endpoint_id", task.EndpointID, "err", err)
 		d.postpone(task, "endpoint lookup failed", emit)
-		return
+		return nil
+	}
+	if route.Tenant != task.Event.Tenant {
+		// A task naming another tenant's endpoint: never sent.
+		return consumer.Poison(fmt.Errorf("task: endpoint %s belongs to another tenant than event %s", task.EndpointID, task.Event.ID))
 	}
 	if !route.Enabled() {
 		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
-		return
+		return nil
 	}
 	// One endpoint's share of the attempts in flight is capped; a slow
 	// endpoint at its cap has its tasks moved on to a retry tier, without
@@ -112,9 +136,9 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 	case moveOn:
 		d.Metrics.movedOn.Inc()
 		d.postpone(task, "endpoint busy and slow: moved on to a retry tier", emit)
-		return
+		return nil
 	case cancelled:
-		return
+		return context.Cause(ctx)
 	}
 
 	now := time.Now()
@@ -138,7 +162,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 	d.Metrics.inFlight.Dec()
 	d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout)
 	if ctx.Err() != nil {
-		return // shutting down: the outcome is unknown, the task is read again
+		return context.Cause(ctx) // shutting down: the outcome is unknown, the task is read again
 	}
 	d.Metrics.observeAttempt(res)
 	var errText string
@@ -156,6 +180,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, emit consumer.Emi
 	default:
 		d.retry(task, &res, errText, emit)
 	}
+	return nil
 }
 
 // retry schedules the next attempt in the next tier (later when the
@@ -219,7 +244,7 @@ func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Re
 		EventCreatedAt: task.Event.CreatedAt,
 		Attempt:        task.Attempt,
 		Outcome:        o,
-		Error:          errText,
+		Error:          schema.CleanText(errText),
 		At:             time.Now().UTC(),
 		NextAttemptAt:  next,
 	}
@@ -227,7 +252,7 @@ func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Re
 		a.Sent = true
 		a.StatusCode = res.StatusCode
 		a.LatencyMicros = res.Latency.Microseconds()
-		a.ResponseBody = strings.ToValidUTF8(string(res.Body), "\uFFFD")
+		a.ResponseBody, a.ResponseBase64 = schema.ResponseBody(res.Body, res.Truncated)
 		a.Truncated = res.Truncated
 	}
 	d.Metrics.outcome(o)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -58,6 +59,11 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		return nil
 	}
 	fresh, err := d.Gate.ClaimEvents(ctx, claims)
+	if errors.Is(err, schema.ErrInvalidData) {
+		// An event the store refuses: isolated and quarantined by the
+		// consumer, while the others go on.
+		return consumer.Poison(fmt.Errorf("dispatch: %w", err))
+	}
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}

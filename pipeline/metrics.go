@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/schema"
@@ -22,7 +23,7 @@ type Metrics struct {
 	outcomes    *prometheus.CounterVec
 	lag         prometheus.Histogram
 	dead        prometheus.Counter
-	undecodable prometheus.Counter
+	quarantined *prometheus.CounterVec
 	sinkBatch   prometheus.Histogram
 	sinkWrite   prometheus.Histogram
 	sinkErrors  prometheus.Counter
@@ -64,9 +65,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		dead: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_dead_letters_total", Help: "Records sent to the dead topic.",
 		}),
-		undecodable: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookstream_sink_undecodable_total", Help: "Attempt records the sink could not decode and skipped.",
-		}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_quarantined_total", Help: "Poison records moved to the quarantine topic, by the stage (consumer group) that gave up on them.",
+		}, []string{"stage"}),
 		sinkBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hookstream_sink_batch_size", Help: "Attempt records per sink batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 7),
@@ -96,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.outcomes.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.attempts, m.duration, m.outcomes,
-		m.lag, m.dead, m.undecodable, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn)
+		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn)
 	return m
 }
 
@@ -152,4 +153,12 @@ func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, co
 		case <-t.C:
 		}
 	}
+}
+
+// Quarantined returns the consumer.Config.OnQuarantine of a stage: it counts
+// the stage's quarantined records. It makes the stage's series exist at
+// zero at once.
+func (m *Metrics) Quarantined(stage string) func(*kgo.Record, error) {
+	c := m.quarantined.WithLabelValues(stage)
+	return func(*kgo.Record, error) { c.Inc() }
 }

@@ -3,12 +3,14 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -41,15 +43,16 @@ func (s *Sink) Store(ctx context.Context, recs []*kgo.Record) error {
 		a, err := schema.DecodeAttempt(r.Value)
 		if err != nil {
 			// Only hookstream writes this topic; a record it cannot read
-			// comes from a newer version or a stray producer. Keep going.
-			s.Metrics.undecodable.Inc()
-			s.Log.Error("undecodable attempt skipped", "source", source(r), "err", err)
-			continue
+			// comes from a newer version or a stray producer: quarantined.
+			return consumer.Poison(fmt.Errorf("sink: %w", err))
 		}
-		batch = append(batch, a)
+		batch = append(batch, a.Clean())
 	}
 	start := time.Now()
 	if err := s.DB.WriteAttempts(ctx, batch, s.Rule, s.announce); err != nil {
+		if errors.Is(err, schema.ErrInvalidData) {
+			return consumer.Poison(fmt.Errorf("sink: %w", err))
+		}
 		s.Metrics.sinkErrors.Inc()
 		return fmt.Errorf("sink: %w", err)
 	}

@@ -36,16 +36,20 @@ func (t Topics) Deliveries() string { return t.Prefix + "deliveries" }
 // Attempts carries attempt outcomes, keyed by endpoint id.
 func (t Topics) Attempts() string { return t.Prefix + "attempts" }
 
-// Dead receives tasks whose retries are exhausted and task records that
-// cannot be decoded.
+// Dead receives tasks whose retries are exhausted.
 func (t Topics) Dead() string { return t.Prefix + "dead" }
+
+// Quarantine receives poison records of every stage: records that can never
+// be handled, with headers naming the stage, the reason and their original
+// topic, partition and offset (see consumer.ErrPoison).
+func (t Topics) Quarantine() string { return t.Prefix + "quarantine" }
 
 // Retry is the topic of retry tier i (0-based), e.g. "hookstream.retry.1m".
 func (t Topics) Retry(i int) string { return t.Prefix + "retry." + delivery.TierName(t.Schedule[i]) }
 
 // All lists every topic, for creating them at start-up.
 func (t Topics) All() []string {
-	all := []string{t.Events(), t.Invalid(), t.Deliveries(), t.Attempts(), t.Dead()}
+	all := []string{t.Events(), t.Invalid(), t.Deliveries(), t.Attempts(), t.Dead(), t.Quarantine()}
 	for i := range t.Schedule {
 		all = append(all, t.Retry(i))
 	}

@@ -26,7 +26,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		dIDs, tenants, eps, outcomes, errs, bodies []string
 		nums, codes                                []int32
 		lat                                        []int64
-		trunc                                      []bool
+		trunc, b64                                 []bool
 		ats                                        []time.Time
 	)
 	latest := make(map[string]int, len(batch)) // delivery id → index in batch
@@ -47,6 +47,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		lat = append(lat, a.LatencyMicros)
 		bodies = append(bodies, a.ResponseBody)
 		trunc = append(trunc, a.Truncated)
+		b64 = append(b64, a.ResponseBase64)
 		ats = append(ats, a.At)
 	}
 
@@ -81,14 +82,14 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		if len(dIDs) > 0 {
 			rows, err := tx.Query(ctx, `
 				INSERT INTO attempts (delivery_id, attempt, tenant, endpoint_id, outcome, status_code,
-					error, latency_us, response_body, response_truncated, attempted_at)
-				SELECT d, n, t, e, o, NULLIF(c, 0), NULLIF(er, ''), l, NULLIF(b, ''), tr, at
+					error, latency_us, response_body, response_truncated, attempted_at, response_body_base64)
+				SELECT d, n, t, e, o, NULLIF(c, 0), NULLIF(er, ''), l, NULLIF(b, ''), tr, at, b64
 				FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
-					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[])
-					AS u(d, n, t, e, o, c, er, l, b, tr, at)
+					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[], $12::bool[])
+					AS u(d, n, t, e, o, c, er, l, b, tr, at, b64)
 				ON CONFLICT (delivery_id, attempt) DO NOTHING
 				RETURNING delivery_id, attempt`,
-				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats)
+				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats, b64)
 			if err != nil {
 				return err
 			}
@@ -139,7 +140,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		return onDisable(ctx, disabled)
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: write attempts: %w", err)
+		return fmt.Errorf("postgres: write attempts: %w", dataError(err))
 	}
 	return nil
 }

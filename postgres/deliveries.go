@@ -92,15 +92,17 @@ type AttemptRow struct {
 	Error         string
 	LatencyMicros int64
 	ResponseBody  string
-	Truncated     bool
-	At            time.Time
+	// ResponseBase64 says that ResponseBody is the base64 of the bytes.
+	ResponseBase64 bool
+	Truncated      bool
+	At             time.Time
 }
 
 // Attempts returns the history of one delivery of a tenant, oldest first.
 func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]AttemptRow, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT attempt, outcome, COALESCE(status_code, 0), COALESCE(error, ''), latency_us,
-			COALESCE(response_body, ''), response_truncated, attempted_at
+			COALESCE(response_body, ''), response_body_base64, response_truncated, attempted_at
 		FROM attempts WHERE tenant = $1 AND delivery_id = $2 ORDER BY attempt`, tenant, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: attempts: %w", err)
@@ -110,7 +112,7 @@ func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]Attemp
 	for rows.Next() {
 		var a AttemptRow
 		if err := rows.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.LatencyMicros,
-			&a.ResponseBody, &a.Truncated, &a.At); err != nil {
+			&a.ResponseBody, &a.ResponseBase64, &a.Truncated, &a.At); err != nil {
 			return nil, fmt.Errorf("postgres: attempts: %w", err)
 		}
 		out = append(out, a)

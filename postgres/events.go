@@ -28,7 +28,7 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 			AS u(t, i, ty, d, c, p, o)
 		ON CONFLICT (tenant, id) DO NOTHING`,
 		tenants, ids, types, data, created, parts, offs); err != nil {
-		return nil, fmt.Errorf("postgres: claim events: %w", err)
+		return nil, fmt.Errorf("postgres: claim events: %w", dataError(err))
 	}
 	rows, err := db.pool.Query(ctx, `
 		SELECT e.tenant, e.id, e.src_partition, e.src_offset

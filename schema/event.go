@@ -146,6 +146,12 @@ func (ev *Event) Validate() error {
 	if bytes.Equal(d, []byte("null")) {
 		return fieldErr("data", "must not be null")
 	}
+	if !utf8.Valid(d) {
+		return fieldErr("data", "must be valid UTF-8")
+	}
+	if jsonDepth(d) > MaxDataDepth {
+		return fieldErr("data", "must not nest arrays and objects more than %d levels deep", MaxDataDepth)
+	}
 	return nil
 }
 

@@ -96,8 +96,12 @@ type Attempt struct {
 	Error      string `json:"error,omitempty"`
 	// Latency of the request, microseconds.
 	LatencyMicros int64  `json:"latency_us"`
-	ResponseBody  string `json:"response_body,omitempty"`
-	Truncated     bool   `json:"response_truncated,omitempty"`
+	// ResponseBody is the receiver's answer body (truncated), as text, or
+	// as the base64 of its bytes when ResponseBase64 (binary, NUL, not
+	// UTF-8): see ResponseBody.
+	ResponseBody   string `json:"response_body,omitempty"`
+	ResponseBase64 bool   `json:"response_body_base64,omitempty"`
+	Truncated      bool   `json:"response_truncated,omitempty"`
 	// Sent is false when no request was made (a parked task).
 	Sent          bool       `json:"sent"`
 	At            time.Time  `json:"at"`
@@ -124,4 +128,14 @@ func DecodeAttempt(b []byte) (Attempt, error) {
 		return a, fmt.Errorf("decode attempt: missing delivery or endpoint id")
 	}
 	return a, nil
+}
+
+// Clean returns a with its texts safe to store whoever wrote the record: an
+// error as CleanText, a response body that is not clean text as base64.
+func (a Attempt) Clean() Attempt {
+	a.Error = CleanText(a.Error)
+	if !a.ResponseBase64 && CleanText(a.ResponseBody) != a.ResponseBody {
+		a.ResponseBody, a.ResponseBase64 = ResponseBody([]byte(a.ResponseBody), false)
+	}
+	return a
 }

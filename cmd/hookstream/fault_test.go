@@ -10,13 +10,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/internal/testenv"
-	"github.com/hookstream/hookstream/schema"
 )
 
-// A record in a retry topic that is not a task goes to the dead topic with
-// the reason; the tier goes on delivering the tasks around it.
-func TestUndecodableRetryRecordGoesDead(t *testing.T) {
+// A record in a retry topic that is not a task goes to the quarantine topic
+// with the stage, the reason and where it came from; the tier goes on
+// delivering the tasks around it.
+func TestUndecodableRetryRecordIsQuarantined(t *testing.T) {
 	s := startSystem(t, nil)
 	cl := s.kafka()
 	ctx := context.Background()
@@ -33,12 +34,18 @@ func TestUndecodableRetryRecordGoesDead(t *testing.T) {
 	s.publish("invoice.paid", `{"n":1}`)
 	s.waitStatus(ep.ID, 1, "succeeded", 30*time.Second) // went through retry.1s
 
-	rec := readOne(t, s, s.prefix+"dead")
+	rec := readOne(t, s, s.prefix+"quarantine")
 	if string(rec.Value) != "definitely not a task" {
-		t.Fatalf("dead topic holds %q, want the poison record", rec.Value)
+		t.Fatalf("quarantine topic holds %q, want the poison record", rec.Value)
 	}
-	if reason := header(rec, schema.HeaderError); !strings.Contains(reason, "decode task") || !strings.Contains(reason, "retry.1s") {
-		t.Errorf("reason %q should say it could not be decoded and where it came from", reason)
+	if reason := header(rec, consumer.HeaderQuarantineReason); !strings.Contains(reason, "decode task") {
+		t.Errorf("reason %q should say it could not be decoded", reason)
+	}
+	if topic, stage := header(rec, consumer.HeaderQuarantineTopic), header(rec, consumer.HeaderQuarantineStage); topic != s.prefix+"retry.1s" || !strings.HasSuffix(stage, "retry-1s") {
+		t.Errorf("quarantined from topic %q by stage %q, want the retry.1s tier", topic, stage)
+	}
+	if n := metricSum(t, s, "hookstream_quarantined_total"); n != 1 {
+		t.Errorf("hookstream_quarantined_total = %v, want 1", n)
 	}
 }
 

@@ -206,6 +206,8 @@ func (p *process) member(stage, group, topic string, maxRecords int) consumer.Co
 		ClientOpts:      p.clientOpts(stage),
 		MaxPollRecords:  maxRecords,
 		Grace:           p.cfg.ShutdownGrace,
+		Quarantine:      p.topics.Quarantine(),
+		OnQuarantine:    p.metrics.Quarantined(group),
 		Log:             p.log.With("stage", stage),
 	}
 }
@@ -234,7 +236,7 @@ func (p *process) startRoles() (string, error) {
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
 		p.start("dispatch", func(ctx context.Context) error {
 			c := p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords)
-			c.Outputs = []string{p.topics.Deliveries(), p.topics.Invalid()}
+			c.Outputs = []string{p.topics.Deliveries(), p.topics.Invalid(), p.topics.Quarantine()}
 			return consumer.RunTransform(ctx, c, nil, d.Transform)
 		})
 	}
