@@ -1,0 +1,445 @@
+package main
+
+// The hostile suite (make test-hostile): publishers and receivers that send
+// what no one should, each against a running hookstream, and after each a
+// well-behaved tenant whose events must all arrive and be recorded.
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/consumer"
+	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// metricSum scrapes /metrics and sums the samples of a metric, whatever
+// their labels (0 when absent).
+func metricSum(t *testing.T, s *system, name string) float64 {
+	t.Helper()
+	_, raw := s.call("GET", "/metrics", nil, nil)
+	var sum float64
+	for _, line := range strings.Split(string(raw), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (!strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "{")) {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(rest[strings.LastIndexByte(rest, ' '):]), 64)
+		testenv.Must(t, err, "parse metric")
+		sum += f
+	}
+	return sum
+}
+
+// wellBehaved checks that a tenant with its own endpoint still gets every
+// event it publishes, delivered and recorded as succeeded, while the
+// hostile input sits in front of it.
+type wellBehaved struct {
+	s   *system
+	rcv *receiver
+	ep  createdEndpoint
+	n   int
+}
+
+func newWellBehaved(s *system) *wellBehaved {
+	s.t.Helper()
+	w := &wellBehaved{s: s, rcv: newReceiver(s.t, nil)}
+	w.ep = s.endpoint(w.rcv.URL, "calm.*")
+	return w
+}
+
+// check publishes n events and waits until all arrived and are recorded.
+func (w *wellBehaved) check(after string, n int) {
+	w.s.t.Helper()
+	for i := 0; i < n; i++ {
+		w.s.publish("calm.tick", `{"i":`+strconv.Itoa(w.n+i)+`}`)
+	}
+	w.n += n
+	w.rcv.waitRequests(w.s.t, w.n, 30*time.Second)
+	w.s.waitStatus(w.ep.ID, w.n, "succeeded", 30*time.Second)
+	w.s.t.Logf("after %s: the well-behaved tenant's %d events arrived and are recorded", after, w.n)
+}
+
+// Publishers: what the API answers, and what becomes of records written
+// straight to the events topic. Nothing stops fan-out.
+func TestHostilePublishers(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_MAX_EVENT_BYTES": "65536"})
+	calm := newWellBehaved(s)
+	rcv := newReceiver(t, nil)
+	hostile := s.endpoint(rcv.URL, "hostile.*")
+
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	api := []struct {
+		name, body string
+		headers    []string
+		want       int
+	}{
+		{"invalid UTF-8 in data", "{\"type\":\"hostile.a\",\"data\":{\"s\":\"\xff\xfe\"}}", nil, http.StatusUnprocessableEntity},
+		{"invalid UTF-8 in type", "{\"type\":\"hostile.\xff\",\"data\":{}}", nil, http.StatusUnprocessableEntity},
+		{"NUL in the Idempotency-Key", `{"type":"hostile.a","data":{}}`, []string{"Idempotency-Key", "a\x00b"}, http.StatusBadRequest},
+		{"\\u0000 in the id", `{"id":"a\u0000b","type":"hostile.a","data":{}}`, nil, http.StatusUnprocessableEntity},
+		{"5,000-deep JSON", `{"type":"hostile.a","data":` + deep + `}`, nil, http.StatusUnprocessableEntity},
+		{"data over the size limit", `{"type":"hostile.a","data":"` + strings.Repeat("x", 70000) + `"}`, nil, http.StatusRequestEntityTooLarge},
+		{"\\u0000 in data (valid JSON: stored and delivered as is)", `{"type":"hostile.nul","data":{"s":"a\u0000b"}}`, nil, http.StatusAccepted},
+	}
+	for _, tc := range api {
+		req, err := http.NewRequest("POST", s.api+"/v1/events", strings.NewReader(tc.body))
+		testenv.Must(t, err, "request")
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		for i := 0; i+1 < len(tc.headers); i += 2 {
+			req.Header[tc.headers[i]] = []string{tc.headers[i+1]}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			// Go's client refuses to send a NUL in a header: send it raw.
+			resp, err = rawRequest(s.api, req, tc.body)
+			testenv.Must(t, err, tc.name)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST /v1/events with %s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+		// A malformed header is refused by Go's HTTP server itself, in
+		// plain text, before any handler runs.
+		if tc.want >= 400 && tc.headers == nil && resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: answered %q, want problem+json", tc.name, resp.Header.Get("Content-Type"))
+		}
+	}
+	calm.check("hostile API requests", 3)
+
+	// Straight to the topic: each bad record goes to the invalid topic,
+	// the same id 10,000 times is delivered once, 100 KiB of headers and a
+	// record at the size limit are delivered.
+	cl := s.kafka()
+	ctx := context.Background()
+	events := s.prefix + "events"
+	bad := map[string][]byte{
+		"invalid UTF-8 in data": []byte("{\"tenant\":\"default\",\"type\":\"hostile.a\",\"data\":\"\xff\"}"),
+		"NUL byte in the value": []byte("{\"tenant\":\"default\",\"type\":\"hostile.a\",\"data\":\"\x00\"}"),
+		"\\u0000 in the id":     []byte(`{"id":"x\u0000","tenant":"default","type":"hostile.a","data":{}}`),
+		"5,000-deep JSON":       []byte(`{"tenant":"default","type":"hostile.a","data":` + deep + `}`),
+		"over the size limit":   []byte(`{"tenant":"default","type":"hostile.a","data":"` + strings.Repeat("x", 70000) + `"}`),
+	}
+	for name, v := range bad {
+		testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: events, Value: v,
+			Headers: []kgo.RecordHeader{{Key: "case", Value: []byte(name)}}}).FirstErr(), "produce "+name)
+	}
+	same := make([]*kgo.Record, 10000)
+	for i := range same {
+		same[i] = &kgo.Record{Topic: events, Key: []byte("same"),
+			Value: []byte(`{"id":"same-id","tenant":"default","type":"hostile.same","data":{"copy":` + strconv.Itoa(i) + `}}`)}
+	}
+	testenv.Must(t, cl.ProduceSync(ctx, same...).FirstErr(), "produce the same id 10,000 times")
+	bigHeaders := make([]kgo.RecordHeader, 100)
+	for i := range bigHeaders {
+		bigHeaders[i] = kgo.RecordHeader{Key: "h" + strconv.Itoa(i), Value: bytes.Repeat([]byte("v"), 1024)}
+	}
+	atLimit := `{"tenant":"default","type":"hostile.big","data":"`
+	atLimit += strings.Repeat("y", 65536-len(atLimit)-2) + `"}`
+	testenv.Must(t, cl.ProduceSync(ctx,
+		&kgo.Record{Topic: events, Value: []byte(`{"tenant":"default","type":"hostile.headers","data":{}}`), Headers: bigHeaders},
+		&kgo.Record{Topic: events, Value: []byte(atLimit)},
+	).FirstErr(), "produce 100 KiB of headers and a record at the limit")
+
+	calm.check("hostile records on the topic", 3)
+	// hostile.nul, hostile.same, hostile.headers, hostile.big: four
+	// deliveries, each once.
+	s.waitStatus(hostile.ID, 4, "succeeded", 30*time.Second)
+	byType := map[string]int{}
+	for _, r := range rcv.requests() {
+		byType[r.Header.Get("X-Webhook-Event-Type")]++
+		if r.Header.Get("X-Webhook-Event-Type") == "hostile.nul" && string(r.Body) != `{"s":"a\u0000b"}` {
+			t.Errorf("\\u0000 data delivered as %q, want it byte for byte", r.Body)
+		}
+	}
+	for _, typ := range []string{"hostile.nul", "hostile.same", "hostile.headers", "hostile.big"} {
+		if byType[typ] != 1 {
+			t.Errorf("%s delivered %d times, want once", typ, byType[typ])
+		}
+	}
+	inv := readN(t, s, s.prefix+"events.invalid", len(bad))
+	for _, r := range inv {
+		t.Logf("invalid topic: %s: %s", header(r, "case"), header(r, schema.HeaderError))
+	}
+	if len(inv) != len(bad) {
+		t.Errorf("invalid topic holds %d records, want %d", len(inv), len(bad))
+	}
+
+	// A record the dispatcher accepts and Postgres refuses (a constraint
+	// an operator added) is quarantined alone; the events around it are
+	// fanned out.
+	conn, err := pgx.Connect(ctx, s.dbURL)
+	testenv.Must(t, err, "connect")
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `ALTER TABLE events ADD CONSTRAINT no_refused CHECK (type <> 'calm.refused')`)
+	testenv.Must(t, err, "add a constraint")
+	s.publish("calm.refused", `{"refused":true}`)
+	calm.check("an event Postgres refuses", 3)
+	q := readN(t, s, s.prefix+"quarantine", 1)
+	if len(q) != 1 || !strings.Contains(header(q[0], consumer.HeaderQuarantineReason), "23514") ||
+		!strings.HasSuffix(header(q[0], consumer.HeaderQuarantineStage), "-dispatch") ||
+		header(q[0], consumer.HeaderQuarantineTopic) != events {
+		t.Fatalf("quarantine holds %d records; want the refused event from the dispatcher with its reason", len(q))
+	}
+	if n := metricSum(t, s, "hookstream_quarantined_total"); n != 1 {
+		t.Errorf("hookstream_quarantined_total = %v, want 1", n)
+	}
+}
+
+// rawRequest sends req as bytes on a new connection, headers as they are,
+// and reads the answer.
+func rawRequest(base string, req *http.Request, body string) (*http.Response, error) {
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString(req.Method + " " + req.URL.RequestURI() + " HTTP/1.1\r\nHost: " + req.URL.Host + "\r\nConnection: close\r\n")
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			b.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	b.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		c.Close()
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{resp.Body, c}
+	return resp, nil
+}
+
+// readN reads a topic from the start until it holds n records (or 20 s
+// pass), then a second more.
+func readN(t *testing.T, s *system, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := s.kafka(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var recs []*kgo.Record
+	deadline := time.Now().Add(20 * time.Second)
+	for len(recs) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		recs = append(recs, cl.PollFetches(ctx).Records()...)
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	recs = append(recs, cl.PollFetches(ctx).Records()...)
+	cancel()
+	return recs
+}
+
+// rawServer answers every connection with serve, on 127.0.0.1.
+func rawServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	testenv.Must(t, err, "listen")
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// Read the request head before answering.
+				buf := make([]byte, 64<<10)
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				_, _ = c.Read(buf)
+				serve(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/hook"
+}
+
+// Receivers: whatever bytes they answer, or however they misbehave, the
+// attempt is recorded honestly, nothing stalls, and the well-behaved tenant
+// is unaffected.
+func TestHostileReceivers(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RETRY_SCHEDULE": "1s", "HOOKSTREAM_DELIVERY_TIMEOUT": "2s"})
+	calm := newWellBehaved(s)
+
+	binary := make([]byte, 512)
+	_, _ = rand.Read(binary)
+	var bomb bytes.Buffer
+	gz := gzip.NewWriter(&bomb)
+	_, _ = gz.Write(make([]byte, 64<<20)) // 64 MiB of zeros, 64 KiB compressed
+	_ = gz.Close()
+	handler := func(f func(w http.ResponseWriter, r *http.Request)) string {
+		srv := httptest.NewServer(http.HandlerFunc(f))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/hook"
+	}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+
+	type recv struct {
+		name string
+		url  string
+		// status is the delivery's final state; body, when set, is what
+		// its first attempt must hold as the response body (as the API
+		// shows it).
+		status, body string
+		// err, when set, must be in the first attempt's error.
+		err string
+	}
+	cases := []recv{
+		{name: "NUL in the body", status: "succeeded", body: base64.StdEncoding.EncodeToString([]byte("ok\x00ok")),
+			url: handler(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\x00ok")) })},
+		{name: "binary body", status: "dead", body: base64.StdEncoding.EncodeToString(binary),
+			url: handler(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500); _, _ = w.Write(binary) })},
+		{name: "invalid UTF-8", status: "succeeded", body: base64.StdEncoding.EncodeToString([]byte("caf\xe9")),
+			url: handler(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("caf\xe9")) })},
+		{name: "10 MB body", status: "succeeded",
+			url: handler(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(bytes.Repeat([]byte("z"), 10<<20)) })},
+		{name: "a body that never ends", status: "succeeded",
+			url: handler(func(w http.ResponseWriter, r *http.Request) {
+				chunk := bytes.Repeat([]byte("e"), 4096)
+				for r.Context().Err() == nil {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+				}
+			})},
+		{name: "1,000 headers", status: "dead",
+			url: handler(func(w http.ResponseWriter, _ *http.Request) {
+				for i := 0; i < 1000; i++ {
+					w.Header().Set("X-Junk-"+strconv.Itoa(i), strings.Repeat("j", 100))
+				}
+			})},
+		{name: "redirect loop", status: "dead",
+			url: handler(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, r.URL.Path, http.StatusFound) })},
+		{name: "gzip bomb with Content-Encoding", status: "succeeded",
+			url: handler(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Encoding", "gzip")
+				_, _ = w.Write(bomb.Bytes())
+			})},
+		{name: "headers one byte a second", status: "dead",
+			url: rawServer(t, func(c net.Conn) {
+				for _, b := range []byte("HTTP/1.1 200 OK\r\nX-Slow: yes\r\n\r\n") {
+					if _, err := c.Write([]byte{b}); err != nil {
+						return
+					}
+					time.Sleep(time.Second)
+				}
+			})},
+		{name: "malformed status line", status: "dead",
+			url: rawServer(t, func(c net.Conn) { _, _ = c.Write([]byte("HTTP/1.1 2\x000 \xff\r\n\r\n")) })},
+		{name: "reset mid-body", status: "succeeded", err: "read response body",
+			url: rawServer(t, func(c net.Conn) {
+				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial"))
+				if tc, ok := c.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0) // RST, not FIN
+				}
+			})},
+		{name: "bad TLS certificate", status: "dead", url: tlsSrv.URL + "/hook"},
+	}
+	eps := make([]createdEndpoint, len(cases))
+	for i, c := range cases {
+		eps[i] = s.endpoint(c.url, "hostile.r"+strconv.Itoa(i))
+	}
+	for i := range cases {
+		s.publish("hostile.r"+strconv.Itoa(i), `{"case":`+strconv.Itoa(i)+`}`)
+	}
+	calm.check("publishing to the hostile receivers", 5)
+
+	for i, c := range cases {
+		ds := s.waitStatus(eps[i].ID, 1, c.status, 40*time.Second)
+		var full deliveryDetail
+		code, raw := s.call("GET", "/v1/deliveries/"+ds[0].ID, nil, &full)
+		if code != http.StatusOK || len(full.History) == 0 {
+			t.Errorf("%s: GET delivery: %d %s", c.name, code, raw)
+			continue
+		}
+		a := full.History[0]
+		t.Logf("%s: %s after %d attempts; first: status %d, error %q, body %d bytes (%s), truncated %v",
+			c.name, ds[0].Status, ds[0].Attempts, a.StatusCode, a.Error, len(a.ResponseBody), a.Encoding, a.Truncated)
+		if c.body != "" && (a.ResponseBody != c.body || a.Encoding != "base64") {
+			t.Errorf("%s: body shown as %q (%q), want %q in base64", c.name, a.ResponseBody, a.Encoding, c.body)
+		}
+		if !strings.Contains(a.Error, c.err) {
+			t.Errorf("%s: error %q, want it to say %q", c.name, a.Error, c.err)
+		}
+		if strings.ContainsRune(a.Error, 0) || strings.ContainsRune(a.ResponseBody, 0) {
+			t.Errorf("%s: a NUL reached the history", c.name)
+		}
+	}
+	calm.check("every hostile receiver's delivery was settled", 5)
+	if n := metricSum(t, s, "hookstream_quarantined_total"); n != 0 {
+		t.Errorf("hookstream_quarantined_total = %v: a receiver's answer made a record poison", n)
+	}
+}
+
+// deliveryDetail is GET /v1/deliveries/{id} with the attempts' bodies.
+type deliveryDetail struct {
+	History []struct {
+		StatusCode   int    `json:"status_code"`
+		Error        string `json:"error"`
+		ResponseBody string `json:"response_body"`
+		Encoding     string `json:"response_body_encoding"`
+		Truncated    bool   `json:"response_truncated"`
+	} `json:"attempt_history"`
+}
+
+// The sink quarantines an attempt record that no deliverer wrote (a NUL in
+// its ids) and records the ones around it; a task that names another
+// tenant's endpoint is quarantined, never sent.
+func TestHostileStageRecords(t *testing.T) {
+	s := startSystem(t, nil)
+	calm := newWellBehaved(s)
+	cl := s.kafka()
+	ctx := context.Background()
+
+	forged := schema.EncodeAttempt(schema.Attempt{V: 1, DeliveryID: "msg_\x00forged", EndpointID: calm.ep.ID,
+		Tenant: "default", EventID: "e", EventType: "calm.x", Attempt: 1, Outcome: schema.OutcomeSucceeded, Sent: true, At: time.Now()})
+	testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: s.prefix + "attempts", Key: []byte(calm.ep.ID), Value: forged}).FirstErr(),
+		"produce a forged attempt")
+
+	code, raw := s.call("POST", "/v1/tenants", map[string]any{"id": "other"}, nil)
+	if code != http.StatusCreated {
+		t.Fatalf("create tenant: %d %s", code, raw)
+	}
+	ev := schema.Event{ID: "evt_x", Tenant: "other", Type: "calm.tick", Data: []byte(`{}`), CreatedAt: time.Now()}
+	task := schema.NewTask(ev, calm.ep.ID) // calm's endpoint belongs to "default"
+	testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: s.prefix + "deliveries", Key: []byte(calm.ep.ID),
+		Value: schema.EncodeTask(task)}).FirstErr(), "produce a cross-tenant task")
+
+	calm.check("a forged attempt and a cross-tenant task", 5)
+	q := readN(t, s, s.prefix+"quarantine", 2)
+	stages := map[string]string{}
+	for _, r := range q {
+		stages[header(r, consumer.HeaderQuarantineTopic)] = header(r, consumer.HeaderQuarantineReason)
+	}
+	if len(q) != 2 || stages[s.prefix+"attempts"] == "" || !strings.Contains(stages[s.prefix+"deliveries"], "another tenant") {
+		t.Errorf("quarantine holds %v, want the forged attempt and the cross-tenant task", stages)
+	}
+	for _, r := range calm.rcv.requests() {
+		if r.Header.Get("X-Webhook-Event-Id") == "evt_x" {
+			t.Error("the cross-tenant task was sent")
+		}
+	}
+}
