@@ -18,6 +18,10 @@ import (
 // tenant: the two are not told apart).
 var ErrNotFound = errors.New("postgres: not found")
 
+// ErrLimitReached is returned when creating a row would pass a limit, such
+// as NewEndpoint.MaxPerTenant.
+var ErrLimitReached = errors.New("postgres: limit reached")
+
 // NewEndpoint is what creating an endpoint stores. URL and Secret are
 // sealed; DisplayURL is what the API shows.
 type NewEndpoint struct {
@@ -30,9 +34,15 @@ type NewEndpoint struct {
 	Headers     map[string]string
 	Secret      string // whsec_…
 	Timeout     time.Duration
+	// MaxPerTenant is the most endpoints the tenant may have (0: no
+	// limit): creating one more fails with ErrLimitReached.
+	MaxPerTenant int
 }
 
-// CreateEndpoint stores a new endpoint.
+// CreateEndpoint stores a new endpoint. With e.MaxPerTenant set, it counts
+// the tenant's endpoints under a lock on the tenant's row, in the insert's
+// transaction, so that concurrent creations cannot pass the limit
+// together; ErrNotFound when the tenant does not exist.
 func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoint, error) {
 	var headers []byte
 	if len(e.Headers) > 0 {
@@ -42,18 +52,82 @@ func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoin
 		}
 		headers = db.box.Seal(h, e.ID+"/headers")
 	}
-	row := db.pool.QueryRow(ctx, `
-		INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
-			headers_enc, secret_enc, timeout_ms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		RETURNING `+endpointColumns,
-		e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
-		e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds())
-	ep, err := db.scanEndpoint(row, false)
+	var ep schema.Endpoint
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if e.MaxPerTenant > 0 {
+			// FOR NO KEY UPDATE queues creations of the same tenant and
+			// leaves the foreign-key checks of other inserts alone. The
+			// count is a statement of its own: it sees what the creation
+			// we waited for committed.
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, e.Tenant).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM endpoints WHERE tenant = $1`, e.Tenant).Scan(&n); err != nil {
+				return err
+			}
+			if n >= e.MaxPerTenant {
+				return ErrLimitReached
+			}
+		}
+		row := tx.QueryRow(ctx, `
+			INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
+				headers_enc, secret_enc, timeout_ms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			RETURNING `+endpointColumns,
+			e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
+			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds())
+		var err error
+		ep, err = db.scanEndpoint(row, false)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrLimitReached) {
+		return ep, err
+	}
 	if err != nil {
 		return ep, fmt.Errorf("postgres: create endpoint: %w", err)
 	}
 	return ep, nil
+}
+
+// CountEndpoints returns how many endpoints the tenant has.
+func (db *DB) CountEndpoints(ctx context.Context, tenant string) (int, error) {
+	var n int
+	if err := db.pool.QueryRow(ctx, `SELECT count(*) FROM endpoints WHERE tenant = $1`, tenant).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: count endpoints: %w", err)
+	}
+	return n, nil
+}
+
+// CountMatchingEndpoints returns how many of the tenant's endpoints are
+// subscribed to the event type (schema.MatchAny), enabled or not, counting
+// no further than atMost. It reads the filters row by row and keeps none.
+func (db *DB) CountMatchingEndpoints(ctx context.Context, tenant, eventType string, atMost int) (int, error) {
+	rows, err := db.pool.Query(ctx, `SELECT event_types FROM endpoints WHERE tenant = $1`, tenant)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count matching endpoints: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	var patterns []string
+	for n < atMost && rows.Next() {
+		if err := rows.Scan(&patterns); err != nil {
+			return 0, fmt.Errorf("postgres: count matching endpoints: %w", err)
+		}
+		if schema.MatchAny(patterns, eventType) {
+			n++
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("postgres: count matching endpoints: %w", err)
+	}
+	return n, nil
 }
 
 // Endpoint returns one endpoint of a tenant, without its secrets.
