@@ -54,6 +54,12 @@ type Table struct {
 	mu       sync.RWMutex
 	byID     map[string]*Route
 	byTenant map[string]*tenantRoutes
+	// gen counts the changes of single endpoints the table applied. While
+	// full reloads run (reloading > 0), changed holds the generation of
+	// each endpoint changed since the oldest of them began.
+	gen       uint64
+	reloading int
+	changed   map[string]uint64
 }
 
 // tenantRoutes indexes a tenant's endpoints by the event types they name,
@@ -73,6 +79,7 @@ func New(loader Loader, notFound func(error) bool, log *slog.Logger) *Table {
 		log:      log,
 		byID:     map[string]*Route{},
 		byTenant: map[string]*tenantRoutes{},
+		changed:  map[string]uint64{},
 	}
 }
 
@@ -89,10 +96,22 @@ func newRoute(ep schema.Endpoint) (*Route, error) {
 	return r, nil
 }
 
-// ReloadAll replaces the table with every endpoint the loader returns.
+// ReloadAll replaces the table with every endpoint the loader returns,
+// except those changed (by Refresh, Lookup or Reload) while the loader was
+// reading: the table keeps what those changes applied, since they read the
+// endpoint after the reload began, or will be followed by the notice of a
+// newer change. Without that, a reload would bring back an endpoint
+// deleted meanwhile, or a secret rotated meanwhile, until the next one.
 func (t *Table) ReloadAll(ctx context.Context) error {
+	t.mu.Lock()
+	start := t.gen
+	t.reloading++
+	t.mu.Unlock()
 	eps, err := t.loader.SendableEndpoints(ctx)
 	if err != nil && eps == nil {
+		t.mu.Lock()
+		t.endReload()
+		t.mu.Unlock()
 		return fmt.Errorf("routing: reload: %w", err)
 	}
 	if err != nil {
@@ -108,10 +127,29 @@ func (t *Table) ReloadAll(ctx context.Context) error {
 		byID[ep.ID] = r
 	}
 	t.mu.Lock()
+	for id, gen := range t.changed {
+		if gen <= start {
+			continue // applied before the loader read: its answer is as new
+		}
+		if r, ok := t.byID[id]; ok {
+			byID[id] = r
+		} else {
+			delete(byID, id)
+		}
+	}
 	t.byID = byID
 	t.reindex()
+	t.endReload()
 	t.mu.Unlock()
 	return nil
+}
+
+// endReload ends a full reload; t.mu must be held.
+func (t *Table) endReload() {
+	t.reloading--
+	if t.reloading == 0 {
+		clear(t.changed)
+	}
 }
 
 // Refresh reloads one endpoint (all of them when id is empty).
@@ -145,6 +183,10 @@ func (t *Table) fetch(ctx context.Context, id string) (*Route, error) {
 		delete(t.byID, id)
 	} else {
 		t.byID[id] = r
+	}
+	t.gen++
+	if t.reloading > 0 {
+		t.changed[id] = t.gen
 	}
 	t.reindex()
 	t.mu.Unlock()

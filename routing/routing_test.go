@@ -126,3 +126,67 @@ func TestTableFollowsNotifications(t *testing.T) {
 		return err == nil && !r.Enabled()
 	}, "table did not learn the endpoint was disabled")
 }
+
+// pausingLoader is the Postgres store with a pause: a full reload reads the
+// endpoints, then waits for the test before it hands them to the table.
+type pausingLoader struct {
+	*postgres.DB
+	read, resume chan struct{}
+}
+
+func (l *pausingLoader) SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error) {
+	eps, err := l.DB.SendableEndpoints(ctx)
+	l.read <- struct{}{}
+	<-l.resume
+	return eps, err
+}
+
+// A full reload does not undo the changes the table applied while it ran:
+// an endpoint deleted meanwhile stays gone, a rotated secret stays rotated,
+// and an endpoint created meanwhile stays known.
+func TestReloadKeepsChangesMadeDuringIt(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	create(t, db, "ep_del", schema.DefaultTenant, "order.*")
+	create(t, db, "ep_rot", schema.DefaultTenant, "order.*")
+	loader := &pausingLoader{DB: db, read: make(chan struct{}), resume: make(chan struct{})}
+	tab := routing.New(loader, postgres.IsNotFound, slog.New(slog.DiscardHandler))
+	go func() { <-loader.read; loader.resume <- struct{}{} }()
+	testenv.Must(t, tab.ReloadAll(ctx), "first reload")
+
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- tab.ReloadAll(ctx) }()
+	<-loader.read // the reload holds the endpoints as they were
+
+	testenv.Must(t, db.DeleteEndpoint(ctx, schema.DefaultTenant, "ep_del"), "delete")
+	testenv.Must(t, tab.Refresh(ctx, "ep_del"), "refresh deleted")
+	secret, err := delivery.GenerateSecret()
+	testenv.Must(t, err, "secret")
+	_, err = db.RotateSecret(ctx, schema.DefaultTenant, "ep_rot", secret, 0)
+	testenv.Must(t, err, "rotate")
+	testenv.Must(t, tab.Refresh(ctx, "ep_rot"), "refresh rotated")
+	create(t, db, "ep_new", schema.DefaultTenant, "order.*")
+	testenv.Must(t, tab.Refresh(ctx, "ep_new"), "refresh created")
+
+	loader.resume <- struct{}{}
+	testenv.Must(t, <-reloaded, "reload")
+
+	if got := tab.Match(schema.DefaultTenant, "order.placed"); !slices.Equal(got, []string{"ep_new", "ep_rot"}) {
+		t.Errorf("after the reload Match = %v, want [ep_new ep_rot]: the deleted endpoint gone, the new one kept", got)
+	}
+	want, err := delivery.ParseSecret(secret)
+	testenv.Must(t, err, "parse secret")
+	r, err := tab.Lookup(ctx, "ep_rot")
+	testenv.Must(t, err, "lookup")
+	if keys := r.Keys(time.Now()); len(keys) != 1 || !slices.Equal(keys[0], want) {
+		t.Errorf("after the reload ep_rot signs with %d keys, not the rotated secret alone", len(keys))
+	}
+
+	// The next reload, with nothing happening meanwhile, reads everything
+	// afresh.
+	go func() { <-loader.read; loader.resume <- struct{}{} }()
+	testenv.Must(t, tab.ReloadAll(ctx), "reload")
+	if n := tab.Len(); n != 2 {
+		t.Errorf("Len = %d, want 2", n)
+	}
+}
