@@ -3,7 +3,9 @@
 // event ingestion and history, delivery history, manual retries, recovery
 // jobs, health, and its own OpenAPI document. It speaks JSON, answers
 // errors as RFC 9457 problem+json, and never returns a secret after the
-// response that created it.
+// response that created it. It holds each tenant to its limits (endpoints,
+// fan-out of an event, request rates per instance) and refuses endpoints
+// that point back at itself.
 //
 // It does not deliver anything itself: it queues tasks (replays, retries,
 // recoveries) for the pipeline's deliverers, through a TaskQueue.
@@ -35,6 +37,8 @@ type Store interface {
 	TouchAPIKey(ctx context.Context, id string) error
 
 	CreateEndpoint(ctx context.Context, e postgres.NewEndpoint) (schema.Endpoint, error)
+	CountEndpoints(ctx context.Context, tenant string) (int, error)
+	CountMatchingEndpoints(ctx context.Context, tenant, eventType string, atMost int) (int, error)
 	Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error)
 	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
 	UpdateEndpoint(ctx context.Context, tenant, id string, u postgres.EndpointUpdate) (schema.Endpoint, error)
@@ -90,6 +94,23 @@ type Server struct {
 	// it without news (default 1m): after that, another instance resumes
 	// it. JobPoll is how often RunJobs looks for such jobs (default 10s).
 	JobLease, JobPoll time.Duration
+	// Limits per tenant; 0 means no limit. MaxEndpoints bounds a tenant's
+	// endpoints (creating one more answers 409). MaxFanout bounds the
+	// endpoints one event may reach (POST /v1/events answers 422 beyond).
+	// EventRate is a token bucket per tenant for POST /v1/events, CallRate
+	// one for its other calls, on this instance only: both answer 429
+	// with Retry-After when empty.
+	MaxEndpoints int
+	MaxFanout    int
+	EventRate    RateLimit
+	CallRate     RateLimit
+	// ListenAddr is the address the API listens on, and PublicURLs the
+	// URLs clients reach it by: endpoints pointing at either are refused,
+	// so that no delivery loops back into the API.
+	ListenAddr string
+	PublicURLs []string
+	// Now is the clock of the rate limits (default time.Now).
+	Now func() time.Time
 	// EndpointChanged, when set, is called after an endpoint changes, so
 	// that an in-process endpoint table knows before the API answers.
 	EndpointChanged func(ctx context.Context, id string)
@@ -101,6 +122,10 @@ type Server struct {
 	adminHash [32]byte
 	keys      keyCache
 	wake      chan struct{}
+	events    tenantBuckets
+	calls     tenantBuckets
+	fanout    fanoutCache
+	self      selfTargets
 }
 
 func (s *Server) init() {
@@ -126,6 +151,12 @@ func (s *Server) init() {
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
+		if s.Now == nil {
+			s.Now = time.Now
+		}
+		s.events = tenantBuckets{limit: s.EventRate, now: s.Now}
+		s.calls = tenantBuckets{limit: s.CallRate, now: s.Now}
+		s.self = newSelfTargets(s.ListenAddr, s.PublicURLs, localAddrs())
 		s.adminHash = sha256.Sum256([]byte(s.AdminToken))
 		s.keys.ttl = s.KeyCacheTTL
 		s.wake = make(chan struct{}, 1)
@@ -158,23 +189,26 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/tenants/{id}/keys", s.admin(s.listKeys))
 	mux.Handle("POST /v1/tenants/{id}/keys/{key}/revoke", s.admin(s.revokeKey))
 
-	mux.Handle("POST /v1/endpoints", s.auth(s.createEndpoint))
-	mux.Handle("GET /v1/endpoints", s.auth(s.listEndpoints))
-	mux.Handle("GET /v1/endpoints/{id}", s.auth(s.getEndpoint))
-	mux.Handle("PATCH /v1/endpoints/{id}", s.auth(s.updateEndpoint))
-	mux.Handle("DELETE /v1/endpoints/{id}", s.auth(s.deleteEndpoint))
-	mux.Handle("POST /v1/endpoints/{id}/rotate-secret", s.auth(s.rotateSecret))
-	mux.Handle("POST /v1/endpoints/{id}/enable", s.auth(s.enableEndpoint))
-	mux.Handle("POST /v1/endpoints/{id}/disable", s.auth(s.disableEndpoint))
-	mux.Handle("POST /v1/endpoints/{id}/recover", s.auth(s.recoverEndpoint))
-	mux.Handle("GET /v1/jobs/{id}", s.auth(s.getJob))
+	// Each call spends a token of its tenant's bucket: POST /v1/events of
+	// the events bucket, every other call of the calls bucket.
+	call := func(h handlerFunc) http.Handler { return s.auth(s.limited(&s.calls, "calls", h)) }
+	mux.Handle("POST /v1/endpoints", call(s.createEndpoint))
+	mux.Handle("GET /v1/endpoints", call(s.listEndpoints))
+	mux.Handle("GET /v1/endpoints/{id}", call(s.getEndpoint))
+	mux.Handle("PATCH /v1/endpoints/{id}", call(s.updateEndpoint))
+	mux.Handle("DELETE /v1/endpoints/{id}", call(s.deleteEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/rotate-secret", call(s.rotateSecret))
+	mux.Handle("POST /v1/endpoints/{id}/enable", call(s.enableEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/disable", call(s.disableEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/recover", call(s.recoverEndpoint))
+	mux.Handle("GET /v1/jobs/{id}", call(s.getJob))
 
-	mux.Handle("POST /v1/events", s.auth(s.publishEvent))
-	mux.Handle("GET /v1/events", s.auth(s.listEvents))
-	mux.Handle("GET /v1/events/{id}", s.auth(s.getEvent))
-	mux.Handle("GET /v1/deliveries", s.auth(s.listDeliveries))
-	mux.Handle("GET /v1/deliveries/{id}", s.auth(s.getDelivery))
-	mux.Handle("POST /v1/deliveries/{id}/retry", s.auth(s.retryDelivery))
+	mux.Handle("POST /v1/events", s.auth(s.limited(&s.events, "events", s.publishEvent)))
+	mux.Handle("GET /v1/events", call(s.listEvents))
+	mux.Handle("GET /v1/events/{id}", call(s.getEvent))
+	mux.Handle("GET /v1/deliveries", call(s.listDeliveries))
+	mux.Handle("GET /v1/deliveries/{id}", call(s.getDelivery))
+	mux.Handle("POST /v1/deliveries/{id}/retry", call(s.retryDelivery))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem(http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path))
 	})

@@ -88,9 +88,17 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 		writeProblem(w, p)
 		return
 	}
-	ne.ID, ne.Tenant = schema.NewID("ep_"), tenant
+	ne.ID, ne.Tenant, ne.MaxPerTenant = schema.NewID("ep_"), tenant, s.MaxEndpoints
 	ep, err := s.Store.CreateEndpoint(r.Context(), ne)
-	if err != nil {
+	switch {
+	case errors.Is(err, postgres.ErrLimitReached):
+		writeProblem(w, problem(http.StatusConflict, "tenant "+strconv.Quote(tenant)+" already has "+
+			strconv.Itoa(s.MaxEndpoints)+" endpoints, the most allowed: delete one before creating another"))
+		return
+	case errors.Is(err, postgres.ErrNotFound):
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	case err != nil:
 		s.internal(w, r, "create endpoint", err)
 		return
 	}
@@ -140,13 +148,17 @@ func (s *Server) validateEndpoint(req endpointRequest) (postgres.NewEndpoint, *P
 	return ne, nil
 }
 
-// validateURL checks an endpoint URL: the SSRF guard's rules, and https
-// unless the guard's allow-list covers the host (an IP literal inside it,
-// or localhost when it allows a loopback address).
+// validateURL checks an endpoint URL: the SSRF guard's rules, not the
+// API's own address, and https unless the guard's allow-list covers the
+// host (an IP literal inside it, or localhost when it allows a loopback
+// address).
 func (s *Server) validateURL(raw string) *Problem {
 	u, err := s.Guard.ValidateURL(raw)
 	if err != nil {
 		return fieldProblem("url", trimPrefix(err.Error()))
+	}
+	if s.self.match(u) {
+		return fieldProblem("url", "points at hookstream's own API: its deliveries would come back into it")
 	}
 	if u.Scheme == "https" || s.allowedHost(u.Hostname()) {
 		return nil

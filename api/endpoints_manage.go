@@ -170,8 +170,10 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant str
 	writeJSON(w, http.StatusOK, out)
 }
 
-// changed tells the in-process endpoint table that an endpoint changed.
+// changed tells the fan-out check and the in-process endpoint table that
+// an endpoint changed.
 func (s *Server) changed(r *http.Request, id string) {
+	s.fanout.reset()
 	if s.EndpointChanged != nil {
 		s.EndpointChanged(r.Context(), id)
 	}

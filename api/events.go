@@ -67,6 +67,9 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		writeProblem(w, problem(http.StatusUnprocessableEntity, err.Error()))
 		return
 	}
+	if !s.checkFanout(w, r, tenant, ev.Type) {
+		return
+	}
 	ev, err := s.Publisher.Publish(r.Context(), ev)
 	if errors.Is(err, producer.ErrTooLarge) {
 		// Encoded with its id, type and created_at, the event outgrew
