@@ -49,7 +49,7 @@ type Store interface {
 	MarkRequeued(ctx context.Context, ids []string) error
 
 	StoredEvent(ctx context.Context, tenant, id string) (postgres.StoredEvent, error)
-	StoredEvents(ctx context.Context, f postgres.EventFilter) ([]postgres.StoredEvent, error)
+	StoredEvents(ctx context.Context, f postgres.EventFilter) (events []postgres.StoredEvent, more bool, err error)
 	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
 	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
 	RetryTask(ctx context.Context, tenant, deliveryID string) (schema.Task, error)

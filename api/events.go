@@ -117,8 +117,13 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, tenant string)
 	writeJSON(w, http.StatusOK, toStoredEventJSON(e))
 }
 
+// eventPageBytes bounds the data of a page of events: 500 events of the
+// largest size would otherwise make a response of 500 MiB, built in memory.
+const eventPageBytes = 4 << 20
+
 // listEvents lists events newest first, filtered by type and creation
-// time.
+// time. A page stops early once its events' data passes eventPageBytes; its
+// next_cursor then leads on.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant string) {
 	limit, p := pageLimit(r)
 	if p != nil {
@@ -126,7 +131,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 		return
 	}
 	q := r.URL.Query()
-	f := postgres.EventFilter{Tenant: tenant, Type: q.Get("type"), Limit: limit + 1}
+	f := postgres.EventFilter{Tenant: tenant, Type: q.Get("type"), Limit: limit, MaxBytes: eventPageBytes}
 	if f.Type != "" {
 		if err := schema.ValidateType(f.Type); err != nil {
 			writeProblem(w, queryProblem("type", "must be an event type, e.g. invoice.paid"))
@@ -137,14 +142,20 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 		writeProblem(w, p)
 		return
 	}
-	es, err := s.Store.StoredEvents(r.Context(), f)
+	es, more, err := s.Store.StoredEvents(r.Context(), f)
 	if err != nil {
 		s.internal(w, r, "list events", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page(es, limit, func(e postgres.StoredEvent) string {
-		return formatCursor(postgres.DeliveryCursor{CreatedAt: e.CreatedAt, ID: e.ID})
-	}, toStoredEventJSON))
+	out := listJSON[storedEventJSON]{Data: make([]storedEventJSON, 0, len(es))}
+	for _, e := range es {
+		out.Data = append(out.Data, toStoredEventJSON(e))
+	}
+	if more && len(es) > 0 {
+		last := es[len(es)-1]
+		out.NextCursor = formatCursor(postgres.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // historyWindow reads the parameters every history list shares: since and

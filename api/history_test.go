@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -133,6 +134,54 @@ func TestEvents(t *testing.T) {
 		{"?since=yesterday", "since"}, {"?until=1", "until"}, {"?type=a..b", "type"}, {"?cursor=!", "cursor"}, {"?limit=0", "limit"},
 	} {
 		assertProblem(t, call(t, "GET", base+"/v1/events"+bad.query, ""), http.StatusBadRequest, bad.field)
+	}
+}
+
+// A page of events is bounded in bytes as well as in count: events of 1 MiB
+// come a few per page, each page with a cursor to the next, and every event
+// is listed once.
+func TestEventPagesAreBoundedInBytes(t *testing.T) {
+	base, e := newServer(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 12
+	big := json.RawMessage(`"` + strings.Repeat("x", 1<<20-16) + `"`)
+	for i := range n {
+		offsets++
+		ev := schema.Event{ID: fmt.Sprintf("evt_%02d", i), Tenant: "default", Type: "a.b", Data: big, CreatedAt: at.Add(time.Duration(i) * time.Minute)}
+		_, err := e.db.ClaimEvents(context.Background(), []schema.Claim{{Event: ev, Partition: 0, Offset: offsets}})
+		testenv.Must(t, err, "ClaimEvents")
+	}
+	seen := map[string]bool{}
+	q := "?limit=500"
+	for pages := 0; ; pages++ {
+		if pages == n {
+			t.Fatalf("%d pages and not at the end", pages)
+		}
+		r := call(t, "GET", base+"/v1/events"+q, "")
+		if len(r.body) > 6<<20 {
+			t.Errorf("a page of %d bytes: want at most a few MiB", len(r.body))
+		}
+		var page struct {
+			Data       []storedEventView `json:"data"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		decodeJSON(t, r, http.StatusOK, &page)
+		if len(page.Data) == 0 {
+			t.Fatalf("an empty page (cursor %q)", page.NextCursor)
+		}
+		for _, ev := range page.Data {
+			if seen[ev.ID] || len(ev.Data) != len(big) {
+				t.Errorf("event %s listed twice or without its data", ev.ID)
+			}
+			seen[ev.ID] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q = "?limit=500&cursor=" + url.QueryEscape(page.NextCursor)
+	}
+	if len(seen) != n {
+		t.Errorf("listed %d events, want %d", len(seen), n)
 	}
 }
 

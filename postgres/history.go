@@ -25,6 +25,11 @@ type EventFilter struct {
 	Since, Until *time.Time // Since <= created_at < Until
 	Before       *DeliveryCursor
 	Limit        int
+	// MaxBytes, when positive, bounds a page by its data too: an event is
+	// listed only while the data of those before it holds less than
+	// MaxBytes, so a page holds at most MaxBytes plus one event's data,
+	// and at least one event.
+	MaxBytes int
 }
 
 const eventColumns = `tenant, id, type, data::text, created_at, received_at`
@@ -49,29 +54,60 @@ func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (StoredEvent, 
 	return e, err
 }
 
-// StoredEvents lists events matching the filter.
-func (db *DB) StoredEvents(ctx context.Context, f EventFilter) ([]StoredEvent, error) {
+// StoredEvents lists up to f.Limit events matching the filter, fewer when
+// f.MaxBytes cuts the page short; more reports whether events follow the
+// last one listed. The data of the events left out is never read into
+// memory: their sizes are measured in Postgres (octet_length reads a
+// stored value's length without decompressing it).
+func (db *DB) StoredEvents(ctx context.Context, f EventFilter) (events []StoredEvent, more bool, err error) {
 	var beforeAt *time.Time
 	var beforeID string
 	if f.Before != nil {
 		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE tenant = $1
-			AND ($2 = '' OR type = $2)
-			AND ($3::timestamptz IS NULL OR created_at >= $3)
-			AND ($4::timestamptz IS NULL OR created_at < $4)
-			AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
-		ORDER BY created_at DESC, id DESC
-		LIMIT $7`, f.Tenant, f.Type, f.Since, f.Until, beforeAt, beforeID, f.Limit)
+	rows, err := db.pool.Query(ctx, `
+		WITH page AS (
+			SELECT tenant, id, created_at, octet_length(data::text) AS size FROM events
+			WHERE tenant = $1
+				AND ($2 = '' OR type = $2)
+				AND ($3::timestamptz IS NULL OR created_at >= $3)
+				AND ($4::timestamptz IS NULL OR created_at < $4)
+				AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+			ORDER BY created_at DESC, id DESC
+			LIMIT $7::int + 1
+		), sized AS (
+			SELECT tenant, id, created_at, row_number() OVER w AS n, sum(size) OVER w - size AS before
+			FROM page WINDOW w AS (ORDER BY created_at DESC, id DESC)
+		)
+		SELECT e.tenant, e.id, e.type,
+			CASE WHEN s.n <= $7 AND (s.n = 1 OR $8::bigint <= 0 OR s.before < $8) THEN e.data::text END,
+			e.created_at, e.received_at
+		FROM sized s JOIN events e ON e.tenant = s.tenant AND e.id = s.id
+		ORDER BY s.created_at DESC, s.id DESC`,
+		f.Tenant, f.Type, f.Since, f.Until, beforeAt, beforeID, f.Limit, f.MaxBytes)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: events: %w", err)
+		return nil, false, fmt.Errorf("postgres: events: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredEvent, error) { return scanEvent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: events: %w", err)
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e    StoredEvent
+			data *string
+		)
+		if err := rows.Scan(&e.Tenant, &e.ID, &e.Type, &data, &e.CreatedAt, &e.ReceivedAt); err != nil {
+			return nil, false, fmt.Errorf("postgres: events: %w", err)
+		}
+		if data == nil { // past the limit or the bytes: the next page's
+			more = true
+			continue
+		}
+		e.Data = []byte(*data)
+		events = append(events, e)
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("postgres: events: %w", err)
+	}
+	return events, more, nil
 }
 
 // ErrEventGone is returned when a delivery's event is no longer stored
