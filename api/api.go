@@ -114,6 +114,10 @@ type Server struct {
 	// EndpointChanged, when set, is called after an endpoint changes, so
 	// that an in-process endpoint table knows before the API answers.
 	EndpointChanged func(ctx context.Context, id string)
+	// Quarantine and Redriver serve the quarantine routes (admin): the
+	// index of the quarantine topic, and how a record is put back.
+	Quarantine QuarantineStore
+	Redriver   Redriver
 	// Metrics is served at /metrics when set.
 	Metrics http.Handler
 	Log     *slog.Logger
@@ -188,6 +192,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/tenants/{id}/keys", s.admin(s.createKey))
 	mux.Handle("GET /v1/tenants/{id}/keys", s.admin(s.listKeys))
 	mux.Handle("POST /v1/tenants/{id}/keys/{key}/revoke", s.admin(s.revokeKey))
+	mux.Handle("GET /v1/quarantine", s.admin(s.listQuarantine))
+	mux.Handle("GET /v1/quarantine/{id}", s.admin(s.getQuarantined))
+	mux.Handle("POST /v1/quarantine/{id}/redrive", s.admin(s.redriveQuarantined))
 
 	// Each call spends a token of its tenant's bucket: POST /v1/events of
 	// the events bucket, every other call of the calls bucket.

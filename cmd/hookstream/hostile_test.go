@@ -199,6 +199,56 @@ func TestHostilePublishers(t *testing.T) {
 	if n := metricSum(t, s, "hookstream_quarantined_total"); n != 1 {
 		t.Errorf("hookstream_quarantined_total = %v, want 1", n)
 	}
+
+	// The operator sees it in the API, fixes the cause and re-drives it:
+	// the event is fanned out, once.
+	var list struct {
+		Data []struct {
+			ID, Stage, Reason, Topic string
+			Value                    struct{ Data, Encoding string }
+			RedrivenAt               *time.Time `json:"redriven_at"`
+		}
+	}
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		code, _ := s.call("GET", "/v1/quarantine", nil, &list)
+		return code == http.StatusOK && len(list.Data) == 1
+	}, "the quarantined event is not listed")
+	got := list.Data[0]
+	if !strings.Contains(got.Reason, "23514") || got.Topic != events || !strings.Contains(got.Value.Data, "calm.refused") || got.Value.Encoding != "text" {
+		t.Errorf("listed %+v", got)
+	}
+	// Re-driven before the fix, it is put back, refused again and comes
+	// back to the quarantine as a new record.
+	if code, raw := s.call("POST", "/v1/quarantine/"+got.ID+"/redrive", nil, nil); code != http.StatusOK {
+		t.Fatalf("re-drive before the fix: %d %s", code, raw)
+	}
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		code, _ := s.call("GET", "/v1/quarantine", nil, &list)
+		return code == http.StatusOK && len(list.Data) == 2
+	}, "the event re-driven before the fix did not come back to the quarantine")
+	_, err = conn.Exec(ctx, `ALTER TABLE events DROP CONSTRAINT no_refused`)
+	testenv.Must(t, err, "drop the constraint")
+	fresh := list.Data[0]
+	if fresh.RedrivenAt != nil || list.Data[1].RedrivenAt == nil {
+		t.Fatalf("after a re-drive before the fix: %+v", list.Data)
+	}
+	if code, raw := s.call("POST", "/v1/quarantine/"+fresh.ID+"/redrive", nil, nil); code != http.StatusOK {
+		t.Fatalf("re-drive: %d %s", code, raw)
+	}
+	if code, _ := s.call("POST", "/v1/quarantine/"+fresh.ID+"/redrive", nil, nil); code != http.StatusConflict {
+		t.Errorf("second re-drive: %d, want 409", code)
+	}
+	calm.n++ // the re-driven calm.refused event
+	calm.check("the re-drive", 1)
+	n := 0
+	for _, r := range calm.rcv.requests() {
+		if r.Header.Get("X-Webhook-Event-Type") == "calm.refused" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the re-driven event was delivered %d times, want once", n)
+	}
 }
 
 // rawRequest sends req as bytes on a new connection, headers as they are,

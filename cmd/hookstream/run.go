@@ -294,6 +294,16 @@ func (p *process) startRoles() (string, error) {
 		p.start("sink", func(ctx context.Context) error {
 			return consumer.RunSink(ctx, p.member("sink", group, p.topics.Attempts(), cfg.BatchRecords), s.Store)
 		})
+		// The quarantine topic's index for the API: a sink of its own,
+		// which never quarantines (to the topic it reads).
+		qgroup := p.topics.Group("quarantine")
+		stages = append(stages, consumer.Stage{Group: qgroup, Topic: p.topics.Quarantine()})
+		idx := &pipeline.QuarantineIndexer{DB: p.db}
+		p.start("quarantine", func(ctx context.Context) error {
+			c := p.member("quarantine", qgroup, p.topics.Quarantine(), cfg.BatchRecords)
+			c.Quarantine, c.OnQuarantine = "", nil
+			return consumer.RunSink(ctx, c, idx.Store)
+		})
 		p.start("parked", func(ctx context.Context) error {
 			p.metrics.WatchParked(ctx, p.reg, p.db.CountParked, time.Minute)
 			return nil

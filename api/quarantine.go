@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// QuarantineStore is what the quarantine routes read and mark: the index of
+// the quarantine topic (see pipeline.QuarantineIndexer).
+type QuarantineStore interface {
+	Quarantined(ctx context.Context, f postgres.QuarantineFilter) ([]schema.Quarantined, error)
+	QuarantinedRecord(ctx context.Context, part int32, offset int64) (schema.Quarantined, error)
+	Redrive(ctx context.Context, part int32, offset int64, put func(context.Context, schema.Quarantined) error) (schema.Quarantined, error)
+}
+
+// Redriver puts a quarantined record back where it came from.
+type Redriver interface {
+	Redrive(ctx context.Context, q schema.Quarantined) error
+}
+
+// listValueBytes bounds the key and value a listing shows of each record;
+// GET /v1/quarantine/{id} shows them whole.
+const listValueBytes = 4 << 10
+
+type quarantinedJSON struct {
+	ID              string       `json:"id"`
+	Stage           string       `json:"stage"`
+	Reason          string       `json:"reason"`
+	Topic           string       `json:"topic"`
+	SourcePartition int32        `json:"source_partition"`
+	SourceOffset    int64        `json:"source_offset"`
+	QuarantinedAt   time.Time    `json:"quarantined_at"`
+	RedrivenAt      *time.Time   `json:"redriven_at"`
+	Key             *bytesJSON   `json:"key,omitempty"`
+	Value           bytesJSON    `json:"value"`
+	Headers         []headerJSON `json:"headers"`
+}
+
+// bytesJSON shows bytes as text when they are clean text, else as base64.
+type bytesJSON struct {
+	Data      string `json:"data"`
+	Encoding  string `json:"encoding"` // "text" or "base64"
+	Size      int    `json:"size"`
+	Truncated bool   `json:"truncated,omitempty"`
+}
+
+type headerJSON struct {
+	Key   string    `json:"key"`
+	Value bytesJSON `json:"value"`
+}
+
+func toBytesJSON(b []byte, limit int) bytesJSON {
+	out := bytesJSON{Size: len(b), Encoding: "text"}
+	if limit > 0 && len(b) > limit {
+		b, out.Truncated = b[:limit], true
+	}
+	var b64 bool
+	out.Data, b64 = schema.ResponseBody(b, out.Truncated)
+	if b64 {
+		out.Encoding = "base64"
+	}
+	return out
+}
+
+func toQuarantinedJSON(q schema.Quarantined, limit int) quarantinedJSON {
+	out := quarantinedJSON{
+		ID: quarantineID(q.Partition, q.Offset), Stage: q.Stage, Reason: q.Reason, Topic: q.Topic,
+		SourcePartition: q.SourcePartition, SourceOffset: q.SourceOffset, QuarantinedAt: q.At.UTC(),
+		RedrivenAt: q.RedrivenAt, Value: toBytesJSON(q.Value, limit), Headers: []headerJSON{},
+	}
+	if q.Key != nil {
+		k := toBytesJSON(q.Key, limit)
+		out.Key = &k
+	}
+	for _, h := range q.Headers {
+		out.Headers = append(out.Headers, headerJSON{Key: h.Key, Value: toBytesJSON(h.Value, limit)})
+	}
+	return out
+}
+
+// quarantineID names a quarantined record: "<partition>-<offset>" in the
+// quarantine topic.
+func quarantineID(part int32, offset int64) string {
+	return strconv.Itoa(int(part)) + "-" + strconv.FormatInt(offset, 10)
+}
+
+func parseQuarantineID(s string) (int32, int64, bool) {
+	p, o, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	part, err1 := strconv.ParseInt(p, 10, 32)
+	off, err2 := strconv.ParseInt(o, 10, 64)
+	return int32(part), off, err1 == nil && err2 == nil && part >= 0 && off >= 0
+}
+
+func formatQuarantineCursor(c postgres.QuarantineCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.At.UTC().Format(time.RFC3339Nano) + "|" + quarantineID(c.Partition, c.Offset)))
+}
+
+func parseQuarantineCursor(s string) (postgres.QuarantineCursor, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return postgres.QuarantineCursor{}, false
+	}
+	ts, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return postgres.QuarantineCursor{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	part, off, ok := parseQuarantineID(id)
+	if err != nil || !ok {
+		return postgres.QuarantineCursor{}, false
+	}
+	return postgres.QuarantineCursor{At: t, Partition: part, Offset: off}, true
+}
+
+// listQuarantine lists quarantined records, newest first (admin).
+func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
+	limit, p := pageLimit(r)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	q := r.URL.Query()
+	f := postgres.QuarantineFilter{Stage: q.Get("stage"), Limit: limit + 1}
+	if len(f.Stage) > 255 || schema.CleanText(f.Stage) != f.Stage {
+		writeProblem(w, queryProblem("stage", "must be a consumer group name"))
+		return
+	}
+	if c := q.Get("cursor"); c != "" {
+		cur, ok := parseQuarantineCursor(c)
+		if !ok {
+			writeProblem(w, queryProblem("cursor", "is not a cursor this API returned"))
+			return
+		}
+		f.Before = &cur
+	}
+	recs, err := s.Quarantine.Quarantined(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, "list quarantine", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page(recs, limit, func(q schema.Quarantined) string {
+		return formatQuarantineCursor(postgres.QuarantineCursor{At: q.At, Partition: q.Partition, Offset: q.Offset})
+	}, func(q schema.Quarantined) quarantinedJSON { return toQuarantinedJSON(q, listValueBytes) }))
+}
+
+// getQuarantined returns one quarantined record, key and value whole.
+func (s *Server) getQuarantined(w http.ResponseWriter, r *http.Request) {
+	part, off, ok := parseQuarantineID(r.PathValue("id"))
+	if !ok {
+		writeProblem(w, problem(http.StatusNotFound, "no such quarantined record"))
+		return
+	}
+	q, err := s.Quarantine.QuarantinedRecord(r.Context(), part, off)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such quarantined record"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "get quarantined record", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toQuarantinedJSON(q, 0))
+}
+
+// redriveQuarantined puts a quarantined record back where it came from,
+// once (admin). Fix the cause first: a record that still fails comes back.
+func (s *Server) redriveQuarantined(w http.ResponseWriter, r *http.Request) {
+	part, off, ok := parseQuarantineID(r.PathValue("id"))
+	if !ok {
+		writeProblem(w, problem(http.StatusNotFound, "no such quarantined record"))
+		return
+	}
+	q, err := s.Quarantine.Redrive(r.Context(), part, off, s.Redriver.Redrive)
+	switch {
+	case errors.Is(err, postgres.ErrNotFound):
+		writeProblem(w, problem(http.StatusNotFound, "no such quarantined record"))
+	case errors.Is(err, postgres.ErrRedriven):
+		writeProblem(w, problem(http.StatusConflict, "the record was re-driven already, at "+q.RedrivenAt.UTC().Format(time.RFC3339)))
+	case errors.Is(err, schema.ErrNotRedrivable):
+		writeProblem(w, problem(http.StatusUnprocessableEntity, "the record came from "+strconv.Quote(q.Topic)+", which no stage of this deployment reads"))
+	case err != nil:
+		s.Log.Error("redrive failed", "id", quarantineID(part, off), "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, problem(http.StatusServiceUnavailable, "the record could not be put back; try again"))
+	default:
+		writeJSON(w, http.StatusOK, toQuarantinedJSON(q, listValueBytes))
+	}
+}
