@@ -157,6 +157,12 @@ func (d *deployment) baseEnv(extra map[string]string) []string {
 		"HOOKSTREAM_DISABLE_AFTER_FAILURES": "0",
 		"HOOKSTREAM_SHUTDOWN_GRACE":         "5s",
 		"HOOKSTREAM_RETRY_SCHEDULE":         "10m,1h",
+		// The bench measures the pipeline, not the tenant limits: its
+		// endpoints are created as fast as the API answers, and
+		// -fanout-endpoints may pass the default 1,000.
+		"HOOKSTREAM_TENANT_API_RATE":          "0",
+		"HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT": "0",
+		"HOOKSTREAM_MAX_FANOUT":               "0",
 		// HOOKSTREAM_PPROF=true in the bench's environment passes on, to
 		// profile a scenario; so does HOOKSTREAM_LOG_LEVEL (with -keep).
 		"HOOKSTREAM_PPROF": os.Getenv("HOOKSTREAM_PPROF"),

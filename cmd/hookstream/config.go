@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/hookstream/hookstream/api"
 )
 
 // Roles a process can run.
@@ -89,6 +92,24 @@ type Config struct {
 	RetentionInterval time.Duration `env:"RETENTION_INTERVAL, default=10m"`
 	KeyCacheTTL       time.Duration `env:"KEY_CACHE_TTL, default=5s"`
 
+	// Limits per tenant, 0 for none. MaxEndpointsPerTenant bounds a
+	// tenant's endpoints, MaxFanout the endpoints one event may reach
+	// (POST /v1/events refuses a wider event). Equal by default: a tenant
+	// within its endpoint limit can publish any type. TenantEventRate and
+	// TenantEventBurst make a token bucket per tenant for POST /v1/events,
+	// TenantAPIRate and TenantAPIBurst one for the tenant's other calls, on
+	// each API instance (per second; a burst of at least 1).
+	MaxEndpointsPerTenant int     `env:"MAX_ENDPOINTS_PER_TENANT, default=1000"`
+	MaxFanout             int     `env:"MAX_FANOUT, default=1000"`
+	TenantEventRate       float64 `env:"TENANT_EVENT_RATE, default=100"`
+	TenantEventBurst      int     `env:"TENANT_EVENT_BURST, default=200"`
+	TenantAPIRate         float64 `env:"TENANT_API_RATE, default=100"`
+	TenantAPIBurst        int     `env:"TENANT_API_BURST, default=200"`
+	// PublicURL lists the URLs clients reach the API by (comma-separated),
+	// e.g. https://hooks.example.com: endpoints may not point at them, nor
+	// at HTTPAddr, so that no delivery loops back into the API.
+	PublicURL []string `env:"PUBLIC_URL"`
+
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 	// PProf serves Go's profiles under /debug/pprof/ on the HTTP address.
@@ -160,6 +181,27 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_KEY_CACHE_TTL must be positive and at most 1m")
 	case c.LogFormat != "json" && c.LogFormat != "text":
 		return fmt.Errorf("config: HOOKSTREAM_LOG_FORMAT must be json or text")
+	case c.MaxEndpointsPerTenant < 0:
+		return fmt.Errorf("config: HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT must not be negative (0: no limit)")
+	case c.MaxFanout < 0:
+		return fmt.Errorf("config: HOOKSTREAM_MAX_FANOUT must not be negative (0: no limit)")
+	}
+	for _, b := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{{"TENANT_EVENT", c.TenantEventRate, c.TenantEventBurst}, {"TENANT_API", c.TenantAPIRate, c.TenantAPIBurst}} {
+		switch {
+		case b.rate < 0 || math.IsNaN(b.rate) || math.IsInf(b.rate, 0):
+			return fmt.Errorf("config: HOOKSTREAM_%s_RATE must be a number of requests per second, 0 or more (0: no limit)", b.name)
+		case b.rate > 0 && b.burst < 1:
+			return fmt.Errorf("config: HOOKSTREAM_%s_BURST must be at least 1", b.name)
+		}
+	}
+	for _, u := range c.PublicURL {
+		if err := api.CheckPublicURL(u); err != nil {
+			return fmt.Errorf("config: HOOKSTREAM_PUBLIC_URL: %w", err)
+		}
 	}
 	return nil
 }

@@ -55,6 +55,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"shutdown grace", c.ShutdownGrace, 15 * time.Second},
 		{"log level", c.LogLevel, "info"},
 		{"log format", c.LogFormat, "json"},
+		{"max endpoints per tenant", c.MaxEndpointsPerTenant, 1000},
+		{"max fanout", c.MaxFanout, 1000},
+		{"tenant event rate", c.TenantEventRate, 100.0},
+		{"tenant event burst", c.TenantEventBurst, 200},
+		{"tenant api rate", c.TenantAPIRate, 100.0},
+		{"tenant api burst", c.TenantAPIBurst, 200},
+		{"public urls", len(c.PublicURL), 0},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -146,6 +153,18 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"delivery timeout not a duration", "HOOKSTREAM_DELIVERY_TIMEOUT", "15"},
 		{"concurrency 0", "HOOKSTREAM_DELIVER_CONCURRENCY", "0"},
 		{"max event bytes too small", "HOOKSTREAM_MAX_EVENT_BYTES", "100"},
+		{"negative endpoint limit", "HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT", "-1"},
+		{"negative fanout", "HOOKSTREAM_MAX_FANOUT", "-5"},
+		{"negative event rate", "HOOKSTREAM_TENANT_EVENT_RATE", "-1"},
+		{"event rate not a number", "HOOKSTREAM_TENANT_EVENT_RATE", "fast"},
+		{"infinite event rate", "HOOKSTREAM_TENANT_EVENT_RATE", "+Inf"},
+		{"event burst 0", "HOOKSTREAM_TENANT_EVENT_BURST", "0"},
+		{"negative api rate", "HOOKSTREAM_TENANT_API_RATE", "-0.5"},
+		{"api burst 0", "HOOKSTREAM_TENANT_API_BURST", "0"},
+		{"public url without scheme", "HOOKSTREAM_PUBLIC_URL", "hooks.example.com"},
+		{"public url of another scheme", "HOOKSTREAM_PUBLIC_URL", "ftp://hooks.example.com"},
+		{"public url without host", "HOOKSTREAM_PUBLIC_URL", "https://"},
+		{"second public url bad", "HOOKSTREAM_PUBLIC_URL", "https://a.example.com,https://b.example.com:99999"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +174,46 @@ func TestLoadConfigRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.key) {
 				t.Errorf("error %q does not name %s", err, tt.key)
+			}
+		})
+	}
+}
+
+func TestLoadConfigLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want func(c Config) bool
+	}{
+		{"limits set", map[string]string{
+			"HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT": "50", "HOOKSTREAM_MAX_FANOUT": "20",
+			"HOOKSTREAM_TENANT_EVENT_RATE": "0.5", "HOOKSTREAM_TENANT_EVENT_BURST": "1",
+			"HOOKSTREAM_TENANT_API_RATE": "1000", "HOOKSTREAM_TENANT_API_BURST": "5000",
+		}, func(c Config) bool {
+			return c.MaxEndpointsPerTenant == 50 && c.MaxFanout == 20 && c.TenantEventRate == 0.5 &&
+				c.TenantEventBurst == 1 && c.TenantAPIRate == 1000 && c.TenantAPIBurst == 5000
+		}},
+		{"no limits: 0 everywhere, bursts then unused", map[string]string{
+			"HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT": "0", "HOOKSTREAM_MAX_FANOUT": "0",
+			"HOOKSTREAM_TENANT_EVENT_RATE": "0", "HOOKSTREAM_TENANT_EVENT_BURST": "0",
+			"HOOKSTREAM_TENANT_API_RATE": "0", "HOOKSTREAM_TENANT_API_BURST": "0",
+		}, func(c Config) bool {
+			return c.MaxEndpointsPerTenant == 0 && c.MaxFanout == 0 && c.TenantEventRate == 0 && c.TenantAPIRate == 0
+		}},
+		{"public urls", map[string]string{
+			"HOOKSTREAM_PUBLIC_URL": "https://hooks.example.com,http://hookstream-api.hooks.svc:80",
+		}, func(c Config) bool {
+			return slices.Equal(c.PublicURL, []string{"https://hooks.example.com", "http://hookstream-api.hooks.svc:80"})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := loadTestConfig(t, tt.env)
+			if err != nil {
+				t.Fatalf("loadConfig: %v", err)
+			}
+			if !tt.want(c) {
+				t.Errorf("config = %+v, not what %v asks", c, tt.env)
 			}
 		})
 	}

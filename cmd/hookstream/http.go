@@ -34,6 +34,11 @@ func withPProf(h http.Handler) http.Handler {
 // alone otherwise. It returns the address it listens on.
 func (p *process) serveHTTP() (string, error) {
 	metrics := promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{})
+	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
+	if err != nil {
+		return "", fmt.Errorf("http: %w", err)
+	}
+	p.closers = append(p.closers, func() { _ = ln.Close() })
 	var handler http.Handler
 	if p.cfg.has(RoleAPI) {
 		pub, err := p.kafkaClient("api")
@@ -43,8 +48,11 @@ func (p *process) serveHTTP() (string, error) {
 		srv := &api.Server{
 			Store: p.db, Publisher: producer.Wrap(pub, producer.WithTopic(p.topics.Events()), producer.WithMaxBytes(p.cfg.MaxEventBytes)),
 			Tasks: &pipeline.Queue{Client: pub, Topics: p.topics}, Guard: p.allowed, AdminToken: p.cfg.AdminToken,
-			Quarantine: p.db, Redriver: &pipeline.Redriver{Client: pub, Topics: p.topics},
 			KeyCacheTTL: p.cfg.KeyCacheTTL, MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
+			MaxEndpoints: p.cfg.MaxEndpointsPerTenant, MaxFanout: p.cfg.MaxFanout,
+			EventRate:  api.RateLimit{Rate: p.cfg.TenantEventRate, Burst: p.cfg.TenantEventBurst},
+			CallRate:   api.RateLimit{Rate: p.cfg.TenantAPIRate, Burst: p.cfg.TenantAPIBurst},
+			ListenAddr: ln.Addr().String(), PublicURLs: p.cfg.PublicURL,
 			Metrics: metrics, Log: p.log.With("component", "api"),
 		}
 		if p.table != nil {
@@ -74,10 +82,6 @@ func (p *process) serveHTTP() (string, error) {
 	}
 	if p.cfg.PProf {
 		handler = withPProf(handler)
-	}
-	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
-	if err != nil {
-		return "", fmt.Errorf("http: %w", err)
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
