@@ -22,6 +22,12 @@ import (
 // nothing.
 var ErrPoison = errors.New("poison record")
 
+// ErrSplit is returned by a TransformFunc for a batch too big for one
+// transaction (a huge fan-out): RunTransform reads it again in halves,
+// without waiting, down to one record, which it hands over whatever its
+// size.
+var ErrSplit = errors.New("batch too big for one transaction")
+
 // Poison marks err as the failure of a poison record: errors.Is(err,
 // ErrPoison) holds for what it returns, and its message is err's.
 func Poison(err error) error {

@@ -309,3 +309,52 @@ func TestIsPoison(t *testing.T) {
 		t.Errorf("CleanReason left %q", got[:20])
 	}
 }
+
+// A batch its stage calls too big (ErrSplit) is read again in halves, at
+// once, down to a single record, which is handed over whatever it says;
+// every record's output commits once.
+func TestTransformSplitsBatchesTooBig(t *testing.T) {
+	brokers := testenv.Brokers(t)
+	in, out := testenv.Name("in"), testenv.Name("out")
+	cl := topic(t, brokers, in, 1)
+	topic(t, brokers, out, 1)
+	const n = 40
+	for i := 0; i < n; i++ {
+		produce(t, cl, in, 0, strconv.Itoa(i), time.Time{})
+	}
+	var (
+		mu      sync.Mutex
+		largest int
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in, MaxPollRecords: 32},
+			nil, func(_ context.Context, recs []*kgo.Record, emit Emit) error {
+				// Record "7" alone is too big for any batch but its own.
+				for _, r := range recs {
+					if len(recs) > 4 || (string(r.Value) == "7" && len(recs) > 1) {
+						return fmt.Errorf("%d records: %w", len(recs), ErrSplit)
+					}
+				}
+				mu.Lock()
+				largest = max(largest, len(recs))
+				mu.Unlock()
+				for _, r := range recs {
+					emit(&kgo.Record{Topic: out, Value: r.Value})
+				}
+				return nil
+			})
+	}()
+	got := counts(readAll(t, brokers, out, n, 30*time.Second))
+	cancel()
+	testenv.Must(t, <-done, "RunTransform")
+	for i := 0; i < n; i++ {
+		if got[strconv.Itoa(i)] != 1 {
+			t.Errorf("record %d visible %d times, want once", i, got[strconv.Itoa(i)])
+		}
+	}
+	if largest > 4 || largest == 0 {
+		t.Errorf("largest batch committed: %d records, want 1 to 4", largest)
+	}
+}

@@ -149,6 +149,9 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 			continue
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(failure, ErrSplit) && len(good) > 1:
+			limit = max(1, len(good)/2)
+			continue
 		case IsPoison(failure) && cfg.Quarantine != "":
 			// Not an outage: read the batch again at once, in halves,
 			// until the poison record is alone.
@@ -226,14 +229,22 @@ func classify(fnErr, flushErr error, prodErrs []error) error {
 	if joined == nil {
 		return nil
 	}
+	poison, other := false, false
 	for _, err := range all {
-		if err != nil && !IsPoison(err) {
-			// An outage: the message only, so that nothing matches
-			// ErrPoison any more.
-			return errors.New(joined.Error())
+		if err != nil {
+			poison = poison || IsPoison(err)
+			other = other || !IsPoison(err)
 		}
 	}
-	return Poison(joined)
+	switch {
+	case !other:
+		return Poison(joined)
+	case poison:
+		// An outage beside poison: the message only, so that nothing
+		// matches ErrPoison any more.
+		return errors.New(joined.Error())
+	}
+	return joined
 }
 
 // recordPos is where a record sits.

@@ -31,6 +31,12 @@ type Dispatcher struct {
 	Routes        Matcher
 	Origin        Origin
 	MaxEventBytes int
+	// MaxFanout bounds the endpoints one event may reach (0: no bound);
+	// an event matching more goes to the invalid topic.
+	MaxFanout int
+	// MaxBatchTasks bounds the tasks of one transaction (default
+	// DefaultMaxBatchTasks); one event's fan-out is never split.
+	MaxBatchTasks int
 	Metrics       *Metrics
 	Log           *slog.Logger
 }
@@ -39,21 +45,54 @@ type Dispatcher struct {
 // topic, so that the copy itself always fits.
 const maxInvalidCopy = 64 << 10
 
+// DefaultMaxBatchTasks bounds the tasks of one transaction when
+// Dispatcher.MaxBatchTasks is 0.
+const DefaultMaxBatchTasks = 20000
+
 // Transform is the dispatcher's consumer.TransformFunc. Records that are not
-// valid events go to the invalid topic with the reason; valid events pass
-// the dedupe gate, and those due for fan-out become tasks keyed by endpoint
-// id. Tasks and offsets commit together.
+// valid events go to the invalid topic with the reason (an event matching
+// more than MaxFanout endpoints too); valid events pass the dedupe gate,
+// and those due for fan-out become tasks keyed by endpoint id. Tasks and
+// offsets commit together. A batch that would make more than MaxBatchTasks
+// tasks is split (consumer.ErrSplit) before anything is claimed, so that
+// a huge fan-out never holds one transaction near its timeout.
 func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit consumer.Emit) error {
-	claims := make([]schema.Claim, 0, len(recs))
+	type bad struct {
+		r      *kgo.Record
+		reason string
+	}
+	var (
+		invalid []bad
+		claims  = make([]schema.Claim, 0, len(recs))
+		targets = make([][]string, 0, len(recs))
+		tasks   int
+	)
 	for _, r := range recs {
 		ev, err := d.decode(r)
+		var ids []string
+		if err == nil {
+			ids = d.Routes.Match(ev.Tenant, ev.Type)
+			err = schema.CheckFanout(len(ids), d.MaxFanout)
+		}
 		if err != nil {
-			d.Metrics.invalid.Inc()
-			d.Log.Info("invalid event", "partition", r.Partition, "offset", r.Offset, "reason", err.Error())
-			emit(d.invalidRecord(r, err.Error()))
+			invalid = append(invalid, bad{r, err.Error()})
 			continue
 		}
 		claims = append(claims, schema.Claim{Event: ev, Partition: r.Partition, Offset: r.Offset})
+		targets = append(targets, ids)
+		tasks += len(ids)
+	}
+	maxTasks := d.MaxBatchTasks
+	if maxTasks <= 0 {
+		maxTasks = DefaultMaxBatchTasks
+	}
+	if tasks > maxTasks && len(recs) > 1 {
+		return fmt.Errorf("dispatch: %d tasks for %d events: %w", tasks, len(recs), consumer.ErrSplit)
+	}
+	for _, b := range invalid {
+		d.Metrics.invalid.Inc()
+		d.Log.Info("invalid event", "partition", b.r.Partition, "offset", b.r.Offset, "reason", b.reason)
+		emit(d.invalidRecord(b.r, b.reason))
 	}
 	if len(claims) == 0 {
 		return nil
@@ -73,7 +112,7 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 			continue
 		}
 		d.Metrics.events.Inc()
-		for _, id := range d.Routes.Match(c.Event.Tenant, c.Event.Type) {
+		for _, id := range targets[i] {
 			b := schema.EncodeTask(schema.NewTask(c.Event, id))
 			emit(&kgo.Record{Topic: d.Topics.Deliveries(), Key: []byte(id), Value: b})
 			d.Metrics.tasks.Inc()

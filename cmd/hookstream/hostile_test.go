@@ -493,3 +493,25 @@ func TestHostileStageRecords(t *testing.T) {
 		}
 	}
 }
+
+// An event published straight to the topic that matches more endpoints than
+// HOOKSTREAM_MAX_FANOUT goes to the invalid topic, saying so; the others
+// are fanned out.
+func TestFanoutLimitOnTheTopic(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_MAX_FANOUT": "2"})
+	calm := newWellBehaved(s)
+	rcv := newReceiver(t, nil)
+	for i := 0; i < 3; i++ {
+		s.endpoint(rcv.URL, "wide.*")
+	}
+	testenv.Must(t, s.kafka().ProduceSync(context.Background(), &kgo.Record{Topic: s.prefix + "events",
+		Value: []byte(`{"tenant":"default","type":"wide.x","data":{}}`)}).FirstErr(), "produce")
+	calm.check("an event over the fan-out limit", 2)
+	inv := readN(t, s, s.prefix+"events.invalid", 1)
+	if len(inv) != 1 || !strings.Contains(header(inv[0], schema.HeaderError), "matches more than 2 endpoints") {
+		t.Fatalf("invalid topic holds %d records", len(inv))
+	}
+	if n := len(rcv.requests()); n != 0 {
+		t.Errorf("the wide event reached %d endpoints", n)
+	}
+}

@@ -231,7 +231,7 @@ func (p *process) startRoles() (string, error) {
 	origin := pipeline.NewOrigin(p.key)
 	if cfg.has(RoleDispatch) {
 		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Origin: origin,
-			MaxEventBytes: cfg.MaxEventBytes, Metrics: p.metrics, Log: p.log.With("stage", "dispatch")}
+			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Metrics: p.metrics, Log: p.log.With("stage", "dispatch")}
 		group := p.topics.Group("dispatch")
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
 		p.start("dispatch", func(ctx context.Context) error {
