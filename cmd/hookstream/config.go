@@ -94,7 +94,8 @@ type Config struct {
 
 	// Limits per tenant, 0 for none. MaxEndpointsPerTenant bounds a
 	// tenant's endpoints, MaxFanout the endpoints one event may reach
-	// (POST /v1/events refuses a wider event). Equal by default: a tenant
+	// (POST /v1/events refuses a wider event, the dispatcher sends one
+	// from the topic to the invalid topic). Equal by default: a tenant
 	// within its endpoint limit can publish any type. TenantEventRate and
 	// TenantEventBurst make a token bucket per tenant for POST /v1/events,
 	// TenantAPIRate and TenantAPIBurst one for the tenant's other calls, on
