@@ -95,7 +95,7 @@ type Attempt struct {
 	StatusCode int    `json:"status_code,omitempty"`
 	Error      string `json:"error,omitempty"`
 	// Latency of the request, microseconds.
-	LatencyMicros int64  `json:"latency_us"`
+	LatencyMicros int64 `json:"latency_us"`
 	// ResponseBody is the receiver's answer body (truncated), as text, or
 	// as the base64 of its bytes when ResponseBase64 (binary, NUL, not
 	// UTF-8): see ResponseBody.

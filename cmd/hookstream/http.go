@@ -48,6 +48,7 @@ func (p *process) serveHTTP() (string, error) {
 		srv := &api.Server{
 			Store: p.db, Publisher: producer.Wrap(pub, producer.WithTopic(p.topics.Events()), producer.WithMaxBytes(p.cfg.MaxEventBytes)),
 			Tasks: &pipeline.Queue{Client: pub, Topics: p.topics}, Guard: p.allowed, AdminToken: p.cfg.AdminToken,
+			Quarantine: p.db, Redriver: &pipeline.Redriver{Client: pub, Topics: p.topics},
 			KeyCacheTTL: p.cfg.KeyCacheTTL, MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
 			MaxEndpoints: p.cfg.MaxEndpointsPerTenant, MaxFanout: p.cfg.MaxFanout,
 			EventRate:  api.RateLimit{Rate: p.cfg.TenantEventRate, Burst: p.cfg.TenantEventBurst},
