@@ -126,8 +126,9 @@ func (s *Server) RunJobs(ctx context.Context) error {
 
 // runJob queues a recovery job's deliveries in batches, recording its
 // progress after each. Deliveries whose events are gone count as failed.
-// When ctx ends, the job stays running: its lease runs out and another
-// runner resumes it.
+// When ctx ends, or an outage outlasts a few retries, the job stays
+// running: its lease runs out and a runner resumes it. Only what cannot
+// change by waiting (a deleted endpoint, data the store refuses) fails it.
 func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 	log := s.Log.With("job_id", j.ID, "endpoint_id", j.EndpointID)
 	fail := func(msg string, err error) {
@@ -139,20 +140,33 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 			log.Error("recording a failed job", "err", err)
 		}
 	}
+	// An outage (Postgres or Kafka down past a few retries) does not fail
+	// the job: it stays running, its lease runs out, and a runner resumes
+	// it from its last recorded progress once the outage is over.
+	wait := func(op string, err error) {
+		if ctx.Err() == nil {
+			log.Warn("recovery job waits for an outage to end; it resumes when its lease runs out", "op", op, "err", err,
+				"lease", s.JobLease)
+		}
+	}
 	ep, err := s.Store.Endpoint(ctx, j.Tenant, j.EndpointID)
 	if errors.Is(err, postgres.ErrNotFound) {
 		fail("the endpoint was deleted", err)
 		return
 	}
 	if err != nil {
-		fail("reading the endpoint failed", err)
+		wait("reading the endpoint", err)
 		return
 	}
 	for {
 		var items []postgres.RecoverItem
 		err := retry(ctx, func() (err error) { items, err = s.Store.RecoverBatch(ctx, j, recoverBatch); return err })
+		if errors.Is(err, schema.ErrInvalidData) {
+			fail("reading deliveries failed: the store refused the job's data", err)
+			return
+		}
 		if err != nil {
-			fail("reading deliveries failed", err)
+			wait("reading deliveries", err)
 			return
 		}
 		if len(items) == 0 {
@@ -173,7 +187,7 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 		}
 		if len(tasks) > 0 {
 			if err := retry(ctx, func() error { return s.Tasks.Enqueue(ctx, tasks) }); err != nil {
-				fail("queueing deliveries failed; start a new recovery to resume", err)
+				wait("queueing deliveries", err)
 				return
 			}
 			if err := s.Store.MarkRetrying(ctx, tasks); err != nil {
@@ -185,7 +199,7 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 			return s.Store.JobProgress(ctx, j.ID, len(tasks), len(items)-len(tasks), last, s.JobLease)
 		})
 		if err != nil {
-			fail("recording progress failed", err)
+			wait("recording progress", err)
 			return
 		}
 		j.Cursor = &last

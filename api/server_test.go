@@ -35,6 +35,7 @@ type env struct {
 	queue   *pipeline.Queue
 	brokers []string
 	topic   string
+	dbURL   string
 }
 
 func newEnv(t *testing.T) *env {
@@ -42,7 +43,8 @@ func newEnv(t *testing.T) *env {
 	ctx := context.Background()
 	box, err := seal.New(make([]byte, 32))
 	testenv.Must(t, err, "seal.New")
-	db, err := postgres.Open(ctx, testenv.DatabaseURL(t), box)
+	dbURL := testenv.DatabaseURL(t)
+	db, err := postgres.Open(ctx, dbURL, box)
 	testenv.Must(t, err, "postgres.Open")
 	t.Cleanup(db.Close)
 	_, err = db.Migrate(ctx)
@@ -65,7 +67,7 @@ func newEnv(t *testing.T) *env {
 	tasks, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	testenv.Must(t, err, "task client")
 	t.Cleanup(tasks.Close)
-	return &env{db: db, pub: pub, queue: &pipeline.Queue{Client: tasks, Topics: topics}, brokers: brokers, topic: topic}
+	return &env{db: db, pub: pub, queue: &pipeline.Queue{Client: tasks, Topics: topics}, brokers: brokers, topic: topic, dbURL: dbURL}
 }
 
 // serve starts an API server on the env with guard, and returns its URL.
