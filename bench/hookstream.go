@@ -194,12 +194,19 @@ func (d *deployment) start(ctx context.Context, roles string) (*hsProc, error) {
 	if err != nil {
 		return nil, err
 	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv("HOOKSTREAM_PPROF") == "true" {
+		fmt.Fprintf(os.Stderr, "profiles of hookstream %s: http://%s/debug/pprof/\n", roles, metricsAddr)
+	}
 	logf, err := os.Create(filepath.Join(d.logDir, "hookstream-"+strings.ReplaceAll(roles, ",", "+")+"-"+strconv.FormatInt(time.Now().UnixNano(), 36)+".log"))
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(d.bin, "run", "--roles="+roles)
-	cmd.Env = append(d.env[:len(d.env):len(d.env)], "HOOKSTREAM_HTTP_ADDR="+addr)
+	cmd.Env = append(d.env[:len(d.env):len(d.env)], "HOOKSTREAM_HTTP_ADDR="+addr, "HOOKSTREAM_METRICS_ADDR="+metricsAddr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

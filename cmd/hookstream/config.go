@@ -113,7 +113,11 @@ type Config struct {
 
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
-	// PProf serves Go's profiles under /debug/pprof/ on the HTTP address.
+	// MetricsAddr serves /metrics (and Go's profiles with PProf) apart
+	// from the API; empty: no such listener. The default listens on every
+	// interface: a Prometheus in another pod scrapes it.
+	MetricsAddr string `env:"METRICS_ADDR, default=:9090"`
+	// PProf serves Go's profiles under /debug/pprof/ on the metrics address.
 	PProf bool `env:"PPROF"`
 }
 
@@ -158,6 +162,10 @@ func (c *Config) validate() error {
 		}
 	}
 	switch {
+	case c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr && !strings.HasSuffix(c.MetricsAddr, ":0"):
+		return fmt.Errorf("config: HOOKSTREAM_METRICS_ADDR must differ from HOOKSTREAM_HTTP_ADDR: metrics and profiles stay off the API's listener")
+	case c.PProf && c.MetricsAddr == "":
+		return fmt.Errorf("config: HOOKSTREAM_PPROF needs HOOKSTREAM_METRICS_ADDR: profiles are served there")
 	case c.TopicPartitions < 1:
 		return fmt.Errorf("config: HOOKSTREAM_TOPIC_PARTITIONS must be at least 1")
 	case c.RetryJitter < 0 || c.RetryJitter >= 1:

@@ -46,6 +46,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"http addr", c.HTTPAddr, ":8080"},
+		{"metrics addr", c.MetricsAddr, ":9090"},
 		{"partitions", c.TopicPartitions, int32(12)},
 		{"replication", c.TopicReplication, int16(-1)},
 		{"jitter", c.RetryJitter, 0.2},
@@ -96,6 +97,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"HOOKSTREAM_KAFKA_BROKERS":        "k1:9092,k2:9092",
 		"HOOKSTREAM_DATABASE_URL":         "postgres://db/hookstream",
 		"HOOKSTREAM_HTTP_ADDR":            "127.0.0.1:9000",
+		"HOOKSTREAM_METRICS_ADDR":         "10.0.0.7:9100",
 		"HOOKSTREAM_TOPIC_PREFIX":         "acme.hooks.",
 		"HOOKSTREAM_TOPIC_PARTITIONS":     "3",
 		"HOOKSTREAM_RETRY_SCHEDULE":       "1m,10m",
@@ -120,6 +122,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 		{"brokers", strings.Join(c.KafkaBrokers, ","), "k1:9092,k2:9092"},
 		{"database url", c.DatabaseURL, "postgres://db/hookstream"},
 		{"http addr", c.HTTPAddr, "127.0.0.1:9000"},
+		{"metrics addr", c.MetricsAddr, "10.0.0.7:9100"},
 		{"prefix", c.TopicPrefix, "acme.hooks."},
 		{"partitions", c.TopicPartitions, int32(3)},
 		{"schedule", c.RetrySchedule, "1m,10m"},
@@ -176,6 +179,24 @@ func TestLoadConfigRejects(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, tt.key)
 			}
 		})
+	}
+}
+
+// Metrics and profiles never share the API's listener; without a metrics
+// listener there is nowhere to serve profiles.
+func TestLoadConfigMetricsAddr(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"HOOKSTREAM_METRICS_ADDR": ":8080"},
+		{"HOOKSTREAM_METRICS_ADDR": "127.0.0.1:7000", "HOOKSTREAM_HTTP_ADDR": "127.0.0.1:7000"},
+		{"HOOKSTREAM_METRICS_ADDR": "", "HOOKSTREAM_PPROF": "true"},
+	} {
+		if _, err := loadTestConfig(t, env); err == nil || !strings.Contains(err.Error(), "HOOKSTREAM_METRICS_ADDR") {
+			t.Errorf("%v: error %v, want one naming HOOKSTREAM_METRICS_ADDR", env, err)
+		}
+	}
+	c, err := loadTestConfig(t, map[string]string{"HOOKSTREAM_METRICS_ADDR": ""})
+	if err != nil || c.MetricsAddr != "" {
+		t.Errorf("an empty HOOKSTREAM_METRICS_ADDR: %q, %v; want no metrics listener", c.MetricsAddr, err)
 	}
 }
 

@@ -216,7 +216,7 @@ func TestPoisonRecordsGoToInvalidTopic(t *testing.T) {
 // sample (0 when absent).
 func metricValue(t *testing.T, s *system, name string) float64 {
 	t.Helper()
-	_, raw := s.call("GET", "/metrics", nil, nil)
+	_, raw := s.get("/metrics")
 	for _, line := range strings.Split(string(raw), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)

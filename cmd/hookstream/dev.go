@@ -45,19 +45,30 @@ func dev(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) er
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
-	return run(ctx, cfg, log, func(addr string) {
-		fmt.Fprint(stdout, banner(addr, cfg))
+	return run(ctx, cfg, log, func(addrs listening) {
+		fmt.Fprint(stdout, banner(addrs, cfg))
 	})
 }
 
-func banner(addr string, cfg Config) string {
-	base := "http://" + addr
+// baseURL is the URL of a listen address, on 127.0.0.1 when it names no
+// host.
+func baseURL(addr string) string {
 	if len(addr) > 0 && addr[0] == ':' {
-		base = "http://127.0.0.1" + addr
+		return "http://127.0.0.1" + addr
+	}
+	return "http://" + addr
+}
+
+func banner(addrs listening, cfg Config) string {
+	base := baseURL(addrs.HTTP)
+	metrics := "off"
+	if addrs.Metrics != "" {
+		metrics = baseURL(addrs.Metrics) + "/metrics"
 	}
 	return fmt.Sprintf(`
 hookstream is running
-  API          %[1]s   (/v1/…, /metrics, /healthz, /readyz)
+  API          %[1]s   (/v1/…, /healthz, /readyz)
+  metrics      %[5]s
   Kafka        %[2]s   (publish to topic %[3]sevents)
   admin token  %[4]s
 
@@ -70,5 +81,5 @@ Try it:
   echo '{"tenant":"default","type":"invoice.paid","data":{"invoice":"in_2"}}' | kcat -P -b %[2]s -t %[3]sevents
   curl -s "%[1]s/v1/deliveries" -H "Authorization: Bearer $TOKEN"
 
-`, base, cfg.KafkaBrokers[0], cfg.TopicPrefix, cfg.AdminToken)
+`, base, cfg.KafkaBrokers[0], cfg.TopicPrefix, cfg.AdminToken, metrics)
 }

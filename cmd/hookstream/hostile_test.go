@@ -32,7 +32,7 @@ import (
 // their labels (0 when absent).
 func metricSum(t *testing.T, s *system, name string) float64 {
 	t.Helper()
-	_, raw := s.call("GET", "/metrics", nil, nil)
+	_, raw := s.get("/metrics")
 	var sum float64
 	for _, line := range strings.Split(string(raw), "\n") {
 		rest, ok := strings.CutPrefix(line, name)

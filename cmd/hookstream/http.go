@@ -17,23 +17,37 @@ import (
 	"github.com/hookstream/hookstream/producer"
 )
 
-// withPProf adds Go's profiles under /debug/pprof/ (HOOKSTREAM_PPROF).
-func withPProf(h http.Handler) http.Handler {
+// serveMetrics starts the server of /metrics and, with HOOKSTREAM_PPROF,
+// Go's profiles under /debug/pprof/ on cfg.MetricsAddr, apart from the
+// API's listener: what it shows (the profiles hold the command line, the
+// heap and every goroutine) is for the operator's network, not tenants'.
+// It returns the address it listens on, "" when MetricsAddr is empty.
+func (p *process) serveMetrics() (string, error) {
+	if p.cfg.MetricsAddr == "" {
+		return "", nil
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/", h)
-	return mux
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
+	if p.cfg.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	ln, err := net.Listen("tcp", p.cfg.MetricsAddr)
+	if err != nil {
+		return "", fmt.Errorf("metrics: %w", err)
+	}
+	p.closers = append(p.closers, func() { _ = ln.Close() })
+	p.serve("metrics", ln, mux)
+	return ln.Addr().String(), nil
 }
 
-// serveHTTP starts the HTTP server on cfg.HTTPAddr: the API with /metrics
-// and health when the process runs the api role, health and /metrics
-// alone otherwise. It returns the address it listens on.
+// serveHTTP starts the HTTP server on cfg.HTTPAddr: the API and health
+// when the process runs the api role, health alone otherwise. It returns
+// the address it listens on.
 func (p *process) serveHTTP() (string, error) {
-	metrics := promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{})
 	ln, err := net.Listen("tcp", p.cfg.HTTPAddr)
 	if err != nil {
 		return "", fmt.Errorf("http: %w", err)
@@ -54,7 +68,7 @@ func (p *process) serveHTTP() (string, error) {
 			EventRate:  api.RateLimit{Rate: p.cfg.TenantEventRate, Burst: p.cfg.TenantEventBurst},
 			CallRate:   api.RateLimit{Rate: p.cfg.TenantAPIRate, Burst: p.cfg.TenantAPIBurst},
 			ListenAddr: ln.Addr().String(), PublicURLs: p.cfg.PublicURL,
-			Metrics: metrics, Log: p.log.With("component", "api"),
+			Log: p.log.With("component", "api"),
 		}
 		if p.table != nil {
 			srv.EndpointChanged = func(ctx context.Context, id string) {
@@ -68,7 +82,6 @@ func (p *process) serveHTTP() (string, error) {
 		p.startRetention()
 	} else {
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics)
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -81,12 +94,16 @@ func (p *process) serveHTTP() (string, error) {
 		})
 		handler = mux
 	}
-	if p.cfg.PProf {
-		handler = withPProf(handler)
-	}
+	p.serve("http", ln, handler)
+	return ln.Addr().String(), nil
+}
+
+// serve serves handler on ln until the process stops, then shuts down
+// within the shutdown grace.
+func (p *process) serve(name string, ln net.Listener, handler http.Handler) {
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
-	p.start("http", func(ctx context.Context) error {
+	p.start(name, func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- hs.Serve(ln) }()
 		select {
@@ -103,5 +120,4 @@ func (p *process) serveHTTP() (string, error) {
 			return err
 		}
 	})
-	return ln.Addr().String(), nil
 }

@@ -29,7 +29,7 @@ func TestSystemOnSASLCluster(t *testing.T) {
 	s.endpoint(rcv.URL, "invoice.*")
 	s.publish("invoice.paid", `{"n":1}`)
 	rcv.waitRequests(t, 1, 30*time.Second)
-	_, raw := s.call("GET", "/metrics", nil, nil)
+	_, raw := s.get("/metrics")
 	if strings.Contains(string(raw), "s3cret-pass") {
 		t.Error("the SASL password appears in /metrics")
 	}

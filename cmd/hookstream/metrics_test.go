@@ -69,7 +69,7 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("%s is a %v, want %v", name, f.GetType(), typ)
 		}
 	}
-	_, raw := s.call("GET", "/metrics", nil, nil)
+	_, raw := s.get("/metrics")
 	if strings.Contains(string(raw), ep.ID) || strings.Contains(string(raw), "127.0.0.1:") {
 		t.Error("an endpoint id or URL appears in /metrics")
 	}
@@ -132,7 +132,7 @@ func scrape(t *testing.T, s *system) map[string]*dto.MetricFamily {
 	t.Helper()
 	var fams map[string]*dto.MetricFamily
 	testenv.Eventually(t, 10*time.Second, func() bool {
-		_, raw := s.call("GET", "/metrics", nil, nil)
+		_, raw := s.get("/metrics")
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		var err error
 		fams, err = parser.TextToMetricFamilies(bytes.NewReader(raw))
@@ -143,7 +143,7 @@ func scrape(t *testing.T, s *system) map[string]*dto.MetricFamily {
 	return fams
 }
 
-// Go's profiles are served only when asked for.
+// Go's profiles are served only when asked for, on the metrics listener.
 func TestPProfOnlyWhenEnabled(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		env := map[string]string{}
@@ -151,9 +151,37 @@ func TestPProfOnlyWhenEnabled(t *testing.T) {
 			env["HOOKSTREAM_PPROF"] = "true"
 		}
 		s := startSystem(t, env)
-		code, _ := s.call("GET", "/debug/pprof/cmdline", nil, nil)
+		code, _ := s.get("/debug/pprof/cmdline")
 		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; code != want {
 			t.Errorf("pprof %v: GET /debug/pprof/cmdline = %d, want %d", on, code, want)
+		}
+		s.stop()
+	}
+}
+
+// The API's listener, the one exposed to tenants, serves neither the
+// metrics nor Go's profiles (which show the command line, heap and
+// goroutines): those have a listener of their own, which serves nothing
+// else. So does a process without the api role.
+func TestNoMetricsOrProfilesOnTheAPIListener(t *testing.T) {
+	for _, roles := range []string{"", "deliver"} {
+		env := map[string]string{"HOOKSTREAM_PPROF": "true"}
+		if roles != "" {
+			env["HOOKSTREAM_ROLES"] = roles
+		}
+		s := startSystem(t, env)
+		for _, path := range []string{"/metrics", "/debug/pprof/cmdline", "/debug/pprof/"} {
+			if code, _ := s.call("GET", path, nil, nil); code != http.StatusNotFound {
+				t.Errorf("roles %q: GET %s on the API listener = %d, want 404", roles, path, code)
+			}
+			if code, _ := s.get(path); code != http.StatusOK {
+				t.Errorf("roles %q: GET %s on the metrics listener = %d, want 200", roles, path, code)
+			}
+		}
+		for _, path := range []string{"/healthz", "/v1/endpoints"} {
+			if code, _ := s.get(path); code != http.StatusNotFound {
+				t.Errorf("roles %q: GET %s on the metrics listener = %d, want 404", roles, path, code)
+			}
 		}
 		s.stop()
 	}

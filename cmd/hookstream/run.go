@@ -56,23 +56,29 @@ func (p *process) start(name string, fn func(context.Context) error) {
 	}()
 }
 
+// listening holds the addresses a process serves on.
+type listening struct {
+	HTTP    string // the API, or health only without the api role
+	Metrics string // /metrics and profiles; "" when HOOKSTREAM_METRICS_ADDR is empty
+}
+
 // run runs the configured roles until ctx ends or one of them fails. ready,
-// when not nil, is called with the address of the HTTP server (API, or
-// health and metrics only) once every role has started.
-func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
+// when not nil, is called with the addresses it serves on once every role
+// has started.
+func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(listening)) error {
 	p, err := newProcess(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	addr, err := p.startRoles()
+	addrs, err := p.startRoles()
 	if err != nil {
 		p.cancel(err)
 	} else {
-		log.Info("hookstream running", "roles", cfg.Roles, "instance", cfg.InstanceID, "http", addr,
-			"topic_prefix", cfg.TopicPrefix, "retry_schedule", cfg.RetrySchedule)
+		log.Info("hookstream running", "roles", cfg.Roles, "instance", cfg.InstanceID, "http", addrs.HTTP,
+			"metrics", addrs.Metrics, "topic_prefix", cfg.TopicPrefix, "retry_schedule", cfg.RetrySchedule)
 		if ready != nil {
-			ready(addr)
+			ready(addrs)
 		}
 	}
 	<-p.ctx.Done()
@@ -212,15 +218,15 @@ func (p *process) member(stage, group, topic string, maxRecords int) consumer.Co
 	}
 }
 
-// startRoles starts every configured role and the HTTP server, and returns
-// the server's address.
-func (p *process) startRoles() (string, error) {
+// startRoles starts every configured role and the HTTP servers, and
+// returns their addresses.
+func (p *process) startRoles() (listening, error) {
 	cfg := p.cfg
 	var stages []consumer.Stage
 	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		p.table = routing.New(p.db, postgres.IsNotFound, p.log.With("component", "routing"))
 		if err := p.table.ReloadAll(p.ctx); err != nil {
-			return "", err
+			return listening{}, err
 		}
 		p.start("routing", func(ctx context.Context) error {
 			p.table.Run(ctx, p.db.ListenEndpoints, cfg.EndpointRefresh)
@@ -284,7 +290,7 @@ func (p *process) startRoles() (string, error) {
 	if cfg.has(RoleSink) {
 		prod, err := p.kafkaClient("sink-producer")
 		if err != nil {
-			return "", err
+			return listening{}, err
 		}
 		s := &pipeline.Sink{DB: p.db, Producer: prod, Topics: p.topics, Origin: origin,
 			Rule:    schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing},
@@ -312,7 +318,7 @@ func (p *process) startRoles() (string, error) {
 	if len(stages) > 0 {
 		cl, err := p.kafkaClient("lag")
 		if err != nil {
-			return "", err
+			return listening{}, err
 		}
 		mon := consumer.NewLagMonitor(cl, stages, p.log.With("component", "lag"))
 		p.reg.MustRegister(mon)
@@ -321,5 +327,13 @@ func (p *process) startRoles() (string, error) {
 			return nil
 		})
 	}
-	return p.serveHTTP()
+	var (
+		addrs listening
+		err   error
+	)
+	if addrs.Metrics, err = p.serveMetrics(); err != nil {
+		return addrs, err
+	}
+	addrs.HTTP, err = p.serveHTTP()
+	return addrs, err
 }

@@ -26,6 +26,7 @@ import (
 type system struct {
 	t       *testing.T
 	api     string
+	metrics string // base URL of /metrics and the profiles
 	token   string
 	brokers []string
 	prefix  string
@@ -49,6 +50,7 @@ func startSystem(t *testing.T, env map[string]string) *system {
 		"HOOKSTREAM_KAFKA_BROKERS":        strings.Join(s.brokers, ","),
 		"HOOKSTREAM_DATABASE_URL":         s.dbURL,
 		"HOOKSTREAM_HTTP_ADDR":            "127.0.0.1:0",
+		"HOOKSTREAM_METRICS_ADDR":         "127.0.0.1:0",
 		"HOOKSTREAM_ADMIN_TOKEN":          s.token,
 		"HOOKSTREAM_SECRET_KEY":           seal.GenerateKey(),
 		"HOOKSTREAM_ALLOWED_TARGET_CIDRS": "127.0.0.0/8",
@@ -81,12 +83,13 @@ func (s *system) launch() {
 	t := s.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
+	ready := make(chan listening, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, s.cfg, s.log, func(addr string) { ready <- addr }) }()
+	go func() { done <- run(ctx, s.cfg, s.log, func(addrs listening) { ready <- addrs }) }()
 	select {
-	case addr := <-ready:
-		s.api = "http://" + addr
+	case addrs := <-ready:
+		s.api = "http://" + addrs.HTTP
+		s.metrics = "http://" + addrs.Metrics
 	case err := <-done:
 		cancel()
 		t.Fatalf("run: %v", err)
@@ -160,6 +163,18 @@ func (s *system) call(method, path string, body any, out any, headers ...string)
 			s.t.Fatalf("%s %s: decode %s: %v", method, path, raw, err)
 		}
 	}
+	return resp.StatusCode, raw
+}
+
+// get fetches a URL of the metrics listener (such as /metrics) and returns
+// the status code and the body.
+func (s *system) get(path string) (int, []byte) {
+	s.t.Helper()
+	resp, err := http.Get(s.metrics + path)
+	testenv.Must(s.t, err, "GET "+path)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	testenv.Must(s.t, err, "read body")
 	return resp.StatusCode, raw
 }
 

@@ -21,7 +21,7 @@ const configFile = "../../cmd/hookstream/config.go"
 // `config`: per Deployment, from the pod, from containerPort, or from the
 // Secret.
 var setByChart = []string{
-	"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR",
+	"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR", "HOOKSTREAM_METRICS_ADDR",
 	"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN",
 	"HOOKSTREAM_KAFKA_SASL_PASSWORD",
 }
@@ -183,6 +183,7 @@ func TestConfigValuesRendered(t *testing.T) {
 		"HOOKSTREAM_RETRY_JITTER":           "0.1",
 		"HOOKSTREAM_TOPIC_REPLICATION":      "3",
 		"HOOKSTREAM_HTTP_ADDR":              ":9090",
+		"HOOKSTREAM_METRICS_ADDR":           ":9464",
 		"HOOKSTREAM_DATABASE_URL":           "secret:hookstream-credentials/url",
 		"HOOKSTREAM_SECRET_KEY":             "secret:hookstream-credentials/key",
 		"HOOKSTREAM_ADMIN_TOKEN":            "secret:hookstream-credentials/token",
@@ -196,7 +197,7 @@ func TestConfigValuesRendered(t *testing.T) {
 	for _, e := range def.Env {
 		names = append(names, e.Name)
 	}
-	want := []string{"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR",
+	want := []string{"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR", "HOOKSTREAM_METRICS_ADDR",
 		"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN", "HOOKSTREAM_KAFKA_SASL_PASSWORD"}
 	if !slices.Equal(names, want) {
 		t.Errorf("default env %v, want %v (empty config values are left to the binary)", names, want)

@@ -227,11 +227,14 @@ func checkContainer(t *testing.T, what string, pod corev1.PodSpec, c corev1.Cont
 	if !serves {
 		return
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" {
-		t.Fatalf("%s: ports %v, want one named http", what, c.Ports)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[1].Name != "metrics" ||
+		c.Ports[0].ContainerPort == c.Ports[1].ContainerPort {
+		t.Fatalf("%s: ports %v, want two, named http and metrics", what, c.Ports)
 	}
-	if want := fmt.Sprintf(":%d", c.Ports[0].ContainerPort); envValue(c.Env, "HOOKSTREAM_HTTP_ADDR") != want {
-		t.Errorf("%s: HOOKSTREAM_HTTP_ADDR = %q, want %q", what, envValue(c.Env, "HOOKSTREAM_HTTP_ADDR"), want)
+	for i, env := range []string{"HOOKSTREAM_HTTP_ADDR", "HOOKSTREAM_METRICS_ADDR"} {
+		if want := fmt.Sprintf(":%d", c.Ports[i].ContainerPort); envValue(c.Env, env) != want {
+			t.Errorf("%s: %s = %q, want %q", what, env, envValue(c.Env, env), want)
+		}
 	}
 	for _, p := range []struct {
 		name  string
@@ -291,20 +294,33 @@ func TestSelectorsFindPods(t *testing.T) {
 			}
 			for _, s := range d.services {
 				got := podsOf(s.Spec.Selector)
+				// The API's Service exposes the API alone; metrics and
+				// profiles are reached through the metrics Service only.
+				port := ""
 				switch s.Labels["app.kubernetes.io/component"] {
 				case "api":
+					port = "http"
 					if !slices.Equal(got, []string{"api"}) {
 						t.Errorf("Service %s selects %v, want [api]", s.Name, got)
 					}
 				case "metrics":
+					port = "metrics"
 					if !slices.Equal(got, []string{"api", "deliver", "dispatch", "retry", "sink"}) {
 						t.Errorf("Service %s selects %v, want every role", s.Name, got)
 					}
 				default:
 					t.Errorf("Service %s: unexpected component", s.Name)
 				}
-				if len(s.Spec.Ports) == 0 || s.Spec.Ports[0].TargetPort.String() != "http" {
-					t.Errorf("Service %s: does not target port http", s.Name)
+				if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort.String() != port {
+					t.Errorf("Service %s: ports %v, want one, to port %s", s.Name, s.Spec.Ports, port)
+				}
+			}
+			for _, sm := range d.custom["ServiceMonitor"] {
+				eps, _ := sm["spec"].(map[string]any)["endpoints"].([]any)
+				for _, ep := range eps {
+					if port := ep.(map[string]any)["port"]; port != "metrics" {
+						t.Errorf("ServiceMonitor scrapes port %v, want metrics", port)
+					}
 				}
 			}
 			for _, p := range d.pdbs {

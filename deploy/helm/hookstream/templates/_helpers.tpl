@@ -99,6 +99,8 @@ to the binary's defaults.
       fieldPath: metadata.name
 - name: HOOKSTREAM_HTTP_ADDR
   value: {{ printf ":%d" (int $ctx.Values.containerPort) | quote }}
+- name: HOOKSTREAM_METRICS_ADDR
+  value: {{ printf ":%d" (int $ctx.Values.metricsPort) | quote }}
 {{- range $key, $value := $ctx.Values.config }}
 {{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value "")) (and (kindIs "slice" $value) (empty $value))) }}
 - name: {{ printf "HOOKSTREAM_%s" ($key | snakecase | upper) }}
