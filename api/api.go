@@ -22,6 +22,7 @@ import (
 
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/quota"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -126,8 +127,8 @@ type Server struct {
 	adminHash [32]byte
 	keys      keyCache
 	wake      chan struct{}
-	events    tenantBuckets
-	calls     tenantBuckets
+	events    quota.Buckets
+	calls     quota.Buckets
 	fanout    fanoutCache
 	self      selfTargets
 }
@@ -158,8 +159,8 @@ func (s *Server) init() {
 		if s.Now == nil {
 			s.Now = time.Now
 		}
-		s.events = tenantBuckets{limit: s.EventRate, now: s.Now}
-		s.calls = tenantBuckets{limit: s.CallRate, now: s.Now}
+		s.events = quota.Buckets{Limit: s.EventRate, Now: s.Now}
+		s.calls = quota.Buckets{Limit: s.CallRate, Now: s.Now}
 		s.self = newSelfTargets(s.ListenAddr, s.PublicURLs, localAddrs())
 		s.adminHash = sha256.Sum256([]byte(s.AdminToken))
 		s.keys.ttl = s.KeyCacheTTL
