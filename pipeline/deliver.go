@@ -41,7 +41,10 @@ type Deliverer struct {
 	// Jitter spreads each retry delay by ±Jitter (0.2 = ±20 %).
 	Jitter float64
 	// Limits caps each endpoint's attempts in flight.
-	Limits  *Limits
+	Limits *Limits
+	// Bulk marks the deliverer of the bulk lane, whose attempts take at
+	// most a share of the slots (see Limits).
+	Bulk    bool
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -132,7 +135,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task,
 	// One endpoint's share of the attempts in flight is capped; a slow
 	// endpoint at its cap has its tasks moved on to a retry tier, without
 	// spending an attempt, instead of holding up everyone else's.
-	switch d.Limits.acquire(ctx, route.ID, route.Timeout) {
+	switch d.Limits.acquire(ctx, route.ID, route.Timeout, d.Bulk) {
 	case moveOn:
 		d.Metrics.movedOn.Inc()
 		d.postpone(task, "endpoint busy and slow: moved on to a retry tier", emit)
@@ -160,7 +163,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task,
 		Timeout:   route.Timeout,
 	})
 	d.Metrics.inFlight.Dec()
-	d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout)
+	d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout, d.Bulk)
 	if ctx.Err() != nil {
 		return context.Cause(ctx) // shutting down: the outcome is unknown, the task is read again
 	}

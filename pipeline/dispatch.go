@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/consumer"
+	"github.com/hookstream/hookstream/quota"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -37,8 +38,12 @@ type Dispatcher struct {
 	// MaxBatchTasks bounds the tasks of one transaction (default
 	// DefaultMaxBatchTasks); one event's fan-out is never split.
 	MaxBatchTasks int
-	Metrics       *Metrics
-	Log           *slog.Logger
+	// Lanes is each tenant's share of the fast lane, in tasks: an event
+	// whose tasks do not fit in its tenant's bucket goes to the bulk lane
+	// (Topics.Bulk). Nil puts every task in the fast lane.
+	Lanes   *quota.Buckets
+	Metrics *Metrics
+	Log     *slog.Logger
 }
 
 // maxInvalidCopy bounds the copy of an oversized record kept in the invalid
@@ -112,9 +117,19 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 			continue
 		}
 		d.Metrics.events.Inc()
+		if len(targets[i]) == 0 {
+			continue
+		}
+		lane := d.Topics.Deliveries()
+		if d.Lanes != nil {
+			if _, ok := d.Lanes.Take(c.Event.Tenant, len(targets[i])); !ok {
+				lane = d.Topics.Bulk()
+				d.Metrics.bulk.Add(float64(len(targets[i])))
+			}
+		}
 		for _, id := range targets[i] {
 			b := schema.EncodeTask(schema.NewTask(c.Event, id))
-			emit(&kgo.Record{Topic: d.Topics.Deliveries(), Key: []byte(id), Value: b})
+			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: b})
 			d.Metrics.tasks.Inc()
 		}
 	}

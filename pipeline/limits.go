@@ -25,12 +25,15 @@ import (
 // Limits also caps the attempts in flight of the process, all stages
 // together. A task takes its endpoint's slot first and then one of these:
 // a task waiting for a busy endpoint does not hold an attempt slot that a
-// task for another endpoint could use.
+// task for another endpoint could use. Tasks of the bulk lane (tenants past
+// their share of the fast lane) take at most three quarters of the attempt
+// slots: the rest stay for the fast lane and the retry tiers.
 type Limits struct {
 	// PerEndpoint is the cap of attempts in flight per endpoint.
 	PerEndpoint int
 
 	attempts chan struct{} // the process's attempt slots
+	bulk     chan struct{} // the bulk lane's share of them
 
 	mu  sync.Mutex
 	eps map[string]*endpointLoad
@@ -61,7 +64,7 @@ const (
 // and total in all.
 func NewLimits(perEndpoint, total int) *Limits {
 	return &Limits{PerEndpoint: max(1, perEndpoint), attempts: make(chan struct{}, max(1, total)),
-		eps: map[string]*endpointLoad{}}
+		bulk: make(chan struct{}, max(1, total*3/4)), eps: map[string]*endpointLoad{}}
 }
 
 // initialWindow is an unknown or slow endpoint's window.
@@ -84,13 +87,21 @@ func (e *endpointLoad) slow(now time.Time) bool {
 	return e.latency >= e.limit || e.sending > 0 && now.Sub(e.answered) >= e.limit
 }
 
-// acquire takes a slot of the endpoint, then an attempt slot. It returns
-// proceed with both taken (give them back with release), or moveOn or
-// cancelled with neither.
-func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) verdict {
+// acquire takes a slot of the endpoint, then (bulk lane) one of the bulk
+// lane's, then an attempt slot. It returns proceed with all taken (give
+// them back with release), or moveOn or cancelled with none.
+func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration, bulk bool) verdict {
 	v := l.acquireEndpoint(ctx, id, timeout)
 	if v != proceed {
 		return v
+	}
+	if bulk {
+		select {
+		case l.bulk <- struct{}{}:
+		case <-ctx.Done():
+			l.releaseEndpoint(id, 0, false)
+			return cancelled
+		}
 	}
 	select {
 	case l.attempts <- struct{}{}:
@@ -103,6 +114,9 @@ func (l *Limits) acquire(ctx context.Context, id string, timeout time.Duration) 
 		l.sending(id)
 		return proceed
 	case <-ctx.Done():
+		if bulk {
+			<-l.bulk
+		}
 		l.releaseEndpoint(id, 0, false)
 		return cancelled
 	}
@@ -121,8 +135,11 @@ func (l *Limits) sending(id string) {
 }
 
 // release gives back the slots acquire took, with the attempt's outcome.
-func (l *Limits) release(id string, latency time.Duration, timedOut bool) {
+func (l *Limits) release(id string, latency time.Duration, timedOut, bulk bool) {
 	<-l.attempts
+	if bulk {
+		<-l.bulk
+	}
 	l.mu.Lock()
 	l.eps[id].sending--
 	l.mu.Unlock()

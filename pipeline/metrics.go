@@ -18,6 +18,7 @@ type Metrics struct {
 	invalid     prometheus.Counter
 	duplicates  prometheus.Counter
 	tasks       prometheus.Counter
+	bulk        prometheus.Counter
 	attempts    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	outcomes    *prometheus.CounterVec
@@ -47,6 +48,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		tasks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_delivery_tasks_total", Help: "Delivery tasks produced by the dispatcher (one per event and endpoint).",
+		}),
+		bulk: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_delivery_tasks_bulk_total", Help: "Delivery tasks the dispatcher put in the bulk lane: their tenant was past its share of the fast lane.",
 		}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookstream_attempts_total", Help: "HTTP attempts by response class (2xx, 3xx, 4xx, 5xx, timeout, connection, …).",
@@ -96,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked} {
 		m.outcomes.WithLabelValues(string(o))
 	}
-	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.attempts, m.duration, m.outcomes,
+	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.bulk, m.attempts, m.duration, m.outcomes,
 		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn)
 	return m
 }

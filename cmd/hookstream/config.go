@@ -106,6 +106,12 @@ type Config struct {
 	TenantEventBurst      int     `env:"TENANT_EVENT_BURST, default=200"`
 	TenantAPIRate         float64 `env:"TENANT_API_RATE, default=100"`
 	TenantAPIBurst        int     `env:"TENANT_API_BURST, default=200"`
+	// TenantFastLaneRate and TenantFastLaneBurst are each tenant's share of
+	// the fast delivery lane, in tasks per second and at once, on each
+	// dispatch instance: the tasks of a tenant past it go to the bulk lane,
+	// so that its backlog does not wait in front of other tenants' tasks.
+	TenantFastLaneRate  float64 `env:"TENANT_FAST_LANE_RATE, default=1000"`
+	TenantFastLaneBurst int     `env:"TENANT_FAST_LANE_BURST, default=2000"`
 	// PublicURL lists the URLs clients reach the API by (comma-separated),
 	// e.g. https://hooks.example.com: endpoints may not point at them, nor
 	// at HTTPAddr, so that no delivery loops back into the API.
@@ -199,7 +205,8 @@ func (c *Config) validate() error {
 		name  string
 		rate  float64
 		burst int
-	}{{"TENANT_EVENT", c.TenantEventRate, c.TenantEventBurst}, {"TENANT_API", c.TenantAPIRate, c.TenantAPIBurst}} {
+	}{{"TENANT_EVENT", c.TenantEventRate, c.TenantEventBurst}, {"TENANT_API", c.TenantAPIRate, c.TenantAPIBurst},
+		{"TENANT_FAST_LANE", c.TenantFastLaneRate, c.TenantFastLaneBurst}} {
 		switch {
 		case b.rate < 0 || math.IsNaN(b.rate) || math.IsInf(b.rate, 0):
 			return fmt.Errorf("config: HOOKSTREAM_%s_RATE must be a number of requests per second, 0 or more (0: no limit)", b.name)

@@ -159,6 +159,8 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"negative endpoint limit", "HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT", "-1"},
 		{"negative fanout", "HOOKSTREAM_MAX_FANOUT", "-5"},
 		{"negative event rate", "HOOKSTREAM_TENANT_EVENT_RATE", "-1"},
+		{"negative fast lane rate", "HOOKSTREAM_TENANT_FAST_LANE_RATE", "-1"},
+		{"fast lane without a burst", "HOOKSTREAM_TENANT_FAST_LANE_BURST", "0"},
 		{"event rate not a number", "HOOKSTREAM_TENANT_EVENT_RATE", "fast"},
 		{"infinite event rate", "HOOKSTREAM_TENANT_EVENT_RATE", "+Inf"},
 		{"event burst 0", "HOOKSTREAM_TENANT_EVENT_BURST", "0"},

@@ -515,3 +515,52 @@ func TestFanoutLimitOnTheTopic(t *testing.T) {
 		t.Errorf("the wide event reached %d endpoints", n)
 	}
 }
+
+// A tenant with a backlog does not hold up another: past its share of the
+// fast lane its tasks go to the bulk lane, and the other tenant's events,
+// published after the whole backlog, are delivered while most of it still
+// waits.
+func TestBacklogOfOneTenantDoesNotHoldUpAnother(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_TENANT_FAST_LANE_RATE": "100", "HOOKSTREAM_TENANT_FAST_LANE_BURST": "200"})
+	// The backlog is of many healthy endpoints: no endpoint's own window
+	// fills (that would move its tasks on anyway), the process's slots do.
+	heavy := newReceiver(t, func(int, *http.Request) int { time.Sleep(5 * time.Millisecond); return http.StatusOK })
+	const endpoints, events = 30, 100
+	for range endpoints {
+		s.endpoint(heavy.URL, "bulk.*")
+	}
+	code, raw := s.call("POST", "/v1/tenants", map[string]any{"id": "light"}, nil)
+	if code != http.StatusCreated {
+		t.Fatalf("create tenant: %d %s", code, raw)
+	}
+	light := newReceiver(t, nil)
+	var lightEP createdEndpoint
+	code, raw = s.call("POST", "/v1/endpoints", map[string]any{"url": light.URL, "event_types": []string{"calm.*"}}, &lightEP,
+		"X-Hookstream-Tenant", "light")
+	if code != http.StatusCreated {
+		t.Fatalf("create light endpoint: %d %s", code, raw)
+	}
+
+	const backlog = endpoints * events
+	cl := s.kafka()
+	recs := make([]*kgo.Record, 0, events+3)
+	for i := 0; i < events; i++ {
+		recs = append(recs, &kgo.Record{Topic: s.prefix + "events",
+			Value: []byte(`{"tenant":"default","type":"bulk.x","data":{"i":` + strconv.Itoa(i) + `}}`)})
+	}
+	for i := 0; i < 3; i++ {
+		recs = append(recs, &kgo.Record{Topic: s.prefix + "events",
+			Value: []byte(`{"tenant":"light","type":"calm.x","data":{"i":` + strconv.Itoa(i) + `}}`)})
+	}
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce the backlog, then the light events")
+	light.waitRequests(t, 3, 60*time.Second)
+	if n := len(heavy.requests()); n >= backlog/4 {
+		t.Errorf("the light tenant's events arrived after %d of the %d backlog deliveries: they waited behind it", n, backlog)
+	} else {
+		t.Logf("the light tenant's events arrived after %d of the %d backlog deliveries", n, backlog)
+	}
+	heavy.waitRequests(t, backlog, 120*time.Second)
+	if n := metricSum(t, s, "hookstream_delivery_tasks_bulk_total"); n < backlog/2 {
+		t.Errorf("hookstream_delivery_tasks_bulk_total = %v, want most of the backlog", n)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/quota"
 	"github.com/hookstream/hookstream/routing"
 	"github.com/hookstream/hookstream/schema"
 	"github.com/hookstream/hookstream/seal"
@@ -237,12 +238,13 @@ func (p *process) startRoles() (listening, error) {
 	origin := pipeline.NewOrigin(p.key)
 	if cfg.has(RoleDispatch) {
 		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Origin: origin,
-			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Metrics: p.metrics, Log: p.log.With("stage", "dispatch")}
+			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Metrics: p.metrics, Log: p.log.With("stage", "dispatch"),
+			Lanes: &quota.Buckets{Limit: quota.Limit{Rate: cfg.TenantFastLaneRate, Burst: cfg.TenantFastLaneBurst}}}
 		group := p.topics.Group("dispatch")
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
 		p.start("dispatch", func(ctx context.Context) error {
 			c := p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords)
-			c.Outputs = []string{p.topics.Deliveries(), p.topics.Invalid(), p.topics.Quarantine()}
+			c.Outputs = []string{p.topics.Deliveries(), p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
 			return consumer.RunTransform(ctx, c, nil, d.Transform)
 		})
 	}
@@ -275,6 +277,15 @@ func (p *process) startRoles() (listening, error) {
 			stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Deliveries()})
 			p.start("deliver", func(ctx context.Context) error {
 				return consumer.RunConcurrent(ctx, sendMember("deliver", group, p.topics.Deliveries()), nil, d.Process)
+			})
+			// The bulk lane: tasks of tenants past their share of the
+			// fast lane, on at most three quarters of the attempt slots.
+			bulk := *d
+			bulk.Bulk = true
+			bgroup := p.topics.Group("deliver-bulk")
+			stages = append(stages, consumer.Stage{Group: bgroup, Topic: p.topics.Bulk()})
+			p.start("deliver-bulk", func(ctx context.Context) error {
+				return consumer.RunConcurrent(ctx, sendMember("deliver-bulk", bgroup, p.topics.Bulk()), nil, bulk.Process)
 			})
 		}
 		if cfg.has(RoleRetry) {
