@@ -4,7 +4,7 @@ SHELL := bash
 GO ?= go
 DEV := .dev
 
-.PHONY: all build run test test-short test-kafka test-faults vet migrate pg-start pg-stop kafka-start kafka-stop clean
+.PHONY: all build run test test-short test-kafka test-faults test-hostile vet migrate pg-start pg-stop kafka-start kafka-stop clean
 
 all: build
 
@@ -55,6 +55,14 @@ FAULT_SCENARIOS ?= all
 test-faults:
 	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
 	$(GO) run ./faults -scenarios=$(FAULT_SCENARIOS) -events=$(FAULT_EVENTS) -kafka-port=$(KAFKA_TEST_PORT) -json $(DEV)/faults/results.json
+
+# The hostile suite alone (also part of test and test-kafka): hostile
+# publishers, receivers and stage records against a running hookstream, on
+# kfake (or HOOKSTREAM_KAFKA_BROKERS), printing what hookstream answered.
+test-hostile:
+	@if [ -z "$${HOOKSTREAM_TEST_DATABASE_URL:-}" ]; then scripts/pg-local start; fi
+	HOOKSTREAM_TEST_DATABASE_URL="$${HOOKSTREAM_TEST_DATABASE_URL:-$$(scripts/pg-local url)}" \
+	$(GO) test -count=1 -v -run 'Hostile|Backlog|FanoutLimit|Quarantined' ./cmd/hookstream/ 2>&1 | grep -v ' level='
 
 kafka-start:
 	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
