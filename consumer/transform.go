@@ -152,9 +152,10 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 		case errors.Is(failure, ErrSplit) && len(good) > 1:
 			limit = max(1, len(good)/2)
 			continue
-		case IsPoison(failure) && cfg.Quarantine != "":
+		case IsPoison(failure) && cfg.Quarantine != "" && len(good) > 0:
 			// Not an outage: read the batch again at once, in halves,
-			// until the poison record is alone.
+			// until the poison record is alone. (The quarantine refusing
+			// a record is waited out below, as an outage.)
 			if len(good) == 1 {
 				poison[position(good[0])] = failure
 			}

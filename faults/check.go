@@ -23,6 +23,9 @@ type result struct {
 	Unrecorded int    `json:"unrecorded"` // delivered or dead, but not so in Postgres: must be 0
 	Invalid    int    `json:"invalid"`    // records in the invalid topic
 	WantInv    int    `json:"want_invalid"`
+	// Quarantined counts records in the quarantine topic: must be 0, as
+	// nothing a run publishes is poison and an outage never quarantines.
+	Quarantined int `json:"quarantined"`
 	Attempts   int    `json:"attempts"` // requests the receiver answered
 	// HangingClosed counts the hanging transactions hookstream found and
 	// closed (see consumer/hanging.go), from its logs.
@@ -32,7 +35,7 @@ type result struct {
 }
 
 func (r result) ok() bool {
-	return r.Err == "" && r.Lost == 0 && r.Unrecorded == 0 && r.Invalid == r.WantInv
+	return r.Err == "" && r.Lost == 0 && r.Unrecorded == 0 && r.Invalid == r.WantInv && r.Quarantined == 0
 }
 
 func (r result) verdict() string {
@@ -43,8 +46,8 @@ func (r result) verdict() string {
 }
 
 func printResult(r result) {
-	fmt.Printf("   events %d, delivered %d, dead %d, lost %d, duplicates %d, unrecorded %d, invalid %d/%d, attempts %d, %v — %s\n",
-		r.Events, r.Delivered, r.Dead, r.Lost, r.Duplicates, r.Unrecorded, r.Invalid, r.WantInv, r.Attempts,
+	fmt.Printf("   events %d, delivered %d, dead %d, lost %d, duplicates %d, unrecorded %d, invalid %d/%d, quarantined %d, attempts %d, %v — %s\n",
+		r.Events, r.Delivered, r.Dead, r.Lost, r.Duplicates, r.Unrecorded, r.Invalid, r.WantInv, r.Quarantined, r.Attempts,
 		r.Wall.Round(time.Second), r.verdict())
 	if r.HangingClosed > 0 {
 		fmt.Printf("   hookstream closed %d hanging transaction(s) Kafka had left without markers\n", r.HangingClosed)
@@ -76,10 +79,15 @@ func (e *env) runScenario(ctx context.Context, s scenario, rng *rand.Rand) (res 
 	}
 	res.WantInv = r.wantInvalid
 	res.HangingClosed = r.countLogged("closed a hanging transaction")
-	if n, err := r.countInvalid(ctx); err == nil {
+	if n, err := r.countTopic(ctx, r.prefix+"events.invalid"); err == nil {
 		res.Invalid = n
 	} else if res.Err == "" {
 		res.Err = "count invalid: " + err.Error()
+	}
+	if n, err := r.countTopic(ctx, r.prefix+"quarantine"); err == nil {
+		res.Quarantined = n
+	} else if res.Err == "" {
+		res.Err = "count quarantined: " + err.Error()
 	}
 	return res
 }

@@ -93,10 +93,10 @@ func main() {
 	}
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tevents\tdeliveries\tdead\tlost\tduplicates\tinvalid\twall\tresult\t")
+	fmt.Fprintln(tw, "scenario\tevents\tdeliveries\tdead\tlost\tduplicates\tinvalid\tquarantined\twall\tresult\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Scenario, r.Events, r.Delivered, r.Dead, r.Lost,
-			r.Duplicates, r.Invalid, r.Wall.Round(time.Second), r.verdict())
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Scenario, r.Events, r.Delivered, r.Dead, r.Lost,
+			r.Duplicates, r.Invalid, r.Quarantined, r.Wall.Round(time.Second), r.verdict())
 	}
 	tw.Flush()
 	if o.jsonOut != "" {

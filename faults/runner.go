@@ -276,9 +276,9 @@ func (r *runner) close() {
 	r.rcv.close()
 }
 
-// countInvalid reads the invalid topic to its end and counts its records.
-func (r *runner) countInvalid(ctx context.Context) (int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.e.o.brokers), kgo.ConsumeTopics(r.prefix+"events.invalid"),
+// countTopic reads a topic to its end and counts its records.
+func (r *runner) countTopic(ctx context.Context, topic string) (int, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.e.o.brokers), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		return 0, err
