@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/seal"
 )
@@ -132,12 +133,13 @@ type deployment struct {
 
 // hsProc is one hookstream process.
 type hsProc struct {
-	roles string
-	addr  string
-	cmd   *exec.Cmd
-	done  chan struct{}
-	err   error
-	peak  int64 // VmHWM in KiB, read just before it is stopped
+	roles   string
+	addr    string
+	metrics string // HOOKSTREAM_METRICS_ADDR
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+	peak    int64 // VmHWM in KiB, read just before it is stopped
 }
 
 func (d *deployment) baseEnv(extra map[string]string) []string {
@@ -213,7 +215,7 @@ func (d *deployment) start(ctx context.Context, roles string) (*hsProc, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start hookstream %s: %w", roles, err)
 	}
-	p := &hsProc{roles: roles, addr: addr, cmd: cmd, done: make(chan struct{})}
+	p := &hsProc{roles: roles, addr: addr, metrics: metricsAddr, cmd: cmd, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); logf.Close(); close(p.done) }()
 	d.mu.Lock()
 	d.procs = append(d.procs, p)
@@ -292,11 +294,57 @@ func (d *deployment) stopAll() {
 	wg.Wait()
 }
 
+// metric returns the sum of the samples of the counter or gauge name on
+// the process's /metrics whose labels contain label (all when ""); 0 when
+// it cannot be read.
+func (p *hsProc) metric(name, label string) float64 {
+	resp, err := http.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') || !strings.Contains(rest, label) {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(f) > 0 {
+			v, _ := strconv.ParseFloat(f[0], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// createTenants creates tenants through the API of the process at apiAddr.
+func (d *deployment) createTenants(ctx context.Context, apiAddr string, ids []string) error {
+	for _, id := range ids {
+		b, _ := json.Marshal(map[string]string{"id": id})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+"/v1/tenants", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+d.adminTok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("create tenant %s: %w", id, err)
+		}
+		rb, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("create tenant %s: %s: %s", id, resp.Status, bytes.TrimSpace(rb))
+		}
+	}
+	return nil
+}
+
 // createEndpoints subscribes n endpoints through the API of the process
 // at apiAddr. URL of endpoint k: receiver/e/<k>; types(k) its event types;
-// timeoutMS(k) its timeout (0: the default).
+// timeoutMS(k) its timeout (0: the default); tenant(k) its tenant (nil or
+// "": the default tenant).
 func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver string, n int,
-	types func(k int) []string, timeoutMS func(k int) int, slow func(k int) bool) ([]target, error) {
+	types func(k int) []string, timeoutMS func(k int) int, slow func(k int) bool, tenant func(k int) string) ([]target, error) {
 	out := make([]target, n)
 	client := &http.Client{Timeout: 30 * time.Second}
 	jobs := make(chan int)
@@ -313,6 +361,13 @@ func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver stri
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+"/v1/endpoints", bytes.NewReader(b))
 				req.Header.Set("Authorization", "Bearer "+d.adminTok)
 				req.Header.Set("Content-Type", "application/json")
+				var tn string
+				if tenant != nil {
+					tn = tenant(k)
+				}
+				if tn != "" {
+					req.Header.Set(api.TenantHeader, tn)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					errs <- fmt.Errorf("create endpoint %d: %w", k, err)
@@ -334,7 +389,7 @@ func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver stri
 					errs <- fmt.Errorf("create endpoint %d: %w", k, err)
 					continue
 				}
-				out[k] = target{id: ep.ID, key: key, slow: slow(k)}
+				out[k] = target{id: ep.ID, key: key, slow: slow(k), tenant: tn}
 			}
 		})
 	}

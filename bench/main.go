@@ -37,7 +37,10 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 )
 
-var allScenarios = []string{"steady", "max", "fanout", "slow", "backlog"}
+var allScenarios = []string{"steady", "max", "fanout", "slow", "backlog", "fair"}
+
+// moreScenarios run only when named.
+var moreScenarios = []string{"fair-nolanes"}
 
 type options struct {
 	scenarios       []string
@@ -51,6 +54,11 @@ type options struct {
 	backlog         int
 	slowFraction    float64
 	slowTimeout     time.Duration
+	fairBacklog     int
+	fairEndpoints   int
+	fairFanout      int
+	fairRate        float64
+	fairBaseline    time.Duration
 	concurrency     int
 	ceilingConc     []int
 	ceilingDur      time.Duration
@@ -83,7 +91,8 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	scen := fs.String("scenario", "all", "scenarios, comma-separated: "+strings.Join(allScenarios, ",")+", or all")
+	known := slices.Concat(allScenarios, moreScenarios)
+	scen := fs.String("scenario", "all", "scenarios, comma-separated: "+strings.Join(known, ",")+", or all (all but "+strings.Join(moreScenarios, ",")+")")
 	full := fs.Bool("full", false, "the sizes of the issue's targets (defaults of the size flags change; explicit flags win)")
 	fs.BoolVar(&o.split, "split", false, "run each role as its own process")
 	fs.IntVar(&o.endpoints, "endpoints", 100, "endpoints of steady, max, slow and backlog")
@@ -95,6 +104,11 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.backlog, "backlog", 50000, "events of backlog, published before the pipeline starts")
 	fs.Float64Var(&o.slowFraction, "slow-fraction", 0.2, "fraction of slow endpoints in slow")
 	fs.DurationVar(&o.slowTimeout, "slow-timeout", time.Second, "timeout of the slow endpoints (they answer after 2×)")
+	fs.IntVar(&o.fairBacklog, "fair-backlog", 50000, "events of tenant a's backlog in fair")
+	fs.IntVar(&o.fairEndpoints, "fair-endpoints", 50, "endpoints of tenant a's backlog in fair")
+	fs.IntVar(&o.fairFanout, "fair-fanout", 1, "endpoints each of tenant a's events goes to in fair (of -fair-endpoints)")
+	fs.Float64Var(&o.fairRate, "fair-rate", 100, "events/s of tenant b in fair")
+	fs.DurationVar(&o.fairBaseline, "fair-baseline", 10*time.Second, "how long tenant b publishes alone in fair before a's backlog")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "HOOKSTREAM_DELIVER_CONCURRENCY (0: hookstream's default)")
 	ceil := fs.String("ceiling-concurrency", "128,512", "concurrencies of the raw ceiling client; the best rate is the ceiling")
 	fs.DurationVar(&o.ceilingDur, "ceiling-duration", 3*time.Second, "how long each raw ceiling measurement runs")
@@ -120,6 +134,8 @@ func run(ctx context.Context, args []string) error {
 		def("duration", func() { o.duration = 60 * time.Second })
 		def("fanout-events", func() { o.fanoutEvents = 200 })
 		def("backlog", func() { o.backlog = 1_000_000 })
+		def("fair-backlog", func() { o.fairBacklog = 200_000 })
+		def("fair-baseline", func() { o.fairBaseline = 20 * time.Second })
 		def("ceiling-duration", func() { o.ceilingDur = 5 * time.Second })
 		def("stall", func() { o.stall = 60 * time.Second })
 	}
@@ -127,8 +143,8 @@ func run(ctx context.Context, args []string) error {
 		o.scenarios = allScenarios
 	} else {
 		for s := range strings.SplitSeq(*scen, ",") {
-			if !slices.Contains(allScenarios, s) {
-				return fmt.Errorf("unknown scenario %q (scenarios: %s, all)", s, strings.Join(allScenarios, ","))
+			if !slices.Contains(known, s) {
+				return fmt.Errorf("unknown scenario %q (scenarios: %s, all)", s, strings.Join(known, ","))
 			}
 			o.scenarios = append(o.scenarios, s)
 		}
@@ -139,6 +155,9 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("-ceiling-concurrency: %q is not a positive number", s)
 		}
 		o.ceilingConc = append(o.ceilingConc, n)
+	}
+	if o.fairBacklog < 1 || o.fairEndpoints < 1 || o.fairRate <= 0 {
+		return fmt.Errorf("-fair-backlog, -fair-endpoints and -fair-rate must be positive")
 	}
 	if o.concurrency > 0 && !slices.Contains(o.ceilingConc, o.concurrency) {
 		o.ceilingConc = append(o.ceilingConc, o.concurrency)
@@ -258,6 +277,8 @@ func (o options) plan(name string) plan {
 				return 0
 			},
 			slowDelay: 2 * o.slowTimeout})
+	case "fair", "fair-nolanes":
+		return o.fairPlan(name)
 	case "fanout":
 		m := o.fanoutEndpoints
 		return plan{name: name, endpoints: m, events: o.fanoutEvents,
@@ -277,6 +298,8 @@ func (o options) describe() map[string]any {
 		"rate": o.rate, "duration": o.duration.String(), "fanout_endpoints": o.fanoutEndpoints,
 		"fanout_events": o.fanoutEvents, "backlog": o.backlog, "slow_fraction": o.slowFraction,
 		"slow_timeout": o.slowTimeout.String(), "deliver_concurrency": o.concurrency,
+		"fair_backlog": o.fairBacklog, "fair_endpoints": o.fairEndpoints, "fair_fanout": o.fairFanout, "fair_rate": o.fairRate,
+		"fair_baseline":       o.fairBaseline.String(),
 		"ceiling_concurrency": o.ceilingConc, "partitions": o.partitions, "payload": o.payload,
 		"external_brokers": len(o.brokers) > 0,
 	}

@@ -15,10 +15,12 @@ import (
 // publisher produces bench events straight to the events topic, as a
 // service would: linger, many records in flight, keyed by event id.
 type publisher struct {
-	cl     *kgo.Client
-	topic  string
-	runID  string
-	pad    string
+	cl    *kgo.Client
+	topic string
+	runID string
+	pad   string
+	// tenant is the tenant of event seq (nil: the default tenant).
+	tenant func(seq int) string
 	sent   atomic.Int64 // handed to the client
 	acked  atomic.Int64
 	failed atomic.Int64
@@ -47,7 +49,11 @@ func (p *publisher) eventID(seq int) string { return p.runID + "-" + strconv.Ito
 func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 	now := time.Now()
 	id := p.eventID(seq)
-	ev := schema.Event{ID: id, Tenant: schema.DefaultTenant, Type: typ,
+	tenant := schema.DefaultTenant
+	if p.tenant != nil {
+		tenant = p.tenant(seq)
+	}
+	ev := schema.Event{ID: id, Tenant: tenant, Type: typ,
 		Data: eventBody(seq, now.UnixNano(), p.pad), CreatedAt: now}
 	p.sent.Add(1)
 	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(id), Value: schema.EncodeEvent(ev)},
@@ -64,10 +70,15 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 // as fast as the client takes them when rate is 0. It returns once all are
 // acknowledged (or failed).
 func (p *publisher) run(ctx context.Context, n int, rate float64, typ func(seq int) string) {
+	p.runRange(ctx, 0, n, rate, typ)
+}
+
+// runRange is run for events from..to-1.
+func (p *publisher) runRange(ctx context.Context, from, to int, rate float64, typ func(seq int) string) {
 	start := time.Now()
-	for seq := 0; seq < n && ctx.Err() == nil; seq++ {
+	for seq := from; seq < to && ctx.Err() == nil; seq++ {
 		if rate > 0 {
-			due := start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))
+			due := start.Add(time.Duration(float64(seq-from) / rate * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
 				time.Sleep(d)
 			}

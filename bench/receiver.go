@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net"
@@ -18,9 +19,10 @@ import (
 
 // target is what the receiver knows of one endpoint of a scenario.
 type target struct {
-	id   string // endpoint id, for the expected webhook-id
-	key  []byte // HMAC key of its secret
-	slow bool   // answers only after slowDelay (or when the client gives up)
+	id     string // endpoint id, for the expected webhook-id
+	tenant string // its tenant, for the same ("": the default tenant)
+	key    []byte // HMAC key of its secret
+	slow   bool   // answers only after slowDelay (or when the client gives up)
 }
 
 // expectation maps a delivery (endpoint index, event sequence number) to
@@ -37,6 +39,12 @@ type tracker struct {
 
 	counts []uint32 // arrivals per slot
 	lat    []int64  // publish→arrival of the first arrival, ns
+	pubAt  []int64  // unix ns at which the slot's event was published
+
+	// groupOf puts slots in groups (e.g. tenants) counted apart; nil: no
+	// groups.
+	groupOf func(slot int) int
+	groups  []groupCount
 
 	unique     atomic.Int64
 	dups       atomic.Int64
@@ -48,10 +56,33 @@ type tracker struct {
 	last       atomic.Int64 // unix ns of the latest expected arrival
 }
 
+// groupCount is the arrivals of one group of slots.
+type groupCount struct {
+	unique atomic.Int64
+	first  atomic.Int64 // unix ns of its first arrival
+	last   atomic.Int64 // unix ns of its latest arrival
+}
+
 func newTracker(targets []target, slots int, expect expectation, eventID func(int) string) *tracker {
 	return &tracker{
 		targets: targets, expect: expect, slots: slots, eventID: eventID,
-		counts: make([]uint32, slots), lat: make([]int64, slots),
+		counts: make([]uint32, slots), lat: make([]int64, slots), pubAt: make([]int64, slots),
+	}
+}
+
+// withGroups counts the slots of n groups apart, slot's group groupOf(slot).
+func (t *tracker) withGroups(n int, groupOf func(slot int) int) {
+	t.groups = make([]groupCount, n)
+	t.groupOf = groupOf
+}
+
+// storeLatest raises a to now unless it is later already.
+func storeLatest(a *atomic.Int64, now int64) {
+	for {
+		l := a.Load()
+		if now <= l || a.CompareAndSwap(l, now) {
+			return
+		}
 	}
 }
 
@@ -66,13 +97,15 @@ func (t *tracker) record(k, seq int, pub, now int64) {
 		return
 	}
 	atomic.StoreInt64(&t.lat[slot], now-pub)
+	atomic.StoreInt64(&t.pubAt[slot], pub)
 	t.unique.Add(1)
 	t.first.CompareAndSwap(0, now)
-	for {
-		l := t.last.Load()
-		if now <= l || t.last.CompareAndSwap(l, now) {
-			break
-		}
+	storeLatest(&t.last, now)
+	if t.groupOf != nil {
+		g := &t.groups[t.groupOf(slot)]
+		g.unique.Add(1)
+		g.first.CompareAndSwap(0, now)
+		storeLatest(&g.last, now)
 	}
 }
 
@@ -81,6 +114,18 @@ func (t *tracker) latencies() []time.Duration {
 	out := make([]time.Duration, 0, t.unique.Load())
 	for i := range t.counts {
 		if atomic.LoadUint32(&t.counts[i]) > 0 {
+			out = append(out, time.Duration(atomic.LoadInt64(&t.lat[i])))
+		}
+	}
+	return out
+}
+
+// latenciesOf returns publish→arrival of the deliveries that arrived of
+// the slots for which keep(slot, published) holds.
+func (t *tracker) latenciesOf(keep func(slot int, published time.Time) bool) []time.Duration {
+	var out []time.Duration
+	for i := range t.counts {
+		if atomic.LoadUint32(&t.counts[i]) > 0 && keep(i, time.Unix(0, atomic.LoadInt64(&t.pubAt[i]))) {
 			out = append(out, time.Duration(atomic.LoadInt64(&t.lat[i])))
 		}
 	}
@@ -172,7 +217,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if id != schema.DeliveryID(schema.DefaultTenant, t.eventID(seq), tg.id) {
+	if id != schema.DeliveryID(cmp.Or(tg.tenant, schema.DefaultTenant), t.eventID(seq), tg.id) {
 		t.badID.Add(1)
 	}
 	t.record(k, seq, pub, now)

@@ -69,6 +69,11 @@ func targets(rs []Result, ceiling float64) []Target {
 		}
 		return fmt.Sprintf("%.0f/s = %.2f × max", r.PerSec, r.VsMax), r.VsMax >= 0.8 && r.Missing == 0
 	})
+	add("fair", "b's p99 ≤ 50 ms during a's backlog", find(rs, "fair"), func(r *Result) (string, bool) {
+		f := r.Fair
+		return fmt.Sprintf("p99 %.1f ms during a's %d deliveries (%.1f ms alone)", f.During.P99, f.Backlogged.Events*f.Backlogged.Fanout, f.Alone.P99),
+			f.During.N > 0 && f.During.P99 <= 50 && r.Missing == 0
+	})
 	add("backlog", "peak RSS ≤ 256 MiB", find(rs, "backlog"), func(r *Result) (string, bool) {
 		return fmt.Sprintf("%.0f MiB after %d events", r.PeakRSSMiB, r.Events), r.PeakRSSMiB <= 256 && r.Missing == 0
 	})
@@ -114,7 +119,12 @@ func (rep *Report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "\ntargets (issue 5):")
+	for _, r := range rep.Results {
+		if r.Fair != nil && r.Error == "" {
+			r.Fair.print(w, r.Scenario)
+		}
+	}
+	fmt.Fprintln(w, "\ntargets (issues 5 and 11):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range rep.Targets {
 		verdict := "not run"
@@ -124,4 +134,28 @@ func (rep *Report) print(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", t.Name, t.Want, t.Got, verdict)
 	}
 	tw.Flush()
+}
+
+func (f *Fair) print(w io.Writer, scenario string) {
+	lanes := "lanes on"
+	if !f.Lanes {
+		lanes = "lanes off"
+	}
+	a, b := f.Backlogged, f.Steady
+	fmt.Fprintf(w, "\n%s (%s): tenant %s's backlog of %d events × %d endpoints (of %d), tenant %s at %.0f events/s to %d endpoint\n",
+		scenario, lanes, a.ID, a.Events, a.Fanout, a.Endpoints, b.ID, b.Rate, b.Endpoints)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  %s publish→2xx\tevents\tp50 ms\tp90 ms\tp99 ms\tmax ms\t\n", b.ID)
+	for _, row := range []struct {
+		name string
+		s    Summary
+	}{{"alone, before", f.Alone}, {"during " + a.ID + "'s backlog", f.During}, {"after", f.After}} {
+		fmt.Fprintf(tw, "  %s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", row.name, row.s.N, row.s.P50, row.s.P90, row.s.P99, row.s.Max)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  %s: %d/%d delivered at %.0f/s, published in %.1f s, dispatched %.1f s and drained %.1f s after its start; %.0f tasks in the bulk lane\n",
+		a.ID, a.Delivered, a.Events*a.Fanout, a.PerSec, a.PublishSecs, f.DispatchedSecs, a.DrainSecs, f.BulkTasks)
+	if f.Retrying+f.Dead > 0 {
+		fmt.Fprintf(w, "  attempts not 2xx: %.0f retrying, %.0f dead\n", f.Retrying, f.Dead)
+	}
 }

@@ -31,6 +31,14 @@ type plan struct {
 	expect    expectation
 	expected  int64 // deliveries that must arrive
 	env       map[string]string
+	// tenants are created before the endpoints; endpoint k's tenant and
+	// event seq's tenant (nil: the default tenant).
+	tenants        []string
+	endpointTenant func(k int) string
+	eventTenant    func(seq int) string
+	// fair, when set, publishes and decides when the run is over instead
+	// of the above (see fair.go).
+	fair *fairPlan
 }
 
 // singleTarget sends event seq to endpoint seq % m only.
@@ -110,6 +118,7 @@ type Result struct {
 	RowsPerSec     float64 `json:"rows_per_s"`
 
 	CPU    CPU      `json:"cpu_cores"`
+	Fair   *Fair    `json:"fair,omitempty"` // fair and fair-nolanes
 	Series []Sample `json:"series"`
 	Notes  []string `json:"notes,omitempty"`
 	Error  string   `json:"error,omitempty"`
@@ -146,7 +155,7 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 		fmt.Fprintf(os.Stderr, "[%s] error: %v\n", p.name, err)
 		return res
 	}
-	tag := e.runTag + "_" + p.name
+	tag := e.runTag + "_" + strings.ReplaceAll(p.name, "-", "_") // a database name
 	prefix := "bench" + strings.ReplaceAll(tag, "_", "") + "."
 
 	// Kafka: ours, fresh per scenario, unless brokers are given.
@@ -208,7 +217,10 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	if err != nil {
 		return fail(err)
 	}
-	targets, err := d.createEndpoints(ctx, api.addr, e.rcv.addr(), p.endpoints, p.types, p.timeoutMS, p.slow)
+	if err := d.createTenants(ctx, api.addr, p.tenants); err != nil {
+		return fail(err)
+	}
+	targets, err := d.createEndpoints(ctx, api.addr, e.rcv.addr(), p.endpoints, p.types, p.timeoutMS, p.slow, p.endpointTenant)
 	if err != nil {
 		return fail(err)
 	}
@@ -217,8 +229,12 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 		return fail(err)
 	}
 	defer pub.close()
+	pub.tenant = p.eventTenant
 	tr := newTracker(targets, p.slots, p.expect, pub.eventID)
 	tr.slowDelay = p.slowDelay
+	if p.fair != nil {
+		p.fair.track(tr)
+	}
 	e.rcv.cur.Store(tr)
 	defer e.rcv.cur.Store(nil)
 
@@ -246,7 +262,8 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 		}
 	}
 	groupPrefix := strings.TrimSuffix(prefix, ".")
-	if !waitGroups(ctx, brokers, []string{groupPrefix + "-dispatch", groupPrefix + "-deliver", groupPrefix + "-sink"}, 30*time.Second) {
+	if !waitGroups(ctx, brokers, []string{groupPrefix + "-dispatch", groupPrefix + "-deliver", groupPrefix + "-deliver-bulk",
+		groupPrefix + "-sink"}, 30*time.Second) {
 		e.note(&res, "consumer groups not all stable after 30s; measured anyway")
 	}
 
@@ -274,7 +291,14 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	pubCtx, stopPub := context.WithCancel(ctx)
 	defer stopPub()
 	var pubWG sync.WaitGroup
-	if !p.prepublish {
+	switch {
+	case p.fair != nil:
+		pubStart = time.Now()
+		pubWG.Go(func() {
+			p.fair.drive(pubCtx, p.name, pub, tr, procs)
+			res.PublishRate = Rate(pub.acked.Load(), time.Since(pubStart))
+		})
+	case !p.prepublish:
 		pubWG.Go(func() {
 			pub.run(pubCtx, p.events, p.rate, p.eventType)
 			res.PublishRate = Rate(pub.acked.Load(), time.Since(pubStart))
@@ -311,7 +335,11 @@ wait:
 			p.name, mode, s.T, s.Published, p.events, s.Delivered, p.expected,
 			float64(s.Delivered-prev.Delivered)/(s.T-prev.T), tr.dups.Load(), s.RSSMiB)
 		prev = s
-		if s.Delivered >= p.expected && pub.sent.Load() >= int64(p.events) {
+		if p.fair != nil {
+			if p.fair.done(tr, pub) {
+				break
+			}
+		} else if s.Delivered >= p.expected && pub.sent.Load() >= int64(p.events) {
 			break
 		}
 		if s.Delivered != lastCount {
@@ -402,6 +430,9 @@ wait:
 	res.Latency = Summarize(tr.latencies())
 	if failed := pub.failed.Load(); failed > 0 {
 		e.note(&res, "%d events failed to publish", failed)
+	}
+	if p.fair != nil {
+		p.fair.finish(e, &res, tr, pub, procs)
 	}
 	return res
 }
