@@ -53,14 +53,13 @@ type Store interface {
 	StoredEvents(ctx context.Context, f postgres.EventFilter) (events []postgres.StoredEvent, more bool, err error)
 	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
 	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
-	RetryTask(ctx context.Context, tenant, deliveryID string) (schema.Task, error)
-	MarkRetrying(ctx context.Context, tasks []schema.Task) error
+	RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (postgres.Delivery, error)
 
 	CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (postgres.Job, error)
 	Job(ctx context.Context, tenant, id string) (postgres.Job, error)
 	ClaimJob(ctx context.Context, lease time.Duration) (postgres.Job, error)
-	RecoverBatch(ctx context.Context, j postgres.Job, limit int) ([]postgres.RecoverItem, error)
-	JobProgress(ctx context.Context, id string, done, failed int, cursor postgres.DeliveryCursor, lease time.Duration) error
+	RecoverBatch(ctx context.Context, j postgres.Job, limit int, endpointVersion time.Time, lease time.Duration,
+		send func(context.Context, []schema.Task) error) (postgres.RecoverResult, error)
 	FinishJob(ctx context.Context, id, status, errMsg string) error
 
 	Ping(ctx context.Context) error

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -137,49 +139,58 @@ func parseCursor(s string) (postgres.DeliveryCursor, bool) {
 	return postgres.DeliveryCursor{CreatedAt: t, ID: id}, true
 }
 
+// queueTimeout bounds the queueing of tasks while their deliveries are
+// locked: a Kafka that does not answer must not hold the rows, and a
+// Postgres connection, for long.
+const queueTimeout = 10 * time.Second
+
 // retryDelivery sends a delivery again now: a task for its next attempt,
 // with the same delivery id (webhook-id), from the event as stored. It
 // answers 202 once the task is queued. If the attempt fails, the delivery
 // goes through the retry schedule from its first tier.
+//
+// A delivery whose next attempt is pending (status retrying: queued, or
+// waiting in a retry tier) answers 409: the deliverer numbers the attempts
+// of a delivery one after the other, and a second task would start a second
+// chain with the same numbers. Retries of one delivery at once queue one
+// task; the others answer 409 too.
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, tenant string) {
 	id := r.PathValue("id")
-	task, err := s.Store.RetryTask(r.Context(), tenant, id)
+	var queueErr error
+	d, err := s.Store.RetryDelivery(r.Context(), tenant, id, func(ctx context.Context, task schema.Task) error {
+		ctx, cancel := context.WithTimeout(ctx, queueTimeout)
+		defer cancel()
+		queueErr = s.Tasks.Enqueue(ctx, []schema.Task{task})
+		return queueErr
+	})
 	switch {
+	case err == nil:
 	case errors.Is(err, postgres.ErrNotFound):
 		writeProblem(w, problem(http.StatusNotFound, "no such delivery"))
+		return
+	case errors.Is(err, postgres.ErrRetrying):
+		due := ""
+		if d.NextAttemptAt != nil {
+			due = ", due at " + d.NextAttemptAt.UTC().Format(time.RFC3339)
+		}
+		writeProblem(w, problem(http.StatusConflict, fmt.Sprintf("the delivery is being retried on its schedule: "+
+			"attempt %d is pending%s; retry it by hand once it has succeeded or is dead", d.Attempts+1, due)))
 		return
 	case errors.Is(err, postgres.ErrEventGone):
 		writeProblem(w, problem(http.StatusConflict, "the delivery's event is no longer stored (retention), so it cannot be sent again"))
 		return
-	case err != nil:
-		s.internal(w, r, "retry delivery", err)
-		return
-	}
-	ep, err := s.Store.Endpoint(r.Context(), tenant, task.EndpointID)
-	if errors.Is(err, postgres.ErrNotFound) {
+	case errors.Is(err, postgres.ErrEndpointGone):
 		writeProblem(w, problem(http.StatusConflict, "the delivery's endpoint was deleted"))
 		return
-	}
-	if err != nil {
-		s.internal(w, r, "retry delivery", err)
-		return
-	}
-	task.EndpointVersion = ep.UpdatedAt
-	if err := s.Tasks.Enqueue(r.Context(), []schema.Task{task}); err != nil {
+	case queueErr != nil:
 		s.Log.Error("queueing a manual retry failed", "delivery_id", id, "err", err)
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, problem(http.StatusServiceUnavailable, "the retry could not be queued; try again"))
 		return
-	}
-	if err := s.Store.MarkRetrying(r.Context(), []schema.Task{task}); err != nil {
+	default:
 		s.internal(w, r, "retry delivery", err)
 		return
 	}
-	ds, err := s.Store.Deliveries(r.Context(), postgres.DeliveryFilter{Tenant: tenant, Limit: 1, ID: id})
-	if err != nil || len(ds) == 0 {
-		s.internal(w, r, "retry delivery", errors.Join(err, postgres.ErrNotFound))
-		return
-	}
 	w.Header().Set("Location", "/v1/deliveries/"+id)
-	writeJSON(w, http.StatusAccepted, toDeliveryJSON(ds[0]))
+	writeJSON(w, http.StatusAccepted, toDeliveryJSON(d))
 }

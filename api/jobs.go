@@ -28,6 +28,7 @@ type jobJSON struct {
 	Total      int        `json:"total"`
 	Done       int        `json:"done"`
 	Failed     int        `json:"failed"`
+	Skipped    int        `json:"skipped"`
 	Error      string     `json:"error,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
@@ -35,13 +36,14 @@ type jobJSON struct {
 
 func toJobJSON(j postgres.Job) jobJSON {
 	return jobJSON{ID: j.ID, Kind: j.Kind, EndpointID: j.EndpointID, Since: j.Since, Until: j.Until, Status: j.Status,
-		Total: j.Total, Done: j.Done, Failed: j.Failed, Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
+		Total: j.Total, Done: j.Done, Failed: j.Failed, Skipped: j.Skipped, Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
 }
 
-// recoverEndpoint starts a job that sends again every delivery of the
-// endpoint that is retrying or dead and was created in [since, until)
-// (until defaults to now), oldest first. It answers 202 with the job at
-// once; GET /v1/jobs/{id} shows its progress.
+// recoverEndpoint starts a job that sends again every dead delivery of the
+// endpoint created in [since, until) (until defaults to now), oldest first;
+// those still retrying are skipped, their next attempt being pending (see
+// retryDelivery). It answers 202 with the job at once; GET /v1/jobs/{id}
+// shows its progress.
 func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
 	var req recoverRequest
 	if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
@@ -159,50 +161,41 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 		return
 	}
 	for {
-		var items []postgres.RecoverItem
-		err := retry(ctx, func() (err error) { items, err = s.Store.RecoverBatch(ctx, j, recoverBatch); return err })
-		if errors.Is(err, schema.ErrInvalidData) {
+		// One batch is one transaction: its dead deliveries locked, their
+		// tasks queued, their state and the job's progress recorded, or
+		// nothing (see postgres.DB.RecoverBatch).
+		var (
+			res      postgres.RecoverResult
+			queueErr error
+		)
+		err := retry(ctx, func() (err error) {
+			queueErr = nil
+			res, err = s.Store.RecoverBatch(ctx, j, recoverBatch, ep.UpdatedAt, s.JobLease,
+				func(ctx context.Context, tasks []schema.Task) error {
+					ctx, cancel := context.WithTimeout(ctx, queueTimeout)
+					defer cancel()
+					queueErr = s.Tasks.Enqueue(ctx, tasks)
+					return queueErr
+				})
+			return err
+		})
+		switch {
+		case errors.Is(err, schema.ErrInvalidData):
 			fail("reading deliveries failed: the store refused the job's data", err)
 			return
-		}
-		if err != nil {
+		case err != nil && queueErr != nil:
+			wait("queueing deliveries", err)
+			return
+		case err != nil:
 			wait("reading deliveries", err)
 			return
-		}
-		if len(items) == 0 {
+		case res.Cursor == nil:
 			if err := s.Store.FinishJob(ctx, j.ID, postgres.JobDone, ""); err != nil && ctx.Err() == nil {
 				log.Error("recording a finished job", "err", err)
 			}
 			return
 		}
-		var (
-			tasks []schema.Task
-		)
-		for _, it := range items {
-			if it.EventGone {
-				continue
-			}
-			it.Task.EndpointVersion = ep.UpdatedAt
-			tasks = append(tasks, it.Task)
-		}
-		if len(tasks) > 0 {
-			if err := retry(ctx, func() error { return s.Tasks.Enqueue(ctx, tasks) }); err != nil {
-				wait("queueing deliveries", err)
-				return
-			}
-			if err := s.Store.MarkRetrying(ctx, tasks); err != nil {
-				log.Warn("marking recovered deliveries", "err", err)
-			}
-		}
-		last := items[len(items)-1].Cursor
-		err = retry(ctx, func() error {
-			return s.Store.JobProgress(ctx, j.ID, len(tasks), len(items)-len(tasks), last, s.JobLease)
-		})
-		if err != nil {
-			wait("recording progress", err)
-			return
-		}
-		j.Cursor = &last
+		j.Cursor = res.Cursor
 	}
 }
 

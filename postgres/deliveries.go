@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Delivery is the state of the delivery of one event to one endpoint.
@@ -43,6 +46,20 @@ type DeliveryCursor struct {
 	ID        string
 }
 
+// deliveryColumns are the columns scanDelivery reads, from deliveries d.
+const deliveryColumns = `d.id, d.tenant, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts,
+	COALESCE(d.last_status_code, 0), COALESCE(d.last_error, ''), d.next_attempt_at, d.created_at, d.updated_at`
+
+func scanDelivery(r pgx.Row) (Delivery, error) {
+	var d Delivery
+	err := r.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
+		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	return d, err
+}
+
 // Deliveries lists deliveries matching the filter.
 func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
 	var beforeAt *time.Time
@@ -51,9 +68,8 @@ func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, err
 		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT id, tenant, endpoint_id, event_id, event_type, status, attempts,
-			COALESCE(last_status_code, 0), COALESCE(last_error, ''), next_attempt_at, created_at, updated_at
-		FROM deliveries
+		SELECT `+deliveryColumns+`
+		FROM deliveries d
 		WHERE tenant = $1
 			AND ($8 = '' OR id = $8)
 			AND ($2 = '' OR endpoint_id = $2)
@@ -71,9 +87,8 @@ func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, err
 	defer rows.Close()
 	var out []Delivery
 	for rows.Next() {
-		var d Delivery
-		if err := rows.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
-			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt); err != nil {
+		d, err := scanDelivery(rows)
+		if err != nil {
 			return nil, fmt.Errorf("postgres: deliveries: %w", err)
 		}
 		out = append(out, d)

@@ -114,53 +114,75 @@ func (db *DB) StoredEvents(ctx context.Context, f EventFilter) (events []StoredE
 // (retention removed it), so it cannot be sent again.
 var ErrEventGone = errors.New("postgres: the delivery's event is no longer stored")
 
-// RetryTask returns the task of the next attempt of a tenant's delivery:
-// the same delivery id, attempt number attempts+1, the event as stored.
-// ErrNotFound when there is no such delivery, ErrEventGone when its event
-// was removed.
-func (db *DB) RetryTask(ctx context.Context, tenant, deliveryID string) (schema.Task, error) {
-	var (
-		t     schema.Task
-		made  int
-		evID  *string
-		data  *string
-		typ   *string
-		evAt  *time.Time
-		evTen string
-	)
-	err := db.pool.QueryRow(ctx, `
-		SELECT d.endpoint_id, d.attempts, d.tenant, e.id, e.type, e.data::text, e.created_at
-		FROM deliveries d LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
-		WHERE d.tenant = $1 AND d.id = $2`, tenant, deliveryID).
-		Scan(&t.EndpointID, &made, &evTen, &evID, &typ, &data, &evAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return t, ErrNotFound
-	}
-	if err != nil {
-		return t, fmt.Errorf("postgres: retry task: %w", err)
-	}
-	if evID == nil {
-		return t, ErrEventGone
-	}
-	t.V, t.DeliveryID, t.Attempt = schema.Version, deliveryID, made+1
-	t.Event = schema.Event{ID: *evID, Tenant: evTen, Type: *typ, Data: []byte(*data), CreatedAt: *evAt}
-	return t, nil
-}
+// ErrEndpointGone is returned when a delivery's endpoint was deleted, so it
+// cannot be sent again.
+var ErrEndpointGone = errors.New("postgres: the delivery's endpoint was deleted")
 
-// MarkRetrying shows deliveries as retrying, due now, once the tasks of
-// their next attempts are queued. A delivery whose queued attempt is
-// already recorded (the deliverer was faster than this update) keeps the
-// outcome the sink wrote.
-func (db *DB) MarkRetrying(ctx context.Context, tasks []schema.Task) error {
-	ids, attempts := make([]string, len(tasks)), make([]int32, len(tasks))
-	for i, t := range tasks {
-		ids[i], attempts[i] = t.DeliveryID, int32(t.Attempt)
+// ErrRetrying is returned for a delivery that is being retried: the task of
+// its next attempt is queued or waits in a retry tier, and the deliverer
+// numbers every attempt after it. A second task would start a second chain
+// with the same attempt numbers, whose outcomes the history, keyed by
+// attempt number, cannot both keep.
+var ErrRetrying = errors.New("postgres: the delivery is being retried on its schedule")
+
+// RetryDelivery sends a tenant's delivery again: under a lock on its row, it
+// checks that no attempt of it is pending (its status is not retrying), hands
+// send the task of its next attempt (attempts+1, the event as stored, the
+// endpoint's version), and once send returns nil shows the delivery as
+// retrying, due now, and returns it so. Retries of one delivery, and a retry
+// and a recovery, are thereby serialised: whichever comes second finds it
+// retrying. send runs inside the transaction, so it must not use this DB.
+//
+// ErrNotFound when there is no such delivery, ErrRetrying (with the delivery
+// as it stands) while an attempt is pending, ErrEventGone or
+// ErrEndpointGone when it cannot be sent, or send's error; in every case
+// nothing changed.
+func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (Delivery, error) {
+	var d Delivery
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var (
+			err     error
+			evType  *string
+			data    *string
+			evAt    *time.Time
+			version *time.Time
+		)
+		row := tx.QueryRow(ctx, `
+			SELECT `+deliveryColumns+`, e.type, e.data::text, e.created_at, ep.updated_at
+			FROM deliveries d
+				LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+				LEFT JOIN endpoints ep ON ep.tenant = d.tenant AND ep.id = d.endpoint_id
+			WHERE d.tenant = $1 AND d.id = $2
+			FOR UPDATE OF d`, tenant, deliveryID)
+		err = row.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt, &evType, &data, &evAt, &version)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return err
+		case d.Status == string(schema.OutcomeRetrying):
+			return ErrRetrying
+		case data == nil:
+			return ErrEventGone
+		case version == nil:
+			return ErrEndpointGone
+		}
+		task := schema.Task{V: schema.Version, DeliveryID: d.ID, EndpointID: d.EndpointID, Attempt: d.Attempts + 1,
+			EndpointVersion: *version,
+			Event:           schema.Event{ID: d.EventID, Tenant: d.Tenant, Type: *evType, Data: []byte(*data), CreatedAt: *evAt}}
+		if err := send(ctx, task); err != nil {
+			return err
+		}
+		// updated_at stays: it orders outcomes by the deliverers' clocks,
+		// and the attempt's outcome must win whatever this clock says.
+		d, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries d SET status = 'retrying', next_attempt_at = now()
+			WHERE id = $1 RETURNING `+deliveryColumns, d.ID))
+		return err
+	})
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetrying) || errors.Is(err, ErrEventGone) ||
+		errors.Is(err, ErrEndpointGone) {
+		return d, err
 	}
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries d SET status = 'retrying', next_attempt_at = now()
-		FROM unnest($1::text[], $2::int[]) AS u(id, attempt)
-		WHERE d.id = u.id AND d.attempts < u.attempt`, ids, attempts)
-	if err != nil {
-		return fmt.Errorf("postgres: mark retrying: %w", err)
-	}
-	return nil
+	return d, fmt.Errorf("postgres: retry delivery: %w", err)
 }

@@ -34,6 +34,9 @@ type Job struct {
 	Total      int
 	Done       int
 	Failed     int
+	// Skipped counts deliveries left to their retry schedule: their next
+	// attempt was pending.
+	Skipped    int
 	Error      string
 	Cursor     *DeliveryCursor // the last delivery handled
 	CreatedAt  time.Time
@@ -41,7 +44,7 @@ type Job struct {
 	FinishedAt *time.Time
 }
 
-const jobColumns = `id, tenant, kind, endpoint_id, since, until, status, total, done, failed,
+const jobColumns = `id, tenant, kind, endpoint_id, since, until, status, total, done, failed, skipped,
 	COALESCE(error, ''), cursor_at, COALESCE(cursor_id, ''), created_at, updated_at, finished_at`
 
 func scanJob(r pgx.Row) (Job, error) {
@@ -51,7 +54,7 @@ func scanJob(r pgx.Row) (Job, error) {
 		cid string
 	)
 	err := r.Scan(&j.ID, &j.Tenant, &j.Kind, &j.EndpointID, &j.Since, &j.Until, &j.Status, &j.Total, &j.Done,
-		&j.Failed, &j.Error, &at, &cid, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt)
+		&j.Failed, &j.Skipped, &j.Error, &at, &cid, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return j, ErrNotFound
 	}
@@ -106,71 +109,122 @@ func (db *DB) ClaimJob(ctx context.Context, lease time.Duration) (Job, error) {
 	return j, err
 }
 
-// RecoverItem is one delivery a recovery job re-sends: the task of its
-// next attempt, and where it stands in the job's order.
-type RecoverItem struct {
-	Task   schema.Task
-	Cursor DeliveryCursor
-	// EventGone is set when the delivery's event is no longer stored: it
-	// cannot be sent again.
-	EventGone bool
+// RecoverResult is what one batch of a recovery job did.
+type RecoverResult struct {
+	// Done counts the deliveries sent again, Failed those whose event is
+	// gone, Skipped those whose next attempt was pending (still retrying).
+	Done, Failed, Skipped int
+	// Cursor is the last delivery of the batch; nil when the job had none
+	// left.
+	Cursor *DeliveryCursor
 }
 
-// RecoverBatch returns up to limit deliveries a recovery job re-sends after
-// its cursor, oldest first.
-func (db *DB) RecoverBatch(ctx context.Context, j Job, limit int) ([]RecoverItem, error) {
+// RecoverBatch works the next batch of a recovery job, up to limit of the
+// deliveries it re-sends after its cursor, oldest first, in one
+// transaction: it locks those that are dead, hands send the tasks of their
+// next attempts (the events as stored, endpointVersion as the endpoint's
+// version), shows them as retrying, and records the job's progress with a
+// lease renewed for lease. Deliveries still retrying are skipped: their
+// next attempt is pending, and a second task would start a second chain of
+// attempts with the same numbers (see RetryDelivery, which it excludes).
+// Those whose event is gone count as failed. If send fails, nothing
+// changed. send runs inside the transaction, so it must not use this DB.
+func (db *DB) RecoverBatch(ctx context.Context, j Job, limit int, endpointVersion time.Time, lease time.Duration,
+	send func(context.Context, []schema.Task) error) (RecoverResult, error) {
+	var res RecoverResult
 	var afterAt *time.Time
 	var afterID string
 	if j.Cursor != nil {
 		afterAt, afterID = &j.Cursor.CreatedAt, j.Cursor.ID
 	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT d.id, d.attempts, d.created_at, d.tenant, d.event_id, COALESCE(e.type, ''), e.data::text, e.created_at
-		FROM deliveries d LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
-		WHERE `+recoverable+` AND ($4::timestamptz IS NULL OR (d.created_at, d.id) > ($4, $5))
-		ORDER BY d.created_at, d.id
-		LIMIT $6`, j.EndpointID, j.Since, j.Until, afterAt, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: recover batch: %w", err)
-	}
-	defer rows.Close()
-	var out []RecoverItem
-	for rows.Next() {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		res = RecoverResult{}
+		rows, err := tx.Query(ctx, `
+			SELECT d.id, d.status, d.created_at, e.id IS NOT NULL
+			FROM deliveries d LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+			WHERE `+recoverable+` AND ($4::timestamptz IS NULL OR (d.created_at, d.id) > ($4, $5))
+			ORDER BY d.created_at, d.id
+			LIMIT $6`, j.EndpointID, j.Since, j.Until, afterAt, afterID, limit)
+		if err != nil {
+			return err
+		}
+		var dead []string
+		for rows.Next() {
+			var (
+				c         DeliveryCursor
+				status    string
+				eventKept bool
+			)
+			if err := rows.Scan(&c.ID, &status, &c.CreatedAt, &eventKept); err != nil {
+				rows.Close()
+				return err
+			}
+			res.Cursor = &c
+			switch {
+			case status != string(schema.OutcomeDead):
+				res.Skipped++
+			case !eventKept:
+				res.Failed++
+			default:
+				dead = append(dead, c.ID)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || res.Cursor == nil {
+			return err
+		}
+		// Lock the dead ones and read them again: a manual retry may
+		// have sent one meanwhile (or the sink recorded its outcome).
+		rows, err = tx.Query(ctx, `
+			SELECT d.id, d.attempts, d.tenant, d.event_id, e.type, e.data::text, e.created_at
+			FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+			WHERE d.id = ANY($1) AND d.status = 'dead'
+			ORDER BY d.created_at, d.id
+			FOR UPDATE OF d`, dead)
+		if err != nil {
+			return err
+		}
 		var (
-			it   RecoverItem
-			made int
-			data *string
-			evAt *time.Time
+			tasks []schema.Task
+			ids   []string
 		)
-		t := &it.Task
-		if err := rows.Scan(&t.DeliveryID, &made, &it.Cursor.CreatedAt, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
-			&data, &evAt); err != nil {
-			return nil, fmt.Errorf("postgres: recover batch: %w", err)
+		for rows.Next() {
+			var (
+				t    = schema.Task{V: schema.Version, EndpointID: j.EndpointID, EndpointVersion: endpointVersion}
+				made int
+				data string
+			)
+			if err := rows.Scan(&t.DeliveryID, &made, &t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &t.Event.CreatedAt); err != nil {
+				rows.Close()
+				return err
+			}
+			t.Attempt, t.Event.Data = made+1, []byte(data)
+			tasks = append(tasks, t)
+			ids = append(ids, t.DeliveryID)
 		}
-		t.V, t.EndpointID, t.Attempt = schema.Version, j.EndpointID, made+1
-		it.Cursor.ID = t.DeliveryID
-		if data == nil {
-			it.EventGone = true
-		} else {
-			t.Event.Data, t.Event.CreatedAt = []byte(*data), *evAt
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
 		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: recover batch: %w", err)
-	}
-	return out, nil
-}
-
-// JobProgress records a job's progress after a batch: the deliveries done
-// and failed in it, the cursor of its last delivery, and a renewed lease.
-func (db *DB) JobProgress(ctx context.Context, id string, done, failed int, cursor DeliveryCursor, lease time.Duration) error {
-	_, err := db.pool.Exec(ctx, `UPDATE jobs SET done = done + $2, failed = failed + $3, cursor_at = $4, cursor_id = $5,
-		lease_until = now() + $6::interval, updated_at = now() WHERE id = $1`, id, done, failed, cursor.CreatedAt, cursor.ID, lease)
+		res.Done, res.Skipped = len(tasks), res.Skipped+len(dead)-len(tasks)
+		if len(tasks) > 0 {
+			if err := send(ctx, tasks); err != nil {
+				return err
+			}
+			// updated_at stays, as in RetryDelivery.
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now() WHERE id = ANY($1)`, ids); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE jobs SET done = done + $2, failed = failed + $3, skipped = skipped + $4,
+			cursor_at = $5, cursor_id = $6, lease_until = now() + $7::interval, updated_at = now() WHERE id = $1`,
+			j.ID, res.Done, res.Failed, res.Skipped, res.Cursor.CreatedAt, res.Cursor.ID, lease)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("postgres: job progress: %w", err)
+		return RecoverResult{}, fmt.Errorf("postgres: recover batch: %w", dataError(err))
 	}
-	return nil
+	return res, nil
 }
 
 // FinishJob ends a job as done or failed (with the error shown to users).
