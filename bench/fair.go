@@ -205,15 +205,20 @@ func (f *fairPlan) done(tr *tracker, pub *publisher) bool {
 // Fair is what the fair scenarios measure besides the common fields.
 // Result.Latency is b's during a's backlog, Result.PerSec a's deliveries/s.
 type Fair struct {
-	Lanes        bool    `json:"lanes"` // HOOKSTREAM_TENANT_FAST_LANE_RATE default, or 0
-	BulkTasks    float64 `json:"bulk_tasks"`
-	Backlogged   Tenant  `json:"backlogged"` // a
-	Steady       Tenant  `json:"steady"`     // b
-	Alone        Summary `json:"steady_alone"`
-	During       Summary `json:"steady_during_backlog"`
-	After        Summary `json:"steady_after"`
-	P99VsAlone   float64 `json:"p99_during_vs_alone"`
-	BaselineSecs float64 `json:"baseline_s"`
+	Lanes      bool    `json:"lanes"` // HOOKSTREAM_TENANT_FAST_LANE_RATE default, or 0
+	BulkTasks  float64 `json:"bulk_tasks"`
+	Backlogged Tenant  `json:"backlogged"` // a
+	Steady     Tenant  `json:"steady"`     // b
+	Alone      Summary `json:"steady_alone"`
+	During     Summary `json:"steady_during_backlog"`
+	After      Summary `json:"steady_after"`
+	// During split at the time the dispatcher had read past a's backlog:
+	// b's events published before it wait behind a's in the events topic,
+	// those published after only behind a's tasks.
+	DuringDispatch Summary `json:"steady_during_dispatch"`
+	DuringDrain    Summary `json:"steady_after_dispatch"`
+	P99VsAlone     float64 `json:"p99_during_vs_alone"`
+	BaselineSecs   float64 `json:"baseline_s"`
 	// DispatchedSecs is how long after a's backlog started the dispatcher
 	// had read past it (b's events behind it in the events topic wait that
 	// long, lanes or not); 0: not seen.
@@ -265,6 +270,14 @@ func (f *fairPlan) finish(e *env, res *Result, tr *tracker, pub *publisher, proc
 	fr.During = Summarize(tr.latenciesOf(func(slot int, t time.Time) bool {
 		return !isA(slot) && !t.Before(f.aStart) && !t.After(drained)
 	}))
+	if !f.dispatched.IsZero() {
+		fr.DuringDispatch = Summarize(tr.latenciesOf(func(slot int, t time.Time) bool {
+			return !isA(slot) && !t.Before(f.aStart) && t.Before(f.dispatched)
+		}))
+		fr.DuringDrain = Summarize(tr.latenciesOf(func(slot int, t time.Time) bool {
+			return !isA(slot) && !t.Before(f.dispatched) && !t.After(drained)
+		}))
+	}
 	fr.After = Summarize(tr.latenciesOf(func(slot int, t time.Time) bool { return !isA(slot) && t.After(drained) }))
 	if fr.Alone.P99 > 0 {
 		fr.P99VsAlone = fr.During.P99 / fr.Alone.P99

@@ -149,7 +149,9 @@ func (f *Fair) print(w io.Writer, scenario string) {
 	for _, row := range []struct {
 		name string
 		s    Summary
-	}{{"alone, before", f.Alone}, {"during " + a.ID + "'s backlog", f.During}, {"after", f.After}} {
+	}{{"alone, before", f.Alone}, {"during " + a.ID + "'s backlog", f.During},
+		{"  of which while dispatching it", f.DuringDispatch}, {"  of which after its dispatch", f.DuringDrain},
+		{"after", f.After}} {
 		fmt.Fprintf(tw, "  %s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", row.name, row.s.N, row.s.P50, row.s.P90, row.s.P99, row.s.Max)
 	}
 	tw.Flush()
