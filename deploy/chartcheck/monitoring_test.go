@@ -167,29 +167,39 @@ func TestGeneratedSecret(t *testing.T) {
 	}
 }
 
-// TestScaledObject checks the KEDA trigger names the deliver stage's group
-// and topic as the binary derives them from the topic prefix.
+// TestScaledObject checks the KEDA triggers name the deliver stages' groups
+// and topics (the fast and the bulk lane) as the binary derives them from
+// the topic prefix.
 func TestScaledObject(t *testing.T) {
 	d := decode(t, render(t, allFeatures))
 	sos := d.custom["ScaledObject"]
 	if len(sos) != 1 {
 		t.Fatalf("%d ScaledObjects, want 1", len(sos))
 	}
-	trig := sos[0]["spec"].(map[string]any)["triggers"].([]any)[0].(map[string]any)
-	meta := trig["metadata"].(map[string]any)
-	want := map[string]any{
-		"bootstrapServers": "kafka-0.kafka:9092,kafka-1.kafka:9092",
-		"consumerGroup":    "prod.hooks-deliver",
-		"topic":            "prod.hooks.deliveries",
-		"lagThreshold":     "500",
+	trigs := sos[0]["spec"].(map[string]any)["triggers"].([]any)
+	if len(trigs) != 2 {
+		t.Fatalf("%d triggers, want 2 (the fast and the bulk lane)", len(trigs))
 	}
-	for k, v := range want {
-		if meta[k] != v {
-			t.Errorf("kafka trigger %s = %v, want %v", k, meta[k], v)
+	for i, lane := range []struct{ group, topic string }{
+		{"prod.hooks-deliver", "prod.hooks.deliveries"},
+		{"prod.hooks-deliver-bulk", "prod.hooks.deliveries.bulk"},
+	} {
+		trig := trigs[i].(map[string]any)
+		meta := trig["metadata"].(map[string]any)
+		want := map[string]any{
+			"bootstrapServers": "kafka-0.kafka:9092,kafka-1.kafka:9092",
+			"consumerGroup":    lane.group,
+			"topic":            lane.topic,
+			"lagThreshold":     "500",
 		}
-	}
-	if trig["type"] != "kafka" {
-		t.Errorf("trigger type %v", trig["type"])
+		for k, v := range want {
+			if meta[k] != v {
+				t.Errorf("kafka trigger %d %s = %v, want %v", i, k, meta[k], v)
+			}
+		}
+		if trig["type"] != "kafka" {
+			t.Errorf("trigger %d type %v", i, trig["type"])
+		}
 	}
 	if dep := d.deployments["deliver"]; dep.Spec.Replicas != nil {
 		t.Error("deliver Deployment sets replicas although KEDA scales it")
