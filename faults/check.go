@@ -26,7 +26,7 @@ type result struct {
 	// Quarantined counts records in the quarantine topic: must be 0, as
 	// nothing a run publishes is poison and an outage never quarantines.
 	Quarantined int `json:"quarantined"`
-	Attempts   int    `json:"attempts"` // requests the receiver answered
+	Attempts    int `json:"attempts"` // requests the receiver answered
 	// HangingClosed counts the hanging transactions hookstream found and
 	// closed (see consumer/hanging.go), from its logs.
 	HangingClosed int           `json:"hanging_closed"`
