@@ -22,7 +22,8 @@ var ErrInvalidURL = errors.New("delivery: invalid endpoint URL")
 // pass the Guard; host names are not resolved here, since their addresses
 // may change: Sender checks every resolved address when it dials. Host
 // names that only look like numeric IPv4 forms ("2130706433", "127.1",
-// "0x7f.1") are refused too, because some resolvers read them as addresses.
+// "0x7f.1") are refused too, because some resolvers read them as addresses,
+// and so are names with ASCII characters no DNS name has.
 //
 // Errors wrap ErrInvalidURL (and ErrForbiddenTarget for a refused IP) and
 // never contain the URL's userinfo or query.
@@ -65,7 +66,24 @@ func (g Guard) ValidateURL(raw string) (*url.URL, error) {
 	if looksNumeric(host) {
 		return nil, fmt.Errorf("%w: host looks like a non-canonical IP address", ErrInvalidURL)
 	}
+	if !hostNameChars(host) {
+		return nil, fmt.Errorf("%w: host is neither an IP address nor a DNS name", ErrInvalidURL)
+	}
 	return u, nil
+}
+
+// hostNameChars reports whether host has only the ASCII characters of DNS
+// names (letters, digits, '-', '.', and '_', which some names use); bytes
+// past ASCII are left to IDNA. url.Parse lets through much more ("a]b",
+// "a!b"), which no resolver finds and other URL parsers refuse.
+func hostNameChars(host string) bool {
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c < 0x80 && !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // looksNumeric reports whether host's last label is all digits or hex

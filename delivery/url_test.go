@@ -26,6 +26,8 @@ func TestValidateURL(t *testing.T) {
 		{"hostname not resolved", Guard{}, "http://localhost:8080/h", true, false},
 		{"exactly max length", Guard{}, "https://example.com/" + strings.Repeat("a", MaxURLLength-len("https://example.com/")), true, false},
 		{"allowed loopback", dev, "http://127.0.0.1:9000/h", true, false},
+		{"underscore in host name", Guard{}, "https://my_host.example/", true, false},
+		{"international host name", Guard{}, "https://bücher.example/", true, false},
 
 		{"empty", Guard{}, "", false, false},
 		{"too long", Guard{}, long, false, false},
@@ -51,6 +53,8 @@ func TestValidateURL(t *testing.T) {
 		{"decimal IPv4 host", Guard{}, "http://2130706433/", false, false},
 		{"short IPv4 host", Guard{}, "http://127.1/", false, false},
 		{"hex IPv4 host", Guard{}, "http://0x7f.0.0.1/", false, false},
+		{"bracket in host name", Guard{}, "https://a]b/", false, false},
+		{"sub-delimiter in host name", Guard{}, "https://a!b.example/", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
