@@ -117,6 +117,10 @@ type Config struct {
 	// at HTTPAddr, so that no delivery loops back into the API.
 	PublicURL []string `env:"PUBLIC_URL"`
 
+	// DevKafkaPort is where `hookstream dev` runs its embedded Kafka when
+	// no brokers are configured (0: any free port).
+	DevKafkaPort int `env:"DEV_KAFKA_PORT, default=9092"`
+
 	LogLevel  string `env:"LOG_LEVEL, default=info"`
 	LogFormat string `env:"LOG_FORMAT, default=json"`
 	// MetricsAddr serves /metrics (and Go's profiles with PProf) apart
@@ -172,6 +176,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_METRICS_ADDR must differ from HOOKSTREAM_HTTP_ADDR: metrics and profiles stay off the API's listener")
 	case c.PProf && c.MetricsAddr == "":
 		return fmt.Errorf("config: HOOKSTREAM_PPROF needs HOOKSTREAM_METRICS_ADDR: profiles are served there")
+	case c.DevKafkaPort < 0 || c.DevKafkaPort > 65535:
+		return fmt.Errorf("config: HOOKSTREAM_DEV_KAFKA_PORT must be a port number (0: any free port)")
 	case c.TopicPartitions < 1:
 		return fmt.Errorf("config: HOOKSTREAM_TOPIC_PARTITIONS must be at least 1")
 	case c.RetryJitter < 0 || c.RetryJitter >= 1:

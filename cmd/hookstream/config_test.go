@@ -107,6 +107,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"HOOKSTREAM_LOG_LEVEL":            "debug",
 		"HOOKSTREAM_MAX_EVENT_BYTES":      "2048",
 		"HOOKSTREAM_ALLOWED_TARGET_CIDRS": "127.0.0.0/8",
+		"HOOKSTREAM_DEV_KAFKA_PORT":       "0",
 		"ROLES":                           "dispatch", // without the prefix: not ours
 	})
 	if err != nil {
@@ -132,6 +133,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 		{"log level", c.LogLevel, "debug"},
 		{"max event bytes", c.MaxEventBytes, 2048},
 		{"allowed cidrs", c.AllowedTargetCIDRs, "127.0.0.0/8"},
+		{"dev kafka port", c.DevKafkaPort, 0},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -170,6 +172,7 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"public url of another scheme", "HOOKSTREAM_PUBLIC_URL", "ftp://hooks.example.com"},
 		{"public url without host", "HOOKSTREAM_PUBLIC_URL", "https://"},
 		{"second public url bad", "HOOKSTREAM_PUBLIC_URL", "https://a.example.com,https://b.example.com:99999"},
+		{"dev kafka port 65536", "HOOKSTREAM_DEV_KAFKA_PORT", "65536"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,18 +13,16 @@ import (
 	"github.com/hookstream/hookstream/seal"
 )
 
-// devKafkaPort is where the embedded Kafka listens, so that any Kafka
-// client (kcat, a Java service) can publish to it.
-const devKafkaPort = 9092
-
 // dev runs every role in one process: an embedded Kafka (kfake) unless
 // brokers are configured, local receivers allowed, migrations applied, and
 // a banner with the API address, the admin token and an example.
 func dev(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) error {
 	if len(cfg.KafkaBrokers) == 0 {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(devKafkaPort))
+		// On a known port (HOOKSTREAM_DEV_KAFKA_PORT), so that any Kafka
+		// client (kcat, a Java service) can publish to it.
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(cfg.DevKafkaPort))
 		if err != nil {
-			return fmt.Errorf("dev: embedded kafka on 127.0.0.1:%d: %w", devKafkaPort, err)
+			return fmt.Errorf("dev: embedded kafka on 127.0.0.1:%d: %w", cfg.DevKafkaPort, err)
 		}
 		defer c.Close()
 		cfg.KafkaBrokers = c.ListenAddrs()

@@ -38,8 +38,9 @@ const usage = `usage: hookstream <command> [flags]
 commands:
   run      run roles (--roles=api,dispatch,deliver,retry,sink; default all)
   migrate  apply the Postgres migrations
-  dev      everything in one process on an embedded Kafka (127.0.0.1:9092
-           unless HOOKSTREAM_KAFKA_BROKERS is set), migrations applied
+  dev      everything in one process on an embedded Kafka (127.0.0.1:9092, or
+           HOOKSTREAM_DEV_KAFKA_PORT, unless HOOKSTREAM_KAFKA_BROKERS is set),
+           migrations applied
 `
 
 // Main runs a command and returns the process exit code.
