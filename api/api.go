@@ -216,9 +216,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/deliveries", call(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", call(s.getDelivery))
 	mux.Handle("POST /v1/deliveries/{id}/retry", call(s.retryDelivery))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, problem(http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path))
-	})
+	mux.HandleFunc("/", noRoute)
 	return mux
 }
 

@@ -102,10 +102,28 @@ func exchangeErrors(t testing.TB, req *http.Request, reqBody []byte, status int,
 		return r
 	}
 	item, _, tmpl := paths.FindPath(clone(), model, nil)
-	if item == nil || item.GetOperations().GetOrZero(strings.ToLower(req.Method)) == nil {
-		// Not a documented route: only a problem+json 404 may answer it.
+	if item == nil {
+		// Not a documented path: only a problem+json 404 may answer it.
 		if status != http.StatusNotFound || header.Get("Content-Type") != "application/problem+json" {
-			return []string{"undocumented route answered " + header.Get("Content-Type")}
+			return []string{fmt.Sprintf("undocumented route answered %d %s", status, header.Get("Content-Type"))}
+		}
+		return nil
+	}
+	if item.GetOperations().GetOrZero(strings.ToLower(req.Method)) == nil {
+		// A method the document does not list on a documented path: 405,
+		// problem+json, with Allow naming exactly the documented methods.
+		var allow []string
+		for m := range item.GetOperations().KeysFromOldest() {
+			allow = append(allow, strings.ToUpper(m))
+			if m == "get" {
+				allow = append(allow, "HEAD")
+			}
+		}
+		sort.Strings(allow)
+		if status != http.StatusMethodNotAllowed || header.Get("Content-Type") != "application/problem+json" ||
+			header.Get("Allow") != strings.Join(allow, ", ") {
+			return []string{fmt.Sprintf("undocumented method answered %d %s, Allow %q; want 405 problem+json, Allow %q",
+				status, header.Get("Content-Type"), header.Get("Allow"), strings.Join(allow, ", "))}
 		}
 		return nil
 	}
@@ -278,6 +296,12 @@ func TestOpenAPICatchesMismatches(t *testing.T) {
 		{"accepted request the document refuses", post, `{"url":"https://x.example","event_types":[]}`, 201, js,
 			`{"id":"ep_1","tenant":"default","url":"https://x.example","description":"","event_types":["*"],"header_names":[],"timeout_ms":1,"state":"enabled","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`},
 		{"undocumented route answered 200", httptest.NewRequest("GET", "http://127.0.0.1/v1/nope", nil), "", 200, js, `{}`},
+		{"undocumented method answered 404", httptest.NewRequest("PUT", "http://127.0.0.1/v1/endpoints/ep_1", nil), "", 404,
+			http.Header{"Content-Type": {"application/problem+json"}}, `{"type":"about:blank","title":"Not Found","status":404}`},
+		{"405 without Allow", httptest.NewRequest("PUT", "http://127.0.0.1/v1/endpoints/ep_1", nil), "", 405,
+			http.Header{"Content-Type": {"application/problem+json"}}, `{"type":"about:blank","title":"Method Not Allowed","status":405}`},
+		{"405 with a wrong Allow", httptest.NewRequest("PUT", "http://127.0.0.1/v1/tenants", nil), "", 405,
+			http.Header{"Content-Type": {"application/problem+json"}, "Allow": {"GET, POST"}}, `{"type":"about:blank","title":"Method Not Allowed","status":405}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
