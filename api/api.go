@@ -191,7 +191,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/tenants/{id}", s.admin(s.getTenant))
 	mux.Handle("POST /v1/tenants/{id}/keys", s.admin(s.createKey))
 	mux.Handle("GET /v1/tenants/{id}/keys", s.admin(s.listKeys))
-	mux.Handle("POST /v1/tenants/{id}/keys/{key}/revoke", s.admin(s.revokeKey))
+	mux.Handle("POST /v1/tenants/{id}/keys/{key_id}/revoke", s.admin(s.revokeKey))
 	mux.Handle("GET /v1/quarantine", s.admin(s.listQuarantine))
 	mux.Handle("GET /v1/quarantine/{id}", s.admin(s.getQuarantined))
 	mux.Handle("POST /v1/quarantine/{id}/redrive", s.admin(s.redriveQuarantined))

@@ -59,8 +59,9 @@ func unauthorized(w http.ResponseWriter) {
 	writeProblem(w, problem(http.StatusUnauthorized, "missing or invalid bearer token"))
 }
 
-// identify authenticates a request; when it cannot, it has answered (401, or
-// 500 when the key store fails) and ok is false.
+// identify authenticates a request, then checks its parameters (see
+// checkInput); when it cannot, it has answered (401, 400, or 500 when the
+// key store fails) and ok is false.
 func (s *Server) identify(w http.ResponseWriter, r *http.Request) (c caller, ok bool) {
 	c, err := s.authenticate(r)
 	if errors.Is(err, errUnauthorized) {
@@ -69,6 +70,10 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (c caller, ok 
 	}
 	if err != nil {
 		s.internal(w, r, "authenticate", err)
+		return c, false
+	}
+	if p := checkInput(r); p != nil {
+		writeProblem(w, p)
 		return c, false
 	}
 	return c, true
@@ -84,6 +89,10 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 			return
 		}
 		named := r.Header.Get(TenantHeader)
+		if named != "" && !validTenantID(named) {
+			writeProblem(w, headerProblem(TenantHeader, "must be a tenant id, or empty for the default tenant"))
+			return
+		}
 		if !c.admin {
 			if named != "" && named != c.tenant {
 				writeProblem(w, problem(http.StatusForbidden, "an API key acts on its own tenant only: drop "+TenantHeader))

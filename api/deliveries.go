@@ -2,10 +2,10 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,8 +68,15 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant s
 		Tenant: tenant, EndpointID: q.Get("endpoint_id"), EventID: q.Get("event_id"),
 		Status: q.Get("status"), Limit: limit + 1,
 	}
-	if f.Status != "" && !deliveryStatuses[f.Status] {
+	switch {
+	case q.Has("status") && !deliveryStatuses[f.Status]:
 		writeProblem(w, queryProblem("status", "must be one of succeeded, retrying, dead, parked"))
+		return
+	case q.Has("endpoint_id") && !validID("ep_", f.EndpointID):
+		writeProblem(w, queryProblem("endpoint_id", "must be an endpoint id (ep_…)"))
+		return
+	case q.Has("event_id") && !validEventIDParam(f.EventID):
+		writeProblem(w, queryProblem("event_id", "must be an event id: 1 to 255 characters, no control characters"))
 		return
 	}
 	if f.Since, f.Until, f.Before, p = historyWindow(q); p != nil {
@@ -119,24 +126,29 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request, tenant stri
 	writeJSON(w, http.StatusOK, out)
 }
 
+// formatCursor and parseCursor make and read the cursor of a listing
+// ordered by creation time, then id: the time in unix microseconds (the
+// precision Postgres keeps), a dot, and the id. Any such string is a
+// position in the listing, so the document's pattern says exactly which
+// cursors are valid.
 func formatCursor(c postgres.DeliveryCursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(c.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + c.ID))
+	return strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID
 }
 
 func parseCursor(s string) (postgres.DeliveryCursor, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	us, id, ok := strings.Cut(s, ".")
+	// At most 18 digits (year 33658) or a minus and 17 (1199 BC): times
+	// Postgres stores.
+	digits := strings.TrimPrefix(us, "-")
+	if !ok || id == "" || digits == "" || len(digits) > 18 || len(digits) > 17 && us[0] == '-' ||
+		strings.Trim(digits, "0123456789") != "" {
+		return postgres.DeliveryCursor{}, false
+	}
+	n, err := strconv.ParseInt(us, 10, 64)
 	if err != nil {
 		return postgres.DeliveryCursor{}, false
 	}
-	ts, id, ok := strings.Cut(string(b), "|")
-	if !ok || id == "" {
-		return postgres.DeliveryCursor{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return postgres.DeliveryCursor{}, false
-	}
-	return postgres.DeliveryCursor{CreatedAt: t, ID: id}, true
+	return postgres.DeliveryCursor{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true
 }
 
 // queueTimeout bounds the queueing of tasks while their deliveries are

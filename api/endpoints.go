@@ -30,7 +30,7 @@ type endpointRequest struct {
 	EventTypes  []string          `json:"event_types"`
 	Headers     map[string]string `json:"headers"`
 	Secret      string            `json:"secret"`
-	TimeoutMS   *int              `json:"timeout_ms"`
+	TimeoutMS   *wholeNumber      `json:"timeout_ms"`
 }
 
 // endpointJSON is an endpoint as the API shows it: the URL redacted, custom
@@ -132,7 +132,7 @@ func (s *Server) validateEndpoint(req endpointRequest) (postgres.NewEndpoint, *P
 	}
 	ne.Timeout = s.DefaultTimeout
 	if req.TimeoutMS != nil {
-		t, p := validateTimeout(*req.TimeoutMS)
+		t, p := validateTimeout(int(*req.TimeoutMS))
 		if p != nil {
 			return ne, p
 		}
@@ -203,8 +203,8 @@ func validateEventTypes(types []string) *Problem {
 }
 
 func validateDescription(d string) *Problem {
-	if len(d) > maxDescription {
-		return fieldProblem("description", "at most "+strconv.Itoa(maxDescription)+" bytes")
+	if textLen(d) > maxDescription {
+		return fieldProblem("description", "at most "+strconv.Itoa(maxDescription)+" characters")
 	}
 	return nil
 }
@@ -214,7 +214,7 @@ func validateHeaders(h map[string]string) *Problem {
 		return fieldProblem("headers", "at most "+strconv.Itoa(maxHeaders)+" headers")
 	}
 	for k, v := range h {
-		if !validHeaderName(k) || len(v) > 4096 || !validHeaderValue(v) {
+		if !validHeaderName(k) || textLen(v) > 4096 || !validHeaderValue(v) {
 			return fieldProblem("headers", "invalid header "+strconv.Quote(k))
 		}
 		if delivery.IsReservedHeader(k) {
@@ -240,7 +240,8 @@ func newSecret(supplied string) (string, *Problem) {
 		}
 		return secret, nil
 	}
-	if _, err := delivery.ParseSecret(supplied); err != nil {
+	// ParseSecret's base64 decoder skips line breaks; the document does not.
+	if _, err := delivery.ParseSecret(supplied); err != nil || strings.ContainsAny(supplied, "\r\n") {
 		return "", fieldProblem("secret", "must be whsec_ followed by the base64 of 24 to 64 random bytes")
 	}
 	return supplied, nil
@@ -294,7 +295,12 @@ func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, tenant st
 		writeProblem(w, p)
 		return
 	}
-	eps, err := s.Store.Endpoints(r.Context(), tenant, r.URL.Query().Get("cursor"), limit+1)
+	after, p := idCursor(r.URL.Query(), func(c string) bool { return validID("ep_", c) })
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	eps, err := s.Store.Endpoints(r.Context(), tenant, after, limit+1)
 	if err != nil {
 		s.internal(w, r, "list endpoints", err)
 		return
@@ -310,12 +316,13 @@ type listJSON[T any] struct {
 }
 
 func pageLimit(r *http.Request) (int, *Problem) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
+	q := r.URL.Query()
+	if !q.Has("limit") {
 		return defaultPageSize, nil
 	}
+	v := q.Get("limit")
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxPageSize {
+	if err != nil || strings.Trim(v, "0123456789") != "" || n < 1 || n > maxPageSize {
 		p := problem(http.StatusBadRequest, "limit: must be a whole number from 1 to "+strconv.Itoa(maxPageSize))
 		p.Field = "limit"
 		return 0, p

@@ -22,15 +22,15 @@ type endpointPatch struct {
 	Description *string            `json:"description"`
 	EventTypes  *[]string          `json:"event_types"`
 	Headers     *map[string]string `json:"headers"`
-	TimeoutMS   *int               `json:"timeout_ms"`
+	TimeoutMS   *wholeNumber       `json:"timeout_ms"`
 	Enabled     *bool              `json:"enabled"`
 	// Secret is refused: secrets change by rotation only.
 	Secret *string `json:"secret"`
 }
 
 type rotateRequest struct {
-	Secret         string `json:"secret"`
-	OverlapSeconds *int   `json:"overlap_seconds"`
+	Secret         string       `json:"secret"`
+	OverlapSeconds *wholeNumber `json:"overlap_seconds"`
 }
 
 // validatePatch checks each field present exactly as creation does.
@@ -70,7 +70,7 @@ func (s *Server) validatePatch(req endpointPatch) (postgres.EndpointUpdate, *Pro
 		u.Headers = req.Headers
 	}
 	if req.TimeoutMS != nil {
-		t, p := validateTimeout(*req.TimeoutMS)
+		t, p := validateTimeout(int(*req.TimeoutMS))
 		if p != nil {
 			return u, p
 		}
@@ -136,15 +136,13 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 // too for overlap_seconds (default 24 h; 0 drops it at once).
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant string) {
 	var req rotateRequest
-	if r.ContentLength != 0 {
-		if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
-			writeProblem(w, p)
-			return
-		}
+	if p := decodeOptional(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
 	}
 	overlap := defaultOverlap
 	if req.OverlapSeconds != nil {
-		if *req.OverlapSeconds < 0 || *req.OverlapSeconds > int(maxOverlap.Seconds()) {
+		if n := int(*req.OverlapSeconds); n < 0 || n > int(maxOverlap.Seconds()) {
 			writeProblem(w, fieldProblem("overlap_seconds", "must be between 0 and "+strconv.Itoa(int(maxOverlap.Seconds()))))
 			return
 		}

@@ -17,7 +17,7 @@ type eventRequest struct {
 	ID        string          `json:"id"`
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
-	CreatedAt *time.Time      `json:"created_at"`
+	CreatedAt *dateTime       `json:"created_at"`
 }
 
 type eventJSON struct {
@@ -132,7 +132,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	q := r.URL.Query()
 	f := postgres.EventFilter{Tenant: tenant, Type: q.Get("type"), Limit: limit, MaxBytes: eventPageBytes}
-	if f.Type != "" {
+	if q.Has("type") {
 		if err := schema.ValidateType(f.Type); err != nil {
 			writeProblem(w, queryProblem("type", "must be an event type, e.g. invoice.paid"))
 			return
@@ -174,12 +174,11 @@ func timeRange(q url.Values) (since, until *time.Time, p *Problem) {
 		name string
 		to   **time.Time
 	}{{"since", &since}, {"until", &until}} {
-		v := q.Get(param.name)
-		if v == "" {
+		if !q.Has(param.name) {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
+		t, ok := parseDateTime(q.Get(param.name))
+		if !ok {
 			return nil, nil, queryProblem(param.name, "must be an RFC 3339 time, e.g. 2026-11-29T09:00:00Z")
 		}
 		*param.to = &t

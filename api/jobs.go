@@ -14,8 +14,8 @@ import (
 const recoverBatch = 500
 
 type recoverRequest struct {
-	Since *time.Time `json:"since"`
-	Until *time.Time `json:"until"`
+	Since *dateTime `json:"since"`
+	Until *dateTime `json:"until"`
 }
 
 type jobJSON struct {
@@ -58,15 +58,15 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, tenant 
 	case req.Since.After(now):
 		writeProblem(w, fieldProblem("since", "must not be in the future"))
 		return
-	case req.Until != nil && !req.Until.After(*req.Since):
+	case req.Until != nil && !req.Until.After(req.Since.Time):
 		writeProblem(w, fieldProblem("until", "must be after since"))
 		return
 	}
 	until := now
 	if req.Until != nil && req.Until.Before(now) {
-		until = *req.Until
+		until = req.Until.Time
 	}
-	j, err := s.Store.CreateRecoverJob(r.Context(), schema.NewID("job_"), tenant, r.PathValue("id"), *req.Since, until)
+	j, err := s.Store.CreateRecoverJob(r.Context(), schema.NewID("job_"), tenant, r.PathValue("id"), req.Since.Time, until)
 	if errors.Is(err, postgres.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return

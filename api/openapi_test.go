@@ -302,6 +302,8 @@ func TestOpenAPICatchesMismatches(t *testing.T) {
 			http.Header{"Content-Type": {"application/problem+json"}}, `{"type":"about:blank","title":"Method Not Allowed","status":405}`},
 		{"405 with a wrong Allow", httptest.NewRequest("PUT", "http://127.0.0.1/v1/tenants", nil), "", 405,
 			http.Header{"Content-Type": {"application/problem+json"}, "Allow": {"GET, POST"}}, `{"type":"about:blank","title":"Method Not Allowed","status":405}`},
+		{"path parameter the document refuses, served", httptest.NewRequest("GET", "http://127.0.0.1/v1/tenants/.x", nil), "", 200, js,
+			`{"id":".x","name":"","created_at":"2026-01-01T00:00:00Z"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,4 +312,83 @@ func TestOpenAPICatchesMismatches(t *testing.T) {
 			}
 		})
 	}
+}
+
+// docJSON is the document as plain JSON, with $ref resolved by ref.
+type docJSON map[string]any
+
+func loadDoc(t *testing.T) docJSON {
+	t.Helper()
+	var d docJSON
+	if err := json.Unmarshal(api.OpenAPI(), &d); err != nil {
+		t.Fatalf("OpenAPI document: %v", err)
+	}
+	return d
+}
+
+// ref follows a local $ref, if v is one.
+func (d docJSON) ref(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	r, ok := m["$ref"].(string)
+	if !ok {
+		return m
+	}
+	var cur any = map[string]any(d)
+	for _, part := range strings.Split(strings.TrimPrefix(r, "#/"), "/") {
+		cur = cur.(map[string]any)[part]
+	}
+	return d.ref(cur)
+}
+
+// operations calls fn for every operation of the document.
+func (d docJSON) operations(fn func(path, method string, op map[string]any)) {
+	for path, item := range d["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			fn(path, method, op.(map[string]any))
+		}
+	}
+}
+
+// strings calls fn with every string schema under s, with where it is.
+func (d docJSON) strings(where string, s any, fn func(where string, s map[string]any)) {
+	m := d.ref(s)
+	if m == nil {
+		return
+	}
+	if m["type"] == "string" {
+		fn(where, m)
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		for name, p := range props {
+			d.strings(where+"."+name, p, fn)
+		}
+	}
+	for _, key := range []string{"items", "additionalProperties", "propertyNames"} {
+		if sub, ok := m[key].(map[string]any); ok {
+			d.strings(where+"."+key, sub, fn)
+		}
+	}
+}
+
+// Every string a request carries (parameters, body fields) has a pattern,
+// an enum or a format in the document, so that the document, like the
+// API, refuses a NUL (which Postgres cannot store) wherever it refuses
+// anything: a plain "type": "string" would promise that any text is fine.
+func TestOpenAPIRequestStringsAreConstrained(t *testing.T) {
+	d := loadDoc(t)
+	d.operations(func(path, method string, op map[string]any) {
+		check := func(where string, s map[string]any) {
+			if s["pattern"] == nil && s["enum"] == nil && s["format"] == nil {
+				t.Errorf("%s %s: %s is a string without pattern, enum or format", strings.ToUpper(method), path, where)
+			}
+		}
+		params, _ := op["parameters"].([]any)
+		for _, p := range params {
+			pm := d.ref(p)
+			d.strings(pm["in"].(string)+" "+pm["name"].(string), pm["schema"], check)
+		}
+		if body := d.ref(op["requestBody"]); body != nil {
+			d.strings("body", body["content"].(map[string]any)["application/json"].(map[string]any)["schema"], check)
+		}
+	})
 }

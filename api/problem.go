@@ -1,11 +1,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/hookstream/hookstream/schema"
@@ -48,17 +50,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads a JSON request body into v: one object, no unknown fields,
-// at most maxBody bytes. Its problems name what is wrong. The Content-Type
-// is not checked: the body is JSON whatever curl -d says it is.
+// no nulls, no NUL characters in strings, at most maxBody bytes. Its
+// problems name what is wrong. The Content-Type is not checked: the body is
+// JSON whatever curl -d says it is.
 func decode(w http.ResponseWriter, r *http.Request, maxBody int64, v any) *Problem {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, p := readBody(w, r, maxBody)
+	if p != nil {
+		return p
+	}
+	return decodeBytes(body, maxBody, v)
+}
+
+// decodeOptional is decode for a body the request may leave out: an empty
+// one (or only white space) leaves v as it is.
+func decodeOptional(w http.ResponseWriter, r *http.Request, maxBody int64, v any) *Problem {
+	body, p := readBody(w, r, maxBody)
+	if p != nil || len(bytes.TrimSpace(body)) == 0 {
+		return p
+	}
+	return decodeBytes(body, maxBody, v)
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, maxBody int64) ([]byte, *Problem) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, decodeProblem(err, maxBody)
+	case err != nil:
+		return nil, problem(http.StatusBadRequest, "the body could not be read")
+	}
+	return body, nil
+}
+
+func decodeBytes(body []byte, maxBody int64, v any) *Problem {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err, maxBody)
 	}
 	switch _, err := dec.Token(); {
 	case errors.Is(err, io.EOF):
-		return nil
+		return strictJSON(body, reflect.TypeOf(v))
 	case err != nil:
 		return decodeProblem(err, maxBody)
 	default:
@@ -85,7 +118,14 @@ func decodeProblem(err error, maxBody int64) *Problem {
 		if typ.Field == "" {
 			return problem(http.StatusBadRequest, "body must be a JSON object")
 		}
-		p := problem(http.StatusBadRequest, fmt.Sprintf("%s: must be a JSON %s", typ.Field, schema.JSONKind(typ.Type.Kind().String())))
+		want := "a JSON " + schema.JSONKind(typ.Type.Kind().String())
+		switch typ.Type {
+		case dateTimeType:
+			want = "an RFC 3339 date-time string, e.g. 2026-11-29T09:00:00Z"
+		case wholeNumberType:
+			want = "a whole number"
+		}
+		p := problem(http.StatusBadRequest, fmt.Sprintf("%s: must be %s", typ.Field, want))
 		p.Field = typ.Field
 		return p
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

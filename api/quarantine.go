@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
@@ -102,25 +101,26 @@ func parseQuarantineID(s string) (int32, int64, bool) {
 	return int32(part), off, err1 == nil && err2 == nil && part >= 0 && off >= 0
 }
 
+// formatQuarantineCursor and parseQuarantineCursor make and read a
+// listing's cursor as the history lists do (see formatCursor): the time in
+// unix microseconds, a dot, and the record's id, whose partition has at
+// most 9 digits and offset 18, so that every string of that form (the
+// document's pattern) is a position.
 func formatQuarantineCursor(c postgres.QuarantineCursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(c.At.UTC().Format(time.RFC3339Nano) + "|" + quarantineID(c.Partition, c.Offset)))
+	return formatCursor(postgres.DeliveryCursor{CreatedAt: c.At, ID: quarantineID(c.Partition, c.Offset)})
 }
 
 func parseQuarantineCursor(s string) (postgres.QuarantineCursor, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return postgres.QuarantineCursor{}, false
-	}
-	ts, id, ok := strings.Cut(string(b), "|")
+	c, ok := parseCursor(s)
 	if !ok {
 		return postgres.QuarantineCursor{}, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	part, off, ok := parseQuarantineID(id)
-	if err != nil || !ok {
+	p, o, ok := strings.Cut(c.ID, "-")
+	part, off, valid := parseQuarantineID(c.ID)
+	if !ok || !valid || len(p) > 9 || len(o) > 18 || strings.Trim(p+o, "0123456789") != "" {
 		return postgres.QuarantineCursor{}, false
 	}
-	return postgres.QuarantineCursor{At: t, Partition: part, Offset: off}, true
+	return postgres.QuarantineCursor{At: c.CreatedAt, Partition: part, Offset: off}, true
 }
 
 // listQuarantine lists quarantined records, newest first (admin).
@@ -132,7 +132,7 @@ func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := postgres.QuarantineFilter{Stage: q.Get("stage"), Limit: limit + 1}
-	if len(f.Stage) > 255 || schema.CleanText(f.Stage) != f.Stage {
+	if !plainText(f.Stage, 255) {
 		writeProblem(w, queryProblem("stage", "must be a consumer group name"))
 		return
 	}

@@ -14,8 +14,8 @@ import (
 const maxTenantID = 64
 
 type tenantRequest struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID   *string `json:"id"` // nil: generated
+	Name string  `json:"name"`
 }
 
 type tenantJSON struct {
@@ -43,8 +43,10 @@ func toKeyJSON(k postgres.APIKey) keyJSON {
 	return keyJSON{ID: k.ID, Tenant: k.Tenant, Name: k.Name, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 }
 
+// validTenantID reports whether id is 1 to 64 letters, digits, '_', '-'
+// or '.', not starting with '.' (a path segment "." or ".." is not one).
 func validTenantID(id string) bool {
-	if id == "" || len(id) > maxTenantID {
+	if id == "" || len(id) > maxTenantID || id[0] == '.' {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -57,11 +59,11 @@ func validTenantID(id string) bool {
 }
 
 func validateTenant(req tenantRequest) *Problem {
-	if req.ID != "" && !validTenantID(req.ID) {
-		return fieldProblem("id", "must be 1 to "+strconv.Itoa(maxTenantID)+" letters, digits, '_', '-' or '.'")
+	if req.ID != nil && !validTenantID(*req.ID) {
+		return fieldProblem("id", "must be 1 to "+strconv.Itoa(maxTenantID)+" letters, digits, '_', '-' or '.', not starting with '.'")
 	}
-	if len(req.Name) > maxDescription {
-		return fieldProblem("name", "at most "+strconv.Itoa(maxDescription)+" bytes")
+	if textLen(req.Name) > maxDescription {
+		return fieldProblem("name", "at most "+strconv.Itoa(maxDescription)+" characters")
 	}
 	return nil
 }
@@ -76,12 +78,13 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	if req.ID == "" {
-		req.ID = schema.NewID("tn_")
+	id := schema.NewID("tn_")
+	if req.ID != nil {
+		id = *req.ID
 	}
-	t, err := s.Store.CreateTenant(r.Context(), req.ID, req.Name)
+	t, err := s.Store.CreateTenant(r.Context(), id, req.Name)
 	if errors.Is(err, postgres.ErrConflict) {
-		p := problem(http.StatusConflict, "tenant "+strconv.Quote(req.ID)+" already exists")
+		p := problem(http.StatusConflict, "tenant "+strconv.Quote(id)+" already exists")
 		p.Field = "id"
 		writeProblem(w, p)
 		return
@@ -100,7 +103,12 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	ts, err := s.Store.Tenants(r.Context(), r.URL.Query().Get("cursor"), limit+1)
+	after, p := idCursor(r.URL.Query(), validTenantID)
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	ts, err := s.Store.Tenants(r.Context(), after, limit+1)
 	if err != nil {
 		s.internal(w, r, "list tenants", err)
 		return
@@ -126,14 +134,12 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
 // the key is ever shown.
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	var req keyRequest
-	if r.ContentLength != 0 {
-		if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
-			writeProblem(w, p)
-			return
-		}
+	if p := decodeOptional(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
 	}
-	if len(req.Name) > maxDescription {
-		writeProblem(w, fieldProblem("name", "at most "+strconv.Itoa(maxDescription)+" bytes"))
+	if textLen(req.Name) > maxDescription {
+		writeProblem(w, fieldProblem("name", "at most "+strconv.Itoa(maxDescription)+" characters"))
 		return
 	}
 	key, id, hash := newKey()
@@ -158,6 +164,11 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
+	after, p := idCursor(r.URL.Query(), func(c string) bool { return validID("key_", c) })
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
 	tenant := r.PathValue("id")
 	if _, err := s.Store.Tenant(r.Context(), tenant); errors.Is(err, postgres.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
@@ -166,7 +177,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "list keys", err)
 		return
 	}
-	ks, err := s.Store.APIKeys(r.Context(), tenant, r.URL.Query().Get("cursor"), limit+1)
+	ks, err := s.Store.APIKeys(r.Context(), tenant, after, limit+1)
 	if err != nil {
 		s.internal(w, r, "list keys", err)
 		return
@@ -177,7 +188,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 // revokeKey revokes a key at once on this instance, and within the key
 // cache's lifetime on the others. Revoking it again changes nothing.
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
-	k, err := s.Store.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key"))
+	k, err := s.Store.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key_id"))
 	if errors.Is(err, postgres.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such key"))
 		return
