@@ -116,3 +116,21 @@ func TestRequestsHeldToTheDocument(t *testing.T) {
 		})
 	}
 }
+
+// Revocation finds a key just created by the id in the creation's answer,
+// as the document's RevokeKey link has it (TestOpenAPILinks checks the
+// link). Its path parameter was named key, and a fuzzer that followed the
+// name sent the key itself, which is not found.
+func TestRevokeTheKeyJustCreated(t *testing.T) {
+	base, _ := newServer(t)
+	tenantWithKey(t, base, "acme")
+	var k keyView
+	decodeJSON(t, call(t, "POST", base+"/v1/tenants/acme/keys", ""), http.StatusCreated, &k)
+	var revoked keyView
+	decodeJSON(t, call(t, "POST", base+"/v1/tenants/"+k.Tenant+"/keys/"+k.ID+"/revoke", ""), http.StatusOK, &revoked)
+	if revoked.ID != k.ID || revoked.RevokedAt == nil {
+		t.Errorf("revoked = %+v, want key %s revoked", revoked, k.ID)
+	}
+	// The key itself is not its id.
+	assertProblem(t, call(t, "POST", base+"/v1/tenants/acme/keys/"+k.Key+"/revoke", ""), http.StatusNotFound, "")
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -391,4 +392,61 @@ func TestOpenAPIRequestStringsAreConstrained(t *testing.T) {
 			d.strings("body", body["content"].(map[string]any)["application/json"].(map[string]any)["schema"], check)
 		}
 	})
+}
+
+// Every link names an operation, parameters that operation has, and
+// fields of the response it starts from.
+func TestOpenAPILinks(t *testing.T) {
+	d := loadDoc(t)
+	ops := map[string]map[string]any{}
+	d.operations(func(_, _ string, op map[string]any) { ops[op["operationId"].(string)] = op })
+	links := 0
+	d.operations(func(path, method string, op map[string]any) {
+		for status, r := range op["responses"].(map[string]any) {
+			resp := d.ref(r)
+			ls, _ := resp["links"].(map[string]any)
+			for name, l := range ls {
+				links++
+				where := fmt.Sprintf("%s %s → %s %s", strings.ToUpper(method), path, status, name)
+				link := l.(map[string]any)
+				target, ok := ops[link["operationId"].(string)]
+				if !ok {
+					t.Errorf("%s: no operation %v", where, link["operationId"])
+					continue
+				}
+				for key, expr := range link["parameters"].(map[string]any) {
+					in, pname, _ := strings.Cut(key, ".")
+					found := false
+					params, _ := target["parameters"].([]any)
+					for _, p := range params {
+						pm := d.ref(p)
+						found = found || pm["in"] == in && pm["name"] == pname
+					}
+					if !found {
+						t.Errorf("%s: %s has no parameter %s", where, link["operationId"], key)
+					}
+					field, ok := strings.CutPrefix(expr.(string), "$response.body#/")
+					if !ok {
+						continue
+					}
+					schema := d.ref(resp["content"].(map[string]any)["application/json"].(map[string]any)["schema"])
+					for _, part := range strings.Split(field, "/") {
+						if _, err := strconv.Atoi(part); err == nil {
+							schema = d.ref(schema["items"])
+							continue
+						}
+						props, _ := schema["properties"].(map[string]any)
+						schema = d.ref(props[part])
+						if schema == nil {
+							t.Errorf("%s: the response has no field %s", where, field)
+							break
+						}
+					}
+				}
+			}
+		}
+	})
+	if links == 0 {
+		t.Error("the document has no links")
+	}
 }
