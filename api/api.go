@@ -118,9 +118,7 @@ type Server struct {
 	// index of the quarantine topic, and how a record is put back.
 	Quarantine QuarantineStore
 	Redriver   Redriver
-	// Metrics is served at /metrics when set.
-	Metrics http.Handler
-	Log     *slog.Logger
+	Log        *slog.Logger
 
 	once      sync.Once
 	adminHash [32]byte
@@ -183,9 +181,6 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiJSON)
 	})
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
-	}
 	mux.Handle("POST /v1/tenants", s.admin(s.createTenant))
 	mux.Handle("GET /v1/tenants", s.admin(s.listTenants))
 	mux.Handle("GET /v1/tenants/{id}", s.admin(s.getTenant))

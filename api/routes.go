@@ -73,8 +73,7 @@ func matches(template, segs []string) bool {
 
 // noRoute answers what no route took: 405 Method Not Allowed, with Allow,
 // on a documented path with a method the document does not list there;
-// 404 otherwise (also for a documented route this server does not serve,
-// such as /metrics without metrics).
+// 404 otherwise.
 func noRoute(w http.ResponseWriter, r *http.Request) {
 	if allow := allowed(r.URL.EscapedPath()); allow != nil && !slices.Contains(allow, r.Method) {
 		list := strings.Join(allow, ", ")

@@ -13,7 +13,6 @@ func TestMethodNotAllowed(t *testing.T) {
 	}{
 		{"TRACE", "/healthz", 405, "GET, HEAD"},
 		{"POST", "/readyz", 405, "GET, HEAD"},
-		{"DELETE", "/metrics", 405, "GET, HEAD"},
 		{"PUT", "/v1/tenants", 405, "GET, HEAD, POST"},
 		{"DELETE", "/v1/tenants/acme", 405, "GET, HEAD"},
 		{"GET", "/v1/tenants/acme/keys/key_1/revoke", 405, "POST"},
