@@ -64,6 +64,15 @@ test-hostile:
 	HOOKSTREAM_TEST_DATABASE_URL="$${HOOKSTREAM_TEST_DATABASE_URL:-$$(scripts/pg-local url)}" \
 	$(GO) test -count=1 -v -run 'Hostile|Backlog|FanoutLimit|Quarantined' ./cmd/hookstream/ 2>&1 | grep -v ' level='
 
+# The API against its OpenAPI document, from outside: schemathesis (pinned,
+# installed once into .dev/) with every check and stateful runs along the
+# document's links, against bin/hookstream dev on free ports and a fresh
+# database (see scripts/api-fuzz). Any failure fails; about a minute.
+# API_FUZZ_SEED and API_FUZZ_MAX_EXAMPLES vary it.
+.PHONY: test-api
+test-api:
+	GO=$(GO) scripts/api-fuzz
+
 kafka-start:
 	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
 
