@@ -358,3 +358,56 @@ func TestTransformSplitsBatchesTooBig(t *testing.T) {
 		t.Errorf("largest batch committed: %d records, want 1 to 4", largest)
 	}
 }
+
+// What a batch registers with OnCommit runs once it commits, never for an
+// aborted try: counts read from it are those of committed batches.
+func TestOnCommitRunsOnlyForCommittedBatches(t *testing.T) {
+	brokers := testenv.Brokers(t)
+	in, out := testenv.Name("in"), testenv.Name("out")
+	cl := topic(t, brokers, in, 1)
+	topic(t, brokers, out, 1)
+	const n = 10
+	for i := 0; i < n; i++ {
+		produce(t, cl, in, 0, strconv.Itoa(i), time.Time{})
+	}
+	var (
+		mu            sync.Mutex
+		tries         int
+		counted, seen int
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in, Quarantine: out},
+			nil, func(ctx context.Context, recs []*kgo.Record, emit Emit) error {
+				mu.Lock()
+				defer mu.Unlock()
+				tries++
+				seen += len(recs)
+				k := len(recs)
+				OnCommit(ctx, func() { mu.Lock(); counted += k; mu.Unlock() })
+				for _, r := range recs {
+					emit(&kgo.Record{Topic: out, Value: r.Value})
+				}
+				if tries <= 2 {
+					return errors.New("store unavailable") // aborted: not counted
+				}
+				return nil
+			})
+	}()
+	testenv.Eventually(t, 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return counted == n },
+		"committed records not counted")
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	testenv.Must(t, <-done, "RunTransform")
+	mu.Lock()
+	defer mu.Unlock()
+	if counted != n || seen <= n {
+		t.Errorf("counted %d of %d records handed over %d times; want exactly %d, from more tries", counted, n, seen, n)
+	}
+	ran := false
+	OnCommit(context.Background(), func() { ran = true })
+	if !ran {
+		t.Error("OnCommit outside a batch did not run at once")
+	}
+}

@@ -19,6 +19,24 @@ type Emit func(*kgo.Record)
 // must be safe to run again on the same records.
 type TransformFunc func(ctx context.Context, recs []*kgo.Record, emit Emit) error
 
+// commitHooks holds the functions OnCommit registered for a batch.
+type commitHooks struct{ fns []func() }
+
+type commitHooksKey struct{}
+
+// OnCommit registers fn to run once the transaction of the batch ctx
+// belongs to has committed, and not at all if it aborts: a TransformFunc
+// counts what it did there, so that a batch read again after an abort (an
+// outage, a poison record being isolated) is not counted twice. Outside a
+// RunTransform batch, fn runs at once.
+func OnCommit(ctx context.Context, fn func()) {
+	if h, ok := ctx.Value(commitHooksKey{}).(*commitHooks); ok {
+		h.fns = append(h.fns, fn)
+		return
+	}
+	fn()
+}
+
 // Gate returns the time a record is due. A record due later is held back:
 // its partition pauses until then and resumes at that record, while other
 // partitions go on. The zero time means due now.
@@ -191,7 +209,8 @@ func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, 
 			}
 		})
 	}
-	fnErr := fn(wctx, recs, emit)
+	hooks := &commitHooks{}
+	fnErr := fn(context.WithValue(wctx, commitHooksKey{}, hooks), recs, emit)
 	// Flushing and ending are bounded: by then the broker aborts the
 	// transaction anyway. Without a bound, End can wait forever: after
 	// the broker was gone, End waits for a heartbeat of a group that
@@ -217,6 +236,11 @@ func transact(ctx context.Context, cfg *Config, sess *kgo.GroupTransactSession, 
 	committed, err = sess.End(ectx, try)
 	if err != nil {
 		return false, failure, errf(cfg.Group, "end transaction: %w", err)
+	}
+	if committed {
+		for _, fn := range hooks.fns {
+			fn()
+		}
 	}
 	return committed, failure, nil
 }

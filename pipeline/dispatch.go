@@ -95,10 +95,18 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		return fmt.Errorf("dispatch: %d tasks for %d events: %w", tasks, len(recs), consumer.ErrSplit)
 	}
 	for _, b := range invalid {
-		d.Metrics.invalid.Inc()
 		d.Log.Info("invalid event", "partition", b.r.Partition, "offset", b.r.Offset, "reason", b.reason)
 		emit(d.invalidRecord(b.r, b.reason))
 	}
+	// Counted once the batch commits: not again when it is read again.
+	var events, duplicates, made, bulk int
+	defer consumer.OnCommit(ctx, func() {
+		d.Metrics.invalid.Add(float64(len(invalid)))
+		d.Metrics.events.Add(float64(events))
+		d.Metrics.duplicates.Add(float64(duplicates))
+		d.Metrics.tasks.Add(float64(made))
+		d.Metrics.bulk.Add(float64(bulk))
+	})
 	if len(claims) == 0 {
 		return nil
 	}
@@ -113,10 +121,10 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	}
 	for i, c := range claims {
 		if !fresh[i] {
-			d.Metrics.duplicates.Inc()
+			duplicates++
 			continue
 		}
-		d.Metrics.events.Inc()
+		events++
 		if len(targets[i]) == 0 {
 			continue
 		}
@@ -124,13 +132,13 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		if d.Lanes != nil {
 			if _, ok := d.Lanes.Take(c.Event.Tenant, len(targets[i])); !ok {
 				lane = d.Topics.Bulk()
-				d.Metrics.bulk.Add(float64(len(targets[i])))
+				bulk += len(targets[i])
 			}
 		}
 		for _, id := range targets[i] {
 			b := schema.EncodeTask(schema.NewTask(c.Event, id))
 			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: b})
-			d.Metrics.tasks.Inc()
+			made++
 		}
 	}
 	return nil
