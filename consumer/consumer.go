@@ -12,8 +12,14 @@
 //
 // Both block rebalances while a batch is in flight, so a batch always ends
 // (committed or rewound) before its partitions move, and both finish the
-// batch in flight on shutdown within a grace period. The package knows
-// Kafka only: no HTTP, no SQL.
+// batch in flight on shutdown within a grace period.
+//
+// Every loop tells a poison record (ErrPoison: it can never be handled)
+// from an outage. An outage is waited out, the batch read again, nothing
+// lost. A poison record is isolated (its batch split until it is alone)
+// and moved to the quarantine topic with the stage, the reason and where it
+// came from, and the loop goes on. The package knows Kafka only: no HTTP,
+// no SQL.
 package consumer
 
 import (
