@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -93,10 +92,8 @@ func (d *Redriver) Redrive(ctx context.Context, q schema.Quarantined) error {
 		return schema.ErrNotRedrivable
 	}
 	r := &kgo.Record{Topic: q.Topic, Key: q.Key, Value: q.Value}
-	for _, h := range q.Headers {
-		if !strings.HasPrefix(h.Key, "hookstream-quarantine-") {
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-		}
+	for _, h := range q.Headers { // the record's own: DecodeQuarantined left ours out
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
 	if err := d.Client.ProduceSync(ctx, r).FirstErr(); err != nil {
 		return fmt.Errorf("redrive to %s: %w", q.Topic, err)
