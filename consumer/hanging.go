@@ -168,7 +168,7 @@ func watchHanging(ctx context.Context, adm *kadm.Client, cfg *Config, interval t
 		case errors.As(err, &unknown):
 			cfg.Log.Error("hanging transactions whose outcome hookstream cannot know: readers of these partitions "+
 				"are stuck until an operator ends them (kafka-transactions.sh find-hanging, then abort if the batch "+
-				"was read again, or see the README)",
+				"was read again, or see docs/reliability.md)",
 				"group", cfg.Group, "transactional_id", cfg.TransactionalID, "err", err)
 		case isAuthErr(err):
 			cfg.Log.Error("cannot look for hanging transactions: it needs Describe on the transactional id, "+

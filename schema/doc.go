@@ -4,7 +4,7 @@
 // the events topic, the Task the dispatcher produces for every subscribed
 // endpoint (deliveries and retry topics), and the Attempt outcome every send
 // produces (attempts topic). Events are a public contract (any Kafka client
-// may publish them, see the README); tasks and attempts are internal but
+// may publish them, see docs/publishing.md); tasks and attempts are internal but
 // versioned so that instances of different versions can share a cluster.
 //
 // The package also embeds the Postgres migrations and holds the small domain

@@ -5,8 +5,8 @@
 //	hookstream migrate
 //	hookstream dev       everything in one process on an embedded Kafka
 //
-// Configuration comes from HOOKSTREAM_* environment variables (see the
-// README).
+// Configuration comes from HOOKSTREAM_* environment variables (see
+// docs/configuration.md).
 package main
 
 import (
