@@ -62,7 +62,7 @@ func toBytesJSON(b []byte, limit int) bytesJSON {
 		b, out.Truncated = b[:limit], true
 	}
 	var b64 bool
-	out.Data, b64 = schema.ResponseBody(b, out.Truncated)
+	out.Data, b64 = schema.TextOrBase64(b, out.Truncated)
 	if b64 {
 		out.Encoding = "base64"
 	}

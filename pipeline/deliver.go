@@ -258,7 +258,7 @@ func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Re
 		a.Sent = true
 		a.StatusCode = res.StatusCode
 		a.LatencyMicros = res.Latency.Microseconds()
-		a.ResponseBody, a.ResponseBase64 = schema.ResponseBody(res.Body, res.Truncated)
+		a.ResponseBody, a.ResponseBase64 = schema.TextOrBase64(res.Body, res.Truncated)
 		a.Truncated = res.Truncated
 	}
 	d.Metrics.outcome(o)

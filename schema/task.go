@@ -98,7 +98,7 @@ type Attempt struct {
 	LatencyMicros int64 `json:"latency_us"`
 	// ResponseBody is the receiver's answer body (truncated), as text, or
 	// as the base64 of its bytes when ResponseBase64 (binary, NUL, not
-	// UTF-8): see ResponseBody.
+	// UTF-8): see TextOrBase64.
 	ResponseBody   string `json:"response_body,omitempty"`
 	ResponseBase64 bool   `json:"response_body_base64,omitempty"`
 	Truncated      bool   `json:"response_truncated,omitempty"`
@@ -135,7 +135,7 @@ func DecodeAttempt(b []byte) (Attempt, error) {
 func (a Attempt) Clean() Attempt {
 	a.Error = CleanText(a.Error)
 	if !a.ResponseBase64 && CleanText(a.ResponseBody) != a.ResponseBody {
-		a.ResponseBody, a.ResponseBase64 = ResponseBody([]byte(a.ResponseBody), false)
+		a.ResponseBody, a.ResponseBase64 = TextOrBase64([]byte(a.ResponseBody), false)
 	}
 	return a
 }

@@ -22,11 +22,12 @@ func CleanText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-// ResponseBody returns a receiver's answer body as the attempt keeps it:
-// the text itself when it is valid UTF-8 without NUL, else the standard
-// base64 of its bytes and true. A body truncated in the middle of a
-// character still counts as text.
-func ResponseBody(b []byte, truncated bool) (body string, isBase64 bool) {
+// TextOrBase64 returns bytes from outside (a receiver's answer body, a
+// quarantined record) as they can be stored and shown: the text itself when
+// it is valid UTF-8 without NUL, else the standard base64 of the bytes and
+// true. Bytes cut short in the middle of a character (truncated) still
+// count as text.
+func TextOrBase64(b []byte, truncated bool) (body string, isBase64 bool) {
 	text := b
 	if truncated {
 		// Drop a last character cut short by the truncation.

@@ -19,7 +19,7 @@ func TestCleanText(t *testing.T) {
 	}
 }
 
-func TestResponseBody(t *testing.T) {
+func TestTextOrBase64(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		in        []byte
@@ -34,9 +34,9 @@ func TestResponseBody(t *testing.T) {
 		{"cut, then bad bytes", []byte("\xff\xc3"), true, base64.StdEncoding.EncodeToString([]byte("\xff\xc3")), true},
 		{"empty", nil, false, "", false},
 	} {
-		got, b64 := ResponseBody(tc.in, tc.truncated)
+		got, b64 := TextOrBase64(tc.in, tc.truncated)
 		if got != tc.want || b64 != tc.base64 {
-			t.Errorf("%s: ResponseBody = %q, %v; want %q, %v", tc.name, got, b64, tc.want, tc.base64)
+			t.Errorf("%s: TextOrBase64 = %q, %v; want %q, %v", tc.name, got, b64, tc.want, tc.base64)
 		}
 	}
 	// An attempt record written by anyone: Clean stores what Postgres can.
