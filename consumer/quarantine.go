@@ -88,7 +88,7 @@ func quarantineRecord(topic, stage string, r *kgo.Record, reason error, now time
 	}
 	out.Headers = append(out.Headers,
 		kgo.RecordHeader{Key: HeaderQuarantineStage, Value: []byte(stage)},
-		kgo.RecordHeader{Key: HeaderQuarantineReason, Value: []byte(CleanReason(reason.Error()))},
+		kgo.RecordHeader{Key: HeaderQuarantineReason, Value: []byte(cleanReason(reason.Error()))},
 		kgo.RecordHeader{Key: HeaderQuarantineTopic, Value: []byte(r.Topic)},
 		kgo.RecordHeader{Key: HeaderQuarantinePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
 		kgo.RecordHeader{Key: HeaderQuarantineOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
@@ -97,9 +97,9 @@ func quarantineRecord(topic, stage string, r *kgo.Record, reason error, now time
 	return out
 }
 
-// CleanReason makes an error text safe to keep and show: valid UTF-8,
+// cleanReason makes an error text safe to keep and show: valid UTF-8,
 // without control characters, at most 1 KiB.
-func CleanReason(s string) string {
+func cleanReason(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -120,7 +120,7 @@ func CleanReason(s string) string {
 // quarantined logs and reports a record moved to the quarantine topic.
 func (c *Config) quarantined(r *kgo.Record, reason error) {
 	c.Log.Error("poison record quarantined", "group", c.Group, "topic", r.Topic, "partition", r.Partition,
-		"offset", r.Offset, "quarantine", c.Quarantine, "reason", CleanReason(reason.Error()))
+		"offset", r.Offset, "quarantine", c.Quarantine, "reason", cleanReason(reason.Error()))
 	if c.OnQuarantine != nil {
 		c.OnQuarantine(r, reason)
 	}

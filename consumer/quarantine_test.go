@@ -305,8 +305,8 @@ func TestIsPoison(t *testing.T) {
 	if got := classify(nil, nil, nil); got != nil {
 		t.Errorf("no errors classified as %v", got)
 	}
-	if got := CleanReason("a\x00b\xffc\n" + strings.Repeat("é", 1000)); strings.ContainsAny(got, "\x00\n") || len(got) > maxReason+3 {
-		t.Errorf("CleanReason left %q", got[:20])
+	if got := cleanReason("a\x00b\xffc\n" + strings.Repeat("é", 1000)); strings.ContainsAny(got, "\x00\n") || len(got) > maxReason+3 {
+		t.Errorf("cleanReason left %q", got[:20])
 	}
 }
 
