@@ -21,47 +21,19 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/quota"
 	"github.com/hookstream/hookstream/schema"
 )
 
-// Store is what the API reads and writes in Postgres.
+// Store is every store the API reads and writes, declared resource by
+// resource beside the handlers that use it. postgres.DB implements it.
 type Store interface {
-	CreateTenant(ctx context.Context, id, name string) (postgres.Tenant, error)
-	Tenant(ctx context.Context, id string) (postgres.Tenant, error)
-	Tenants(ctx context.Context, after string, limit int) ([]postgres.Tenant, error)
-	CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (postgres.APIKey, error)
-	APIKeys(ctx context.Context, tenant, after string, limit int) ([]postgres.APIKey, error)
-	RevokeAPIKey(ctx context.Context, tenant, id string) (postgres.APIKey, error)
-	ActiveAPIKey(ctx context.Context, id string) (tenant string, hash []byte, err error)
-	TouchAPIKey(ctx context.Context, id string) error
-
-	CreateEndpoint(ctx context.Context, e postgres.NewEndpoint) (schema.Endpoint, error)
-	CountEndpoints(ctx context.Context, tenant string) (int, error)
-	CountMatchingEndpoints(ctx context.Context, tenant, eventType string, atMost int) (int, error)
-	Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error)
-	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
-	UpdateEndpoint(ctx context.Context, tenant, id string, u postgres.EndpointUpdate) (schema.Endpoint, error)
-	DeleteEndpoint(ctx context.Context, tenant, id string) error
-	RotateSecret(ctx context.Context, tenant, id, secret string, overlap time.Duration) (schema.Endpoint, error)
-	SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error)
-	ParkedTasks(ctx context.Context, endpointID string, after *postgres.ParkedCursor, limit int) ([]schema.Task, *postgres.ParkedCursor, error)
-	MarkRequeued(ctx context.Context, ids []string) error
-
-	StoredEvent(ctx context.Context, tenant, id string) (postgres.StoredEvent, error)
-	StoredEvents(ctx context.Context, f postgres.EventFilter) (events []postgres.StoredEvent, more bool, err error)
-	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
-	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
-	RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (postgres.Delivery, error)
-
-	CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (postgres.Job, error)
-	Job(ctx context.Context, tenant, id string) (postgres.Job, error)
-	ClaimJob(ctx context.Context, lease time.Duration) (postgres.Job, error)
-	RecoverBatch(ctx context.Context, j postgres.Job, limit int, endpointVersion time.Time, lease time.Duration,
-		send func(context.Context, []schema.Task) error) (postgres.RecoverResult, error)
-	FinishJob(ctx context.Context, id, status, errMsg string) error
-
+	TenantStore
+	KeyStore
+	EndpointStore
+	EventStore
+	DeliveryStore
+	JobStore
 	Ping(ctx context.Context) error
 }
 

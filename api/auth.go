@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -105,7 +104,7 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 			h(w, r, schema.DefaultTenant)
 			return
 		}
-		if _, err := s.Store.Tenant(r.Context(), named); errors.Is(err, postgres.ErrNotFound) {
+		if _, err := s.Store.Tenant(r.Context(), named); errors.Is(err, schema.ErrNotFound) {
 			writeProblem(w, problem(http.StatusNotFound, "no such tenant: "+TenantHeader+" names none"))
 			return
 		} else if err != nil {
@@ -186,7 +185,7 @@ func (kc *keyCache) verify(ctx context.Context, store Store, token string) (call
 		return caller{}, errUnauthorized
 	}
 	tenant, hash, err := store.ActiveAPIKey(ctx, id)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		return caller{}, errUnauthorized
 	}
 	if err != nil {

@@ -9,9 +9,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
+
+// DeliveryStore is the history of deliveries and their attempts.
+type DeliveryStore interface {
+	Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema.Delivery, error)
+	Attempts(ctx context.Context, tenant, deliveryID string) ([]schema.AttemptRecord, error)
+	RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (schema.Delivery, error)
+}
 
 type deliveryJSON struct {
 	ID             string        `json:"id"`
@@ -42,7 +48,7 @@ type attemptJSON struct {
 	At                time.Time `json:"at"`
 }
 
-func toDeliveryJSON(d postgres.Delivery) deliveryJSON {
+func toDeliveryJSON(d schema.Delivery) deliveryJSON {
 	return deliveryJSON{
 		ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
 		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
@@ -64,7 +70,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant s
 		return
 	}
 	q := r.URL.Query()
-	f := postgres.DeliveryFilter{
+	f := schema.DeliveryFilter{
 		Tenant: tenant, EndpointID: q.Get("endpoint_id"), EventID: q.Get("event_id"),
 		Status: q.Get("status"), Limit: limit + 1,
 	}
@@ -88,15 +94,15 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, tenant s
 		s.internal(w, r, "list deliveries", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page(ds, limit, func(d postgres.Delivery) string {
-		return formatCursor(postgres.DeliveryCursor{CreatedAt: d.CreatedAt, ID: d.ID})
+	writeJSON(w, http.StatusOK, page(ds, limit, func(d schema.Delivery) string {
+		return formatCursor(schema.Cursor{CreatedAt: d.CreatedAt, ID: d.ID})
 	}, toDeliveryJSON))
 }
 
 // getDelivery returns one delivery with every attempt.
 func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request, tenant string) {
 	id := r.PathValue("id")
-	ds, err := s.Store.Deliveries(r.Context(), postgres.DeliveryFilter{Tenant: tenant, Limit: 1, ID: id})
+	ds, err := s.Store.Deliveries(r.Context(), schema.DeliveryFilter{Tenant: tenant, Limit: 1, ID: id})
 	if err != nil {
 		s.internal(w, r, "get delivery", err)
 		return
@@ -131,24 +137,24 @@ func (s *Server) getDelivery(w http.ResponseWriter, r *http.Request, tenant stri
 // precision Postgres keeps), a dot, and the id. Any such string is a
 // position in the listing, so the document's pattern says exactly which
 // cursors are valid.
-func formatCursor(c postgres.DeliveryCursor) string {
+func formatCursor(c schema.Cursor) string {
 	return strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID
 }
 
-func parseCursor(s string) (postgres.DeliveryCursor, bool) {
+func parseCursor(s string) (schema.Cursor, bool) {
 	us, id, ok := strings.Cut(s, ".")
 	// At most 18 digits (year 33658) or a minus and 17 (1199 BC): times
 	// Postgres stores.
 	digits := strings.TrimPrefix(us, "-")
 	if !ok || id == "" || digits == "" || len(digits) > 18 || len(digits) > 17 && us[0] == '-' ||
 		strings.Trim(digits, "0123456789") != "" {
-		return postgres.DeliveryCursor{}, false
+		return schema.Cursor{}, false
 	}
 	n, err := strconv.ParseInt(us, 10, 64)
 	if err != nil {
-		return postgres.DeliveryCursor{}, false
+		return schema.Cursor{}, false
 	}
-	return postgres.DeliveryCursor{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true
+	return schema.Cursor{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, true
 }
 
 // queueTimeout bounds the queueing of tasks while their deliveries are
@@ -177,10 +183,10 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, tenant st
 	})
 	switch {
 	case err == nil:
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, schema.ErrNotFound):
 		writeProblem(w, problem(http.StatusNotFound, "no such delivery"))
 		return
-	case errors.Is(err, postgres.ErrRetrying):
+	case errors.Is(err, schema.ErrRetrying):
 		due := ""
 		if d.NextAttemptAt != nil {
 			due = ", due at " + d.NextAttemptAt.UTC().Format(time.RFC3339)
@@ -188,10 +194,10 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, tenant st
 		writeProblem(w, problem(http.StatusConflict, fmt.Sprintf("the delivery is being retried on its schedule: "+
 			"attempt %d is pending%s; retry it by hand once it has succeeded or is dead", d.Attempts+1, due)))
 		return
-	case errors.Is(err, postgres.ErrEventGone):
+	case errors.Is(err, schema.ErrEventGone):
 		writeProblem(w, problem(http.StatusConflict, "the delivery's event is no longer stored (retention), so it cannot be sent again"))
 		return
-	case errors.Is(err, postgres.ErrEndpointGone):
+	case errors.Is(err, schema.ErrEndpointGone):
 		writeProblem(w, problem(http.StatusConflict, "the delivery's endpoint was deleted"))
 		return
 	case queueErr != nil:

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -10,9 +11,24 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
+
+// EndpointStore holds the tenants' endpoints, their secrets sealed, and
+// their parked deliveries.
+type EndpointStore interface {
+	CreateEndpoint(ctx context.Context, e schema.NewEndpoint) (schema.Endpoint, error)
+	CountEndpoints(ctx context.Context, tenant string) (int, error)
+	CountMatchingEndpoints(ctx context.Context, tenant, eventType string, atMost int) (int, error)
+	Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error)
+	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
+	UpdateEndpoint(ctx context.Context, tenant, id string, u schema.EndpointUpdate) (schema.Endpoint, error)
+	DeleteEndpoint(ctx context.Context, tenant, id string) error
+	RotateSecret(ctx context.Context, tenant, id, secret string, overlap time.Duration) (schema.Endpoint, error)
+	SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error)
+	ParkedTasks(ctx context.Context, endpointID string, after *schema.Cursor, limit int) ([]schema.Task, *schema.Cursor, error)
+	MarkRequeued(ctx context.Context, ids []string) error
+}
 
 // Limits of an endpoint.
 const (
@@ -91,11 +107,11 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 	ne.ID, ne.Tenant, ne.MaxPerTenant = schema.NewID("ep_"), tenant, s.MaxEndpoints
 	ep, err := s.Store.CreateEndpoint(r.Context(), ne)
 	switch {
-	case errors.Is(err, postgres.ErrLimitReached):
+	case errors.Is(err, schema.ErrLimitReached):
 		writeProblem(w, problem(http.StatusConflict, "tenant "+strconv.Quote(tenant)+" already has "+
 			strconv.Itoa(s.MaxEndpoints)+" endpoints, the most allowed: delete one before creating another"))
 		return
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, schema.ErrNotFound):
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
 		return
 	case err != nil:
@@ -110,8 +126,8 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 	writeJSON(w, http.StatusCreated, out)
 }
 
-func (s *Server) validateEndpoint(req endpointRequest) (postgres.NewEndpoint, *Problem) {
-	var ne postgres.NewEndpoint
+func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Problem) {
+	var ne schema.NewEndpoint
 	if req.URL == "" {
 		return ne, fieldProblem("url", "is required")
 	}
@@ -278,7 +294,7 @@ func validHeaderValue(v string) bool {
 
 func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
 	ep, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
 	}

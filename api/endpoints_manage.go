@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
-	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
 )
 
 // Rotation overlap: the default, and the longest allowed.
@@ -34,8 +34,8 @@ type rotateRequest struct {
 }
 
 // validatePatch checks each field present exactly as creation does.
-func (s *Server) validatePatch(req endpointPatch) (postgres.EndpointUpdate, *Problem) {
-	var u postgres.EndpointUpdate
+func (s *Server) validatePatch(req endpointPatch) (schema.EndpointUpdate, *Problem) {
+	var u schema.EndpointUpdate
 	if req.Secret != nil {
 		return u, fieldProblem("secret", "cannot be changed by PATCH: use POST /v1/endpoints/{id}/rotate-secret")
 	}
@@ -94,7 +94,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 		return
 	}
 	ep, err := s.Store.UpdateEndpoint(r.Context(), tenant, r.PathValue("id"), u)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
 	}
@@ -119,7 +119,7 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
 	id := r.PathValue("id")
 	err := s.Store.DeleteEndpoint(r.Context(), tenant, id)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
 	}
@@ -154,7 +154,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant str
 		return
 	}
 	ep, err := s.Store.RotateSecret(r.Context(), tenant, r.PathValue("id"), secret, overlap)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -8,10 +9,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/schema"
 )
+
+// EventStore is the history of the events the dedupe gate recorded.
+type EventStore interface {
+	StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error)
+	StoredEvents(ctx context.Context, f schema.EventFilter) (events []schema.StoredEvent, more bool, err error)
+}
 
 type eventRequest struct {
 	ID        string          `json:"id"`
@@ -98,7 +104,7 @@ type storedEventJSON struct {
 	ReceivedAt time.Time       `json:"received_at"`
 }
 
-func toStoredEventJSON(e postgres.StoredEvent) storedEventJSON {
+func toStoredEventJSON(e schema.StoredEvent) storedEventJSON {
 	return storedEventJSON{ID: e.ID, Tenant: e.Tenant, Type: e.Type, Data: e.Data, CreatedAt: e.CreatedAt, ReceivedAt: e.ReceivedAt}
 }
 
@@ -106,7 +112,7 @@ func toStoredEventJSON(e postgres.StoredEvent) storedEventJSON {
 // /v1/events shows here once the dispatcher has recorded it.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, tenant string) {
 	e, err := s.Store.StoredEvent(r.Context(), tenant, r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such event"))
 		return
 	}
@@ -131,7 +137,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 		return
 	}
 	q := r.URL.Query()
-	f := postgres.EventFilter{Tenant: tenant, Type: q.Get("type"), Limit: limit, MaxBytes: eventPageBytes}
+	f := schema.EventFilter{Tenant: tenant, Type: q.Get("type"), Limit: limit, MaxBytes: eventPageBytes}
 	if q.Has("type") {
 		if err := schema.ValidateType(f.Type); err != nil {
 			writeProblem(w, queryProblem("type", "must be an event type, e.g. invoice.paid"))
@@ -153,14 +159,14 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	if more && len(es) > 0 {
 		last := es[len(es)-1]
-		out.NextCursor = formatCursor(postgres.DeliveryCursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		out.NextCursor = formatCursor(schema.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 // historyWindow reads the parameters every history list shares: since and
 // until, then the before cursor.
-func historyWindow(q url.Values) (since, until *time.Time, before *postgres.DeliveryCursor, p *Problem) {
+func historyWindow(q url.Values) (since, until *time.Time, before *schema.Cursor, p *Problem) {
 	if since, until, p = timeRange(q); p != nil {
 		return nil, nil, nil, p
 	}
@@ -187,7 +193,7 @@ func timeRange(q url.Values) (since, until *time.Time, p *Problem) {
 }
 
 // cursorParam reads the cursor query parameter of a time-ordered listing.
-func cursorParam(q url.Values) (*postgres.DeliveryCursor, *Problem) {
+func cursorParam(q url.Values) (*schema.Cursor, *Problem) {
 	c := q.Get("cursor")
 	if c == "" {
 		return nil, nil

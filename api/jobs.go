@@ -6,9 +6,18 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
+
+// JobStore holds the recovery jobs.
+type JobStore interface {
+	CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (schema.Job, error)
+	Job(ctx context.Context, tenant, id string) (schema.Job, error)
+	ClaimJob(ctx context.Context, lease time.Duration) (schema.Job, error)
+	RecoverBatch(ctx context.Context, j schema.Job, limit int, endpointVersion time.Time, lease time.Duration,
+		send func(context.Context, []schema.Task) error) (schema.RecoverResult, error)
+	FinishJob(ctx context.Context, id, status, errMsg string) error
+}
 
 // recoverBatch is how many deliveries a recovery queues at a time.
 const recoverBatch = 500
@@ -34,7 +43,7 @@ type jobJSON struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
-func toJobJSON(j postgres.Job) jobJSON {
+func toJobJSON(j schema.Job) jobJSON {
 	return jobJSON{ID: j.ID, Kind: j.Kind, EndpointID: j.EndpointID, Since: j.Since, Until: j.Until, Status: j.Status,
 		Total: j.Total, Done: j.Done, Failed: j.Failed, Skipped: j.Skipped, Error: j.Error, CreatedAt: j.CreatedAt, FinishedAt: j.FinishedAt}
 }
@@ -67,7 +76,7 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, tenant 
 		until = req.Until.Time
 	}
 	j, err := s.Store.CreateRecoverJob(r.Context(), schema.NewID("job_"), tenant, r.PathValue("id"), req.Since.Time, until)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
 	}
@@ -85,7 +94,7 @@ func (s *Server) recoverEndpoint(w http.ResponseWriter, r *http.Request, tenant 
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request, tenant string) {
 	j, err := s.Store.Job(r.Context(), tenant, r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such job"))
 		return
 	}
@@ -106,7 +115,7 @@ func (s *Server) RunJobs(ctx context.Context) error {
 	for {
 		for ctx.Err() == nil {
 			j, err := s.Store.ClaimJob(ctx, s.JobLease)
-			if errors.Is(err, postgres.ErrNotFound) {
+			if errors.Is(err, schema.ErrNotFound) {
 				break
 			}
 			if err != nil {
@@ -131,14 +140,14 @@ func (s *Server) RunJobs(ctx context.Context) error {
 // When ctx ends, or an outage outlasts a few retries, the job stays
 // running: its lease runs out and a runner resumes it. Only what cannot
 // change by waiting (a deleted endpoint, data the store refuses) fails it.
-func (s *Server) runJob(ctx context.Context, j postgres.Job) {
+func (s *Server) runJob(ctx context.Context, j schema.Job) {
 	log := s.Log.With("job_id", j.ID, "endpoint_id", j.EndpointID)
 	fail := func(msg string, err error) {
 		if ctx.Err() != nil {
 			return
 		}
 		log.Error("recovery job failed", "err", err)
-		if err := s.Store.FinishJob(context.WithoutCancel(ctx), j.ID, postgres.JobFailed, msg); err != nil {
+		if err := s.Store.FinishJob(context.WithoutCancel(ctx), j.ID, schema.JobFailed, msg); err != nil {
 			log.Error("recording a failed job", "err", err)
 		}
 	}
@@ -152,7 +161,7 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 		}
 	}
 	ep, err := s.Store.Endpoint(ctx, j.Tenant, j.EndpointID)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		fail("the endpoint was deleted", err)
 		return
 	}
@@ -165,7 +174,7 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 		// tasks queued, their state and the job's progress recorded, or
 		// nothing (see postgres.DB.RecoverBatch).
 		var (
-			res      postgres.RecoverResult
+			res      schema.RecoverResult
 			queueErr error
 		)
 		err := retry(ctx, func() (err error) {
@@ -190,7 +199,7 @@ func (s *Server) runJob(ctx context.Context, j postgres.Job) {
 			wait("reading deliveries", err)
 			return
 		case res.Cursor == nil:
-			if err := s.Store.FinishJob(ctx, j.ID, postgres.JobDone, ""); err != nil && ctx.Err() == nil {
+			if err := s.Store.FinishJob(ctx, j.ID, schema.JobDone, ""); err != nil && ctx.Err() == nil {
 				log.Error("recording a finished job", "err", err)
 			}
 			return

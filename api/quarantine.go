@@ -8,14 +8,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
 // QuarantineStore is what the quarantine routes read and mark: the index of
 // the quarantine topic (see pipeline.QuarantineIndexer).
 type QuarantineStore interface {
-	Quarantined(ctx context.Context, f postgres.QuarantineFilter) ([]schema.Quarantined, error)
+	Quarantined(ctx context.Context, f schema.QuarantineFilter) ([]schema.Quarantined, error)
 	QuarantinedRecord(ctx context.Context, part int32, offset int64) (schema.Quarantined, error)
 	Redrive(ctx context.Context, part int32, offset int64, put func(context.Context, schema.Quarantined) error) (schema.Quarantined, error)
 }
@@ -106,21 +105,21 @@ func parseQuarantineID(s string) (int32, int64, bool) {
 // unix microseconds, a dot, and the record's id, whose partition has at
 // most 9 digits and offset 18, so that every string of that form (the
 // document's pattern) is a position.
-func formatQuarantineCursor(c postgres.QuarantineCursor) string {
-	return formatCursor(postgres.DeliveryCursor{CreatedAt: c.At, ID: quarantineID(c.Partition, c.Offset)})
+func formatQuarantineCursor(c schema.QuarantineCursor) string {
+	return formatCursor(schema.Cursor{CreatedAt: c.At, ID: quarantineID(c.Partition, c.Offset)})
 }
 
-func parseQuarantineCursor(s string) (postgres.QuarantineCursor, bool) {
+func parseQuarantineCursor(s string) (schema.QuarantineCursor, bool) {
 	c, ok := parseCursor(s)
 	if !ok {
-		return postgres.QuarantineCursor{}, false
+		return schema.QuarantineCursor{}, false
 	}
 	p, o, ok := strings.Cut(c.ID, "-")
 	part, off, valid := parseQuarantineID(c.ID)
 	if !ok || !valid || len(p) > 9 || len(o) > 18 || strings.Trim(p+o, "0123456789") != "" {
-		return postgres.QuarantineCursor{}, false
+		return schema.QuarantineCursor{}, false
 	}
-	return postgres.QuarantineCursor{At: c.CreatedAt, Partition: part, Offset: off}, true
+	return schema.QuarantineCursor{At: c.CreatedAt, Partition: part, Offset: off}, true
 }
 
 // listQuarantine lists quarantined records, newest first (admin).
@@ -131,7 +130,7 @@ func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := postgres.QuarantineFilter{Stage: q.Get("stage"), Limit: limit + 1}
+	f := schema.QuarantineFilter{Stage: q.Get("stage"), Limit: limit + 1}
 	if !plainText(f.Stage, 255) {
 		writeProblem(w, queryProblem("stage", "must be a consumer group name"))
 		return
@@ -150,7 +149,7 @@ func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, page(recs, limit, func(q schema.Quarantined) string {
-		return formatQuarantineCursor(postgres.QuarantineCursor{At: q.At, Partition: q.Partition, Offset: q.Offset})
+		return formatQuarantineCursor(schema.QuarantineCursor{At: q.At, Partition: q.Partition, Offset: q.Offset})
 	}, func(q schema.Quarantined) quarantinedJSON { return toQuarantinedJSON(q, listValueBytes) }))
 }
 
@@ -162,7 +161,7 @@ func (s *Server) getQuarantined(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q, err := s.Quarantine.QuarantinedRecord(r.Context(), part, off)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such quarantined record"))
 		return
 	}
@@ -183,9 +182,9 @@ func (s *Server) redriveQuarantined(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := s.Quarantine.Redrive(r.Context(), part, off, s.Redriver.Redrive)
 	switch {
-	case errors.Is(err, postgres.ErrNotFound):
+	case errors.Is(err, schema.ErrNotFound):
 		writeProblem(w, problem(http.StatusNotFound, "no such quarantined record"))
-	case errors.Is(err, postgres.ErrRedriven):
+	case errors.Is(err, schema.ErrRedriven):
 		writeProblem(w, problem(http.StatusConflict, "the record was re-driven already, at "+q.RedrivenAt.UTC().Format(time.RFC3339)))
 	case errors.Is(err, schema.ErrNotRedrivable):
 		writeProblem(w, problem(http.StatusUnprocessableEntity, "the record came from "+strconv.Quote(q.Topic)+", which no stage of this deployment reads"))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -53,7 +52,7 @@ func (s *Server) disableEndpoint(w http.ResponseWriter, r *http.Request, tenant 
 
 func (s *Server) setState(w http.ResponseWriter, r *http.Request, tenant string, enabled bool, reason string) (schema.Endpoint, bool) {
 	ep, err := s.Store.SetEndpointState(r.Context(), tenant, r.PathValue("id"), enabled, reason)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return ep, false
 	}
@@ -69,7 +68,7 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request, tenant string,
 // each batch marked as requeued once the broker has it.
 func (s *Server) replayParked(ctx context.Context, ep schema.Endpoint) (int, error) {
 	n := 0
-	var after *postgres.ParkedCursor
+	var after *schema.Cursor
 	for {
 		tasks, next, err := s.Store.ParkedTasks(ctx, ep.ID, after, replayBatch)
 		if err != nil || len(tasks) == 0 {

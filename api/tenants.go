@@ -1,14 +1,30 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
+
+// TenantStore holds the tenants.
+type TenantStore interface {
+	CreateTenant(ctx context.Context, id, name string) (schema.Tenant, error)
+	Tenant(ctx context.Context, id string) (schema.Tenant, error)
+	Tenants(ctx context.Context, after string, limit int) ([]schema.Tenant, error)
+}
+
+// KeyStore holds the tenants' API keys, by the hashes of their secrets.
+type KeyStore interface {
+	CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (schema.APIKey, error)
+	APIKeys(ctx context.Context, tenant, after string, limit int) ([]schema.APIKey, error)
+	RevokeAPIKey(ctx context.Context, tenant, id string) (schema.APIKey, error)
+	ActiveAPIKey(ctx context.Context, id string) (tenant string, hash []byte, err error)
+	TouchAPIKey(ctx context.Context, id string) error
+}
 
 // maxTenantID is the longest tenant id, as events allow.
 const maxTenantID = 64
@@ -39,7 +55,7 @@ type keyJSON struct {
 	Key string `json:"key,omitempty"`
 }
 
-func toKeyJSON(k postgres.APIKey) keyJSON {
+func toKeyJSON(k schema.APIKey) keyJSON {
 	return keyJSON{ID: k.ID, Tenant: k.Tenant, Name: k.Name, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 }
 
@@ -83,7 +99,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request) {
 		id = *req.ID
 	}
 	t, err := s.Store.CreateTenant(r.Context(), id, req.Name)
-	if errors.Is(err, postgres.ErrConflict) {
+	if errors.Is(err, schema.ErrConflict) {
 		p := problem(http.StatusConflict, "tenant "+strconv.Quote(id)+" already exists")
 		p.Field = "id"
 		writeProblem(w, p)
@@ -113,13 +129,13 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "list tenants", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page(ts, limit, func(t postgres.Tenant) string { return t.ID },
-		func(t postgres.Tenant) tenantJSON { return tenantJSON(t) }))
+	writeJSON(w, http.StatusOK, page(ts, limit, func(t schema.Tenant) string { return t.ID },
+		func(t schema.Tenant) tenantJSON { return tenantJSON(t) }))
 }
 
 func (s *Server) getTenant(w http.ResponseWriter, r *http.Request) {
 	t, err := s.Store.Tenant(r.Context(), r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
 		return
 	}
@@ -144,7 +160,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	key, id, hash := newKey()
 	k, err := s.Store.CreateAPIKey(r.Context(), id, r.PathValue("id"), req.Name, hash)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
 		return
 	}
@@ -170,7 +186,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tenant := r.PathValue("id")
-	if _, err := s.Store.Tenant(r.Context(), tenant); errors.Is(err, postgres.ErrNotFound) {
+	if _, err := s.Store.Tenant(r.Context(), tenant); errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
 		return
 	} else if err != nil {
@@ -182,14 +198,14 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "list keys", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page(ks, limit, func(k postgres.APIKey) string { return k.ID }, toKeyJSON))
+	writeJSON(w, http.StatusOK, page(ks, limit, func(k schema.APIKey) string { return k.ID }, toKeyJSON))
 }
 
 // revokeKey revokes a key at once on this instance, and within the key
 // cache's lifetime on the others. Revoking it again changes nothing.
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	k, err := s.Store.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key_id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such key"))
 		return
 	}

@@ -96,7 +96,7 @@ func (r *runner) setup(ctx context.Context) error {
 	for i := 0; i < r.e.o.endpoints; i++ {
 		secret, _ := delivery.GenerateSecret()
 		url := "http://" + r.rcv.addr + "/ep/" + strconv.Itoa(i)
-		ep, err := db.CreateEndpoint(ctx, postgres.NewEndpoint{ID: schema.NewID("ep_"), Tenant: schema.DefaultTenant,
+		ep, err := db.CreateEndpoint(ctx, schema.NewEndpoint{ID: schema.NewID("ep_"), Tenant: schema.DefaultTenant,
 			URL: url, DisplayURL: url, EventTypes: []string{"t." + strconv.Itoa(i)}, Secret: secret, Timeout: 5 * time.Second})
 		if err != nil {
 			return err

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/internal/testenv"
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -34,9 +33,9 @@ func writeAttempts(t *testing.T, db testDB, batch ...schema.Attempt) {
 	}
 }
 
-func delivery(t *testing.T, db testDB, id string) postgres.Delivery {
+func delivery(t *testing.T, db testDB, id string) schema.Delivery {
 	t.Helper()
-	ds, err := db.Deliveries(context.Background(), postgres.DeliveryFilter{Tenant: "acme", ID: id, Limit: 10})
+	ds, err := db.Deliveries(context.Background(), schema.DeliveryFilter{Tenant: "acme", ID: id, Limit: 10})
 	if err != nil {
 		t.Fatalf("Deliveries: %v", err)
 	}
@@ -46,7 +45,7 @@ func delivery(t *testing.T, db testDB, id string) postgres.Delivery {
 	return ds[0]
 }
 
-func assertDelivery(t *testing.T, d postgres.Delivery, status schema.Outcome, attempts, code int, updated time.Time) {
+func assertDelivery(t *testing.T, d schema.Delivery, status schema.Outcome, attempts, code int, updated time.Time) {
 	t.Helper()
 	if d.Status != string(status) || d.Attempts != attempts || d.LastStatusCode != code || !d.UpdatedAt.Equal(updated) {
 		t.Errorf("delivery = status %s, attempts %d, last code %d, updated %v; want %s, %d, %d, %v",

@@ -2,8 +2,10 @@
 // (with their secrets sealed at rest), the event dedupe gate, the batch
 // writes of the sink, delivery history queries, and change notifications.
 //
-// It holds no business rules beyond what the SQL needs: callers decide what
-// to store and when.
+// It speaks the domain of package schema (its types and sentinel errors) and
+// implements the small interfaces its users declare (api's stores,
+// routing.Loader, pipeline's gates and writers); it holds no business rules
+// beyond what the SQL needs: callers decide what to store and when.
 package postgres
 
 import (

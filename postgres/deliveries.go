@@ -7,61 +7,26 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/schema"
 )
-
-// Delivery is the state of the delivery of one event to one endpoint.
-type Delivery struct {
-	ID             string
-	Tenant         string
-	EndpointID     string
-	EventID        string
-	EventType      string
-	Status         string
-	Attempts       int
-	LastStatusCode int
-	LastError      string
-	NextAttemptAt  *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
-// DeliveryFilter selects deliveries of a tenant; empty fields match all.
-// Results come newest first; Before continues a listing after the last
-// delivery of the previous page.
-type DeliveryFilter struct {
-	Tenant     string
-	ID         string
-	EndpointID string
-	EventID    string
-	Status     string
-	// Since and Until bound created_at: Since <= created_at < Until.
-	Since, Until *time.Time
-	Before       *DeliveryCursor
-	Limit        int
-}
-
-// DeliveryCursor is the position of a delivery in a listing.
-type DeliveryCursor struct {
-	CreatedAt time.Time
-	ID        string
-}
 
 // deliveryColumns are the columns scanDelivery reads, from deliveries d.
 const deliveryColumns = `d.id, d.tenant, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts,
 	COALESCE(d.last_status_code, 0), COALESCE(d.last_error, ''), d.next_attempt_at, d.created_at, d.updated_at`
 
-func scanDelivery(r pgx.Row) (Delivery, error) {
-	var d Delivery
+func scanDelivery(r pgx.Row) (schema.Delivery, error) {
+	var d schema.Delivery
 	err := r.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
 		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return d, ErrNotFound
+		return d, schema.ErrNotFound
 	}
 	return d, err
 }
 
 // Deliveries lists deliveries matching the filter.
-func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error) {
+func (db *DB) Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema.Delivery, error) {
 	var beforeAt *time.Time
 	var beforeID string
 	if f.Before != nil {
@@ -85,7 +50,7 @@ func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, err
 		return nil, fmt.Errorf("postgres: deliveries: %w", err)
 	}
 	defer rows.Close()
-	var out []Delivery
+	var out []schema.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
@@ -99,22 +64,8 @@ func (db *DB) Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, err
 	return out, nil
 }
 
-// AttemptRow is one attempt in a delivery's history.
-type AttemptRow struct {
-	Attempt       int
-	Outcome       string
-	StatusCode    int
-	Error         string
-	LatencyMicros int64
-	ResponseBody  string
-	// ResponseBase64 says that ResponseBody is the base64 of the bytes.
-	ResponseBase64 bool
-	Truncated      bool
-	At             time.Time
-}
-
 // Attempts returns the history of one delivery of a tenant, oldest first.
-func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]AttemptRow, error) {
+func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]schema.AttemptRecord, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT attempt, outcome, COALESCE(status_code, 0), COALESCE(error, ''), latency_us,
 			COALESCE(response_body, ''), response_body_base64, response_truncated, attempted_at
@@ -123,9 +74,9 @@ func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]Attemp
 		return nil, fmt.Errorf("postgres: attempts: %w", err)
 	}
 	defer rows.Close()
-	var out []AttemptRow
+	var out []schema.AttemptRecord
 	for rows.Next() {
-		var a AttemptRow
+		var a schema.AttemptRecord
 		if err := rows.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.LatencyMicros,
 			&a.ResponseBody, &a.ResponseBase64, &a.Truncated, &a.At); err != nil {
 			return nil, fmt.Errorf("postgres: attempts: %w", err)

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/hookstream/hookstream/internal/testenv"
-	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
 )
 
 func TestCreateEndpointLimit(t *testing.T) {
@@ -27,11 +27,11 @@ func TestCreateEndpointLimit(t *testing.T) {
 		limit            int
 		want             error
 	}{
-		{"at the limit", "ep_x", "default", 2, postgres.ErrLimitReached},
+		{"at the limit", "ep_x", "default", 2, schema.ErrLimitReached},
 		{"a higher limit", "ep_y", "default", 3, nil},
-		{"a lower limit than the tenant has", "ep_z", "default", 1, postgres.ErrLimitReached},
+		{"a lower limit than the tenant has", "ep_z", "default", 1, schema.ErrLimitReached},
 		{"no limit", "ep_w", "default", 0, nil},
-		{"unknown tenant", "ep_v", "nobody", 5, postgres.ErrNotFound},
+		{"unknown tenant", "ep_v", "nobody", 5, schema.ErrNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

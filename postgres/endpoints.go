@@ -14,36 +14,11 @@ import (
 	"github.com/hookstream/hookstream/seal"
 )
 
-// ErrNotFound is returned when a row does not exist (or belongs to another
-// tenant: the two are not told apart).
-var ErrNotFound = errors.New("postgres: not found")
-
-// ErrLimitReached is returned when creating a row would pass a limit, such
-// as NewEndpoint.MaxPerTenant.
-var ErrLimitReached = errors.New("postgres: limit reached")
-
-// NewEndpoint is what creating an endpoint stores. URL and Secret are
-// sealed; DisplayURL is what the API shows.
-type NewEndpoint struct {
-	ID          string
-	Tenant      string
-	URL         string
-	DisplayURL  string
-	Description string
-	EventTypes  []string
-	Headers     map[string]string
-	Secret      string // whsec_…
-	Timeout     time.Duration
-	// MaxPerTenant is the most endpoints the tenant may have (0: no
-	// limit): creating one more fails with ErrLimitReached.
-	MaxPerTenant int
-}
-
 // CreateEndpoint stores a new endpoint. With e.MaxPerTenant set, it counts
 // the tenant's endpoints under a lock on the tenant's row, in the insert's
 // transaction, so that concurrent creations cannot pass the limit
-// together; ErrNotFound when the tenant does not exist.
-func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoint, error) {
+// together; schema.ErrNotFound when the tenant does not exist.
+func (db *DB) CreateEndpoint(ctx context.Context, e schema.NewEndpoint) (schema.Endpoint, error) {
 	var headers []byte
 	if len(e.Headers) > 0 {
 		h, err := json.Marshal(e.Headers)
@@ -62,7 +37,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoin
 			var one int
 			err := tx.QueryRow(ctx, `SELECT 1 FROM tenants WHERE id = $1 FOR NO KEY UPDATE`, e.Tenant).Scan(&one)
 			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
+				return schema.ErrNotFound
 			}
 			if err != nil {
 				return err
@@ -72,7 +47,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoin
 				return err
 			}
 			if n >= e.MaxPerTenant {
-				return ErrLimitReached
+				return schema.ErrLimitReached
 			}
 		}
 		row := tx.QueryRow(ctx, `
@@ -86,7 +61,7 @@ func (db *DB) CreateEndpoint(ctx context.Context, e NewEndpoint) (schema.Endpoin
 		ep, err = db.scanEndpoint(row, false)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrLimitReached) {
+	if errors.Is(err, schema.ErrNotFound) || errors.Is(err, schema.ErrLimitReached) {
 		return ep, err
 	}
 	if err != nil {
@@ -148,7 +123,8 @@ func (db *DB) Endpoints(ctx context.Context, tenant, after string, limit int) ([
 }
 
 // SendableEndpoint returns one endpoint with its URL, headers and signing
-// keys opened, for the stages that send. ErrNotFound when it is gone.
+// keys opened, for the stages that send. schema.ErrNotFound when it is
+// gone.
 func (db *DB) SendableEndpoint(ctx context.Context, id string) (schema.Endpoint, error) {
 	row := db.pool.QueryRow(ctx, `SELECT `+endpointColumns+` FROM endpoints WHERE id = $1`, id)
 	ep, err := db.scanEndpoint(row, true)
@@ -213,7 +189,7 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 		&headersEnc, &secretEnc, &prevSecretEnc, &prevUntil, &timeoutMS, &ep.State,
 		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ep, ErrNotFound
+		return ep, schema.ErrNotFound
 	}
 	if err != nil {
 		return ep, err

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/internal/testenv"
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -21,15 +20,15 @@ const (
 	testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 )
 
-func newEndpoint(id, tenant string) postgres.NewEndpoint {
-	return postgres.NewEndpoint{
+func newEndpoint(id, tenant string) schema.NewEndpoint {
+	return schema.NewEndpoint{
 		ID: id, Tenant: tenant, URL: secretURL, DisplayURL: displayURL, Description: "billing",
 		EventTypes: []string{"invoice.*", "user.created"}, Headers: map[string]string{"X-Api-Key": "hdrsecret"},
 		Secret: testSecret, Timeout: 5 * time.Second,
 	}
 }
 
-func createEndpoint(t *testing.T, db testDB, ne postgres.NewEndpoint) schema.Endpoint {
+func createEndpoint(t *testing.T, db testDB, ne schema.NewEndpoint) schema.Endpoint {
 	t.Helper()
 	ep, err := db.CreateEndpoint(context.Background(), ne)
 	testenv.Must(t, err, "CreateEndpoint")
@@ -120,13 +119,13 @@ func TestEndpointOfAnotherTenantNotFound(t *testing.T) {
 	testenv.Must(t, err, "insert tenant")
 	createEndpoint(t, db, newEndpoint("ep_other", "other"))
 
-	if _, err := db.Endpoint(ctx, "default", "ep_other"); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := db.Endpoint(ctx, "default", "ep_other"); !errors.Is(err, schema.ErrNotFound) {
 		t.Errorf("Endpoint(default, other's id) = %v, want ErrNotFound", err)
 	}
-	if _, err := db.Endpoint(ctx, "default", "ep_missing"); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := db.Endpoint(ctx, "default", "ep_missing"); !errors.Is(err, schema.ErrNotFound) {
 		t.Errorf("Endpoint(unknown id) = %v, want ErrNotFound", err)
 	}
-	if _, err := db.SendableEndpoint(ctx, "ep_missing"); !errors.Is(err, postgres.ErrNotFound) {
+	if _, err := db.SendableEndpoint(ctx, "ep_missing"); !errors.Is(err, schema.ErrNotFound) {
 		t.Errorf("SendableEndpoint(unknown id) = %v, want ErrNotFound", err)
 	}
 	if ep, err := db.Endpoint(ctx, "other", "ep_other"); err != nil || ep.Tenant != "other" {

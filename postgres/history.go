@@ -11,44 +11,23 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// StoredEvent is an event as the dedupe gate recorded it.
-type StoredEvent struct {
-	schema.Event
-	ReceivedAt time.Time
-}
-
-// EventFilter selects events of a tenant; empty fields match all. Results
-// come newest first (by created_at, then id); Before continues a listing.
-type EventFilter struct {
-	Tenant       string
-	Type         string
-	Since, Until *time.Time // Since <= created_at < Until
-	Before       *DeliveryCursor
-	Limit        int
-	// MaxBytes, when positive, bounds a page by its data too: an event is
-	// listed only while the data of those before it holds less than
-	// MaxBytes, so a page holds at most MaxBytes plus one event's data,
-	// and at least one event.
-	MaxBytes int
-}
-
 const eventColumns = `tenant, id, type, data::text, created_at, received_at`
 
-func scanEvent(r pgx.Row) (StoredEvent, error) {
+func scanEvent(r pgx.Row) (schema.StoredEvent, error) {
 	var (
-		e    StoredEvent
+		e    schema.StoredEvent
 		data string
 	)
 	err := r.Scan(&e.Tenant, &e.ID, &e.Type, &data, &e.CreatedAt, &e.ReceivedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return e, ErrNotFound
+		return e, schema.ErrNotFound
 	}
 	e.Data = []byte(data)
 	return e, err
 }
 
 // StoredEvent returns one event of a tenant.
-func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (StoredEvent, error) {
+func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error) {
 	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = $1 AND id = $2`, tenant, id))
 	err = wrapErr("event", err)
 	return e, err
@@ -59,7 +38,7 @@ func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (StoredEvent, 
 // last one listed. The data of the events left out is never read into
 // memory: their sizes are measured in Postgres (octet_length reads a
 // stored value's length without decompressing it).
-func (db *DB) StoredEvents(ctx context.Context, f EventFilter) (events []StoredEvent, more bool, err error) {
+func (db *DB) StoredEvents(ctx context.Context, f schema.EventFilter) (events []schema.StoredEvent, more bool, err error) {
 	var beforeAt *time.Time
 	var beforeID string
 	if f.Before != nil {
@@ -91,7 +70,7 @@ func (db *DB) StoredEvents(ctx context.Context, f EventFilter) (events []StoredE
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			e    StoredEvent
+			e    schema.StoredEvent
 			data *string
 		)
 		if err := rows.Scan(&e.Tenant, &e.ID, &e.Type, &data, &e.CreatedAt, &e.ReceivedAt); err != nil {
@@ -110,21 +89,6 @@ func (db *DB) StoredEvents(ctx context.Context, f EventFilter) (events []StoredE
 	return events, more, nil
 }
 
-// ErrEventGone is returned when a delivery's event is no longer stored
-// (retention removed it), so it cannot be sent again.
-var ErrEventGone = errors.New("postgres: the delivery's event is no longer stored")
-
-// ErrEndpointGone is returned when a delivery's endpoint was deleted, so it
-// cannot be sent again.
-var ErrEndpointGone = errors.New("postgres: the delivery's endpoint was deleted")
-
-// ErrRetrying is returned for a delivery that is being retried: the task of
-// its next attempt is queued or waits in a retry tier, and the deliverer
-// numbers every attempt after it. A second task would start a second chain
-// with the same attempt numbers, whose outcomes the history, keyed by
-// attempt number, cannot both keep.
-var ErrRetrying = errors.New("postgres: the delivery is being retried on its schedule")
-
 // RetryDelivery sends a tenant's delivery again: under a lock on its row, it
 // checks that no attempt of it is pending (its status is not retrying), hands
 // send the task of its next attempt (attempts+1, the event as stored, the
@@ -133,12 +97,12 @@ var ErrRetrying = errors.New("postgres: the delivery is being retried on its sch
 // and a recovery, are thereby serialised: whichever comes second finds it
 // retrying. send runs inside the transaction, so it must not use this DB.
 //
-// ErrNotFound when there is no such delivery, ErrRetrying (with the delivery
-// as it stands) while an attempt is pending, ErrEventGone or
-// ErrEndpointGone when it cannot be sent, or send's error; in every case
-// nothing changed.
-func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (Delivery, error) {
-	var d Delivery
+// schema.ErrNotFound when there is no such delivery, schema.ErrRetrying
+// (with the delivery as it stands) while an attempt is pending,
+// schema.ErrEventGone or schema.ErrEndpointGone when it cannot be sent, or
+// send's error; in every case nothing changed.
+func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (schema.Delivery, error) {
+	var d schema.Delivery
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var (
 			err     error
@@ -158,15 +122,15 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt, &evType, &data, &evAt, &version)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			return ErrNotFound
+			return schema.ErrNotFound
 		case err != nil:
 			return err
 		case d.Status == string(schema.OutcomeRetrying):
-			return ErrRetrying
+			return schema.ErrRetrying
 		case data == nil:
-			return ErrEventGone
+			return schema.ErrEventGone
 		case version == nil:
-			return ErrEndpointGone
+			return schema.ErrEndpointGone
 		}
 		task := schema.Task{V: schema.Version, DeliveryID: d.ID, EndpointID: d.EndpointID, Attempt: d.Attempts + 1,
 			EndpointVersion: *version,
@@ -180,8 +144,8 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 			WHERE id = $1 RETURNING `+deliveryColumns, d.ID))
 		return err
 	})
-	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetrying) || errors.Is(err, ErrEventGone) ||
-		errors.Is(err, ErrEndpointGone) {
+	if err == nil || errors.Is(err, schema.ErrNotFound) || errors.Is(err, schema.ErrRetrying) || errors.Is(err, schema.ErrEventGone) ||
+		errors.Is(err, schema.ErrEndpointGone) {
 		return d, err
 	}
 	return d, fmt.Errorf("postgres: retry delivery: %w", err)

@@ -11,55 +11,22 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// Job states.
-const (
-	JobRunning = "running"
-	JobDone    = "done"
-	JobFailed  = "failed"
-)
-
-// JobRecover is the kind of job that re-sends an endpoint's failed
-// deliveries.
-const JobRecover = "recover"
-
-// Job is a long operation and its progress.
-type Job struct {
-	ID         string
-	Tenant     string
-	Kind       string
-	EndpointID string
-	Since      time.Time
-	Until      time.Time
-	Status     string
-	Total      int
-	Done       int
-	Failed     int
-	// Skipped counts deliveries left to their retry schedule: their next
-	// attempt was pending.
-	Skipped    int
-	Error      string
-	Cursor     *DeliveryCursor // the last delivery handled
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	FinishedAt *time.Time
-}
-
 const jobColumns = `id, tenant, kind, endpoint_id, since, until, status, total, done, failed, skipped,
 	COALESCE(error, ''), cursor_at, COALESCE(cursor_id, ''), created_at, updated_at, finished_at`
 
-func scanJob(r pgx.Row) (Job, error) {
+func scanJob(r pgx.Row) (schema.Job, error) {
 	var (
-		j   Job
+		j   schema.Job
 		at  *time.Time
 		cid string
 	)
 	err := r.Scan(&j.ID, &j.Tenant, &j.Kind, &j.EndpointID, &j.Since, &j.Until, &j.Status, &j.Total, &j.Done,
 		&j.Failed, &j.Skipped, &j.Error, &at, &cid, &j.CreatedAt, &j.UpdatedAt, &j.FinishedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return j, ErrNotFound
+		return j, schema.ErrNotFound
 	}
 	if at != nil {
-		j.Cursor = &DeliveryCursor{CreatedAt: *at, ID: cid}
+		j.Cursor = &schema.Cursor{CreatedAt: *at, ID: cid}
 	}
 	return j, err
 }
@@ -69,22 +36,22 @@ const recoverable = `d.endpoint_id = $1 AND d.status IN ('retrying', 'dead') AND
 
 // CreateRecoverJob records a job re-sending the deliveries of a tenant's
 // endpoint that are retrying or dead and were created in [since, until),
-// with their count as its total. ErrNotFound when the endpoint is not the
-// tenant's. The job has no lease: the first runner to look takes it.
-func (db *DB) CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (Job, error) {
-	var j Job
+// with their count as its total. schema.ErrNotFound when the endpoint is
+// not the tenant's. The job has no lease: the first runner to look takes it.
+func (db *DB) CreateRecoverJob(ctx context.Context, id, tenant, endpointID string, since, until time.Time) (schema.Job, error) {
+	var j schema.Job
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM endpoints WHERE tenant = $1 AND id = $2`, tenant, endpointID).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
-			return ErrNotFound
+			return schema.ErrNotFound
 		}
 		var err error
 		j, err = scanJob(tx.QueryRow(ctx, `INSERT INTO jobs (id, tenant, kind, endpoint_id, since, until, total)
 			SELECT $4, $5, $6, $1, $2, $3, count(*) FROM deliveries d WHERE `+recoverable+`
-			RETURNING `+jobColumns, endpointID, since, until, id, tenant, JobRecover))
+			RETURNING `+jobColumns, endpointID, since, until, id, tenant, schema.JobRecover))
 		return err
 	})
 	err = wrapErr("create job", err)
@@ -92,31 +59,22 @@ func (db *DB) CreateRecoverJob(ctx context.Context, id, tenant, endpointID strin
 }
 
 // Job returns one job of a tenant.
-func (db *DB) Job(ctx context.Context, tenant, id string) (Job, error) {
+func (db *DB) Job(ctx context.Context, tenant, id string) (schema.Job, error) {
 	j, err := scanJob(db.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE tenant = $1 AND id = $2`, tenant, id))
 	err = wrapErr("job", err)
 	return j, err
 }
 
 // ClaimJob takes the oldest running job whose lease has run out (or that
-// never had one) and leases it for lease. ErrNotFound when there is none.
-func (db *DB) ClaimJob(ctx context.Context, lease time.Duration) (Job, error) {
+// never had one) and leases it for lease. schema.ErrNotFound when there is
+// none.
+func (db *DB) ClaimJob(ctx context.Context, lease time.Duration) (schema.Job, error) {
 	j, err := scanJob(db.pool.QueryRow(ctx, `UPDATE jobs SET lease_until = now() + $1::interval
 		WHERE id = (SELECT id FROM jobs WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
 			ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+jobColumns, lease))
 	err = wrapErr("claim job", err)
 	return j, err
-}
-
-// RecoverResult is what one batch of a recovery job did.
-type RecoverResult struct {
-	// Done counts the deliveries sent again, Failed those whose event is
-	// gone, Skipped those whose next attempt was pending (still retrying).
-	Done, Failed, Skipped int
-	// Cursor is the last delivery of the batch; nil when the job had none
-	// left.
-	Cursor *DeliveryCursor
 }
 
 // RecoverBatch works the next batch of a recovery job, up to limit of the
@@ -129,16 +87,16 @@ type RecoverResult struct {
 // attempts with the same numbers (see RetryDelivery, which it excludes).
 // Those whose event is gone count as failed. If send fails, nothing
 // changed. send runs inside the transaction, so it must not use this DB.
-func (db *DB) RecoverBatch(ctx context.Context, j Job, limit int, endpointVersion time.Time, lease time.Duration,
-	send func(context.Context, []schema.Task) error) (RecoverResult, error) {
-	var res RecoverResult
+func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpointVersion time.Time, lease time.Duration,
+	send func(context.Context, []schema.Task) error) (schema.RecoverResult, error) {
+	var res schema.RecoverResult
 	var afterAt *time.Time
 	var afterID string
 	if j.Cursor != nil {
 		afterAt, afterID = &j.Cursor.CreatedAt, j.Cursor.ID
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		res = RecoverResult{}
+		res = schema.RecoverResult{}
 		rows, err := tx.Query(ctx, `
 			SELECT d.id, d.status, d.created_at, e.id IS NOT NULL
 			FROM deliveries d LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
@@ -151,7 +109,7 @@ func (db *DB) RecoverBatch(ctx context.Context, j Job, limit int, endpointVersio
 		var dead []string
 		for rows.Next() {
 			var (
-				c         DeliveryCursor
+				c         schema.Cursor
 				status    string
 				eventKept bool
 			)
@@ -222,7 +180,7 @@ func (db *DB) RecoverBatch(ctx context.Context, j Job, limit int, endpointVersio
 		return err
 	})
 	if err != nil {
-		return RecoverResult{}, fmt.Errorf("postgres: recover batch: %w", dataError(err))
+		return schema.RecoverResult{}, fmt.Errorf("postgres: recover batch: %w", dataError(err))
 	}
 	return res, nil
 }

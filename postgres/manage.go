@@ -12,19 +12,9 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// EndpointUpdate changes some fields of an endpoint; nil fields stay.
-type EndpointUpdate struct {
-	URL         *string // sealed; DisplayURL must be set with it
-	DisplayURL  string
-	Description *string
-	EventTypes  []string
-	Headers     *map[string]string // sealed; an empty map removes them all
-	Timeout     *time.Duration
-}
-
 // UpdateEndpoint applies an update to a tenant's endpoint and bumps
 // updated_at, which tells every instance.
-func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u EndpointUpdate) (schema.Endpoint, error) {
+func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.EndpointUpdate) (schema.Endpoint, error) {
 	var urlEnc, headersEnc []byte
 	if u.URL != nil {
 		urlEnc = db.box.Seal([]byte(*u.URL), id+"/url")
@@ -64,7 +54,7 @@ func (db *DB) DeleteEndpoint(ctx context.Context, tenant, id string) error {
 		return fmt.Errorf("postgres: delete endpoint: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return schema.ErrNotFound
 	}
 	return nil
 }
@@ -79,7 +69,7 @@ func (db *DB) RotateSecret(ctx context.Context, tenant, id, secret string, overl
 		var cur []byte
 		err := tx.QueryRow(ctx, `SELECT secret_enc FROM endpoints WHERE tenant = $1 AND id = $2 FOR UPDATE`, tenant, id).Scan(&cur)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+			return schema.ErrNotFound
 		}
 		if err != nil {
 			return err

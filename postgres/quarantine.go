@@ -53,21 +53,6 @@ func (db *DB) IndexQuarantined(ctx context.Context, recs []schema.Quarantined) e
 	return nil
 }
 
-// QuarantineFilter selects quarantined records, newest first; empty fields
-// match all. Before continues a listing after the last record of a page.
-type QuarantineFilter struct {
-	Stage  string
-	Before *QuarantineCursor
-	Limit  int
-}
-
-// QuarantineCursor is the position of a quarantined record in a listing.
-type QuarantineCursor struct {
-	At        time.Time
-	Partition int32
-	Offset    int64
-}
-
 const quarantineColumns = `part, "offset", stage, reason, topic, src_partition, src_offset, quarantined_at,
 	key, value, headers::text, redriven_at`
 
@@ -79,7 +64,7 @@ func scanQuarantined(r pgx.Row) (schema.Quarantined, error) {
 	err := r.Scan(&q.Partition, &q.Offset, &q.Stage, &q.Reason, &q.Topic, &q.SourcePartition, &q.SourceOffset,
 		&q.At, &q.Key, &q.Value, &headers, &q.RedrivenAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return q, ErrNotFound
+		return q, schema.ErrNotFound
 	}
 	if err != nil {
 		return q, err
@@ -88,7 +73,7 @@ func scanQuarantined(r pgx.Row) (schema.Quarantined, error) {
 }
 
 // Quarantined lists quarantined records.
-func (db *DB) Quarantined(ctx context.Context, f QuarantineFilter) ([]schema.Quarantined, error) {
+func (db *DB) Quarantined(ctx context.Context, f schema.QuarantineFilter) ([]schema.Quarantined, error) {
 	var (
 		at   *time.Time
 		part int32
@@ -119,9 +104,6 @@ func (db *DB) QuarantinedRecord(ctx context.Context, part int32, offset int64) (
 	return q, wrapErr("quarantined record", err)
 }
 
-// ErrRedriven is returned for a record that was put back already.
-var ErrRedriven = errors.New("postgres: the record was re-driven already")
-
 // Redrive marks a quarantined record re-driven and calls put with it, in
 // one transaction: when put fails, the mark is undone, and a record is
 // marked once, so that it is not put back twice.
@@ -135,7 +117,7 @@ func (db *DB) Redrive(ctx context.Context, part int32, offset int64, put func(co
 			return err
 		}
 		if q.RedrivenAt != nil {
-			return ErrRedriven
+			return schema.ErrRedriven
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		if _, err := tx.Exec(ctx, `UPDATE quarantine SET redriven_at = $3 WHERE part = $1 AND "offset" = $2`, part, offset, now); err != nil {
@@ -144,7 +126,7 @@ func (db *DB) Redrive(ctx context.Context, part int32, offset int64, put func(co
 		q.RedrivenAt = &now
 		return put(ctx, q)
 	})
-	if errors.Is(err, ErrRedriven) {
+	if errors.Is(err, schema.ErrRedriven) {
 		return q, err
 	}
 	return q, wrapErr("redrive", err)

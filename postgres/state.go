@@ -32,16 +32,10 @@ func (db *DB) SetEndpointState(ctx context.Context, tenant, id string, enabled b
 	return ep, nil
 }
 
-// ParkedCursor is the position of a parked delivery, oldest first.
-type ParkedCursor struct {
-	CreatedAt time.Time
-	ID        string
-}
-
 // ParkedTasks returns up to limit parked deliveries of an endpoint after the
 // cursor, oldest first, as the tasks of their next attempt (original
 // delivery ids, the events' data as stored).
-func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *ParkedCursor, limit int) ([]schema.Task, *ParkedCursor, error) {
+func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.Cursor, limit int) ([]schema.Task, *schema.Cursor, error) {
 	var afterAt *time.Time
 	var afterID string
 	if after != nil {
@@ -60,7 +54,7 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *ParkedC
 	defer rows.Close()
 	var (
 		tasks []schema.Task
-		next  *ParkedCursor
+		next  *schema.Cursor
 	)
 	for rows.Next() {
 		var (
@@ -75,7 +69,7 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *ParkedC
 		}
 		t.V, t.EndpointID, t.Attempt, t.Event.Data = schema.Version, endpointID, made+1, []byte(data)
 		tasks = append(tasks, t)
-		next = &ParkedCursor{CreatedAt: at, ID: t.DeliveryID}
+		next = &schema.Cursor{CreatedAt: at, ID: t.DeliveryID}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
@@ -96,13 +90,10 @@ func (db *DB) MarkRequeued(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// IsNotFound reports whether err means a row does not exist.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
-
-// wrapErr names the operation in err, except for ErrNotFound, which callers
-// compare with IsNotFound as it is.
+// wrapErr names the operation in err, except for schema.ErrNotFound, which
+// goes back as it is.
 func wrapErr(op string, err error) error {
-	if err == nil || errors.Is(err, ErrNotFound) {
+	if err == nil || errors.Is(err, schema.ErrNotFound) {
 		return err
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)

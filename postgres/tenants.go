@@ -4,29 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hookstream/hookstream/schema"
 )
 
-// ErrConflict is returned when a row to create already exists.
-var ErrConflict = errors.New("postgres: already exists")
-
-// Tenant owns endpoints, events, deliveries and API keys.
-type Tenant struct {
-	ID        string
-	Name      string
-	CreatedAt time.Time
-}
-
-// CreateTenant stores a new tenant; ErrConflict when the id is taken.
-func (db *DB) CreateTenant(ctx context.Context, id, name string) (Tenant, error) {
-	t := Tenant{ID: id, Name: name}
+// CreateTenant stores a new tenant; schema.ErrConflict when the id is taken.
+func (db *DB) CreateTenant(ctx context.Context, id, name string) (schema.Tenant, error) {
+	t := schema.Tenant{ID: id, Name: name}
 	err := db.pool.QueryRow(ctx, `INSERT INTO tenants (id, name) VALUES ($1, $2) RETURNING created_at`,
 		id, name).Scan(&t.CreatedAt)
 	if isUniqueViolation(err) {
-		return t, ErrConflict
+		return t, schema.ErrConflict
 	}
 	if err != nil {
 		return t, fmt.Errorf("postgres: create tenant: %w", err)
@@ -35,11 +26,11 @@ func (db *DB) CreateTenant(ctx context.Context, id, name string) (Tenant, error)
 }
 
 // Tenant returns one tenant.
-func (db *DB) Tenant(ctx context.Context, id string) (Tenant, error) {
-	t := Tenant{ID: id}
+func (db *DB) Tenant(ctx context.Context, id string) (schema.Tenant, error) {
+	t := schema.Tenant{ID: id}
 	err := db.pool.QueryRow(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, id).Scan(&t.Name, &t.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return t, ErrNotFound
+		return t, schema.ErrNotFound
 	}
 	if err != nil {
 		return t, fmt.Errorf("postgres: tenant: %w", err)
@@ -48,13 +39,13 @@ func (db *DB) Tenant(ctx context.Context, id string) (Tenant, error) {
 }
 
 // Tenants lists tenants ordered by id, after the cursor id.
-func (db *DB) Tenants(ctx context.Context, after string, limit int) ([]Tenant, error) {
+func (db *DB) Tenants(ctx context.Context, after string, limit int) ([]schema.Tenant, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id, name, created_at FROM tenants WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: tenants: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Tenant, error) {
-		var t Tenant
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.Tenant, error) {
+		var t schema.Tenant
 		return t, r.Scan(&t.ID, &t.Name, &t.CreatedAt)
 	})
 	if err != nil {
@@ -63,30 +54,20 @@ func (db *DB) Tenants(ctx context.Context, after string, limit int) ([]Tenant, e
 	return out, nil
 }
 
-// APIKey is a tenant's API key, without its secret.
-type APIKey struct {
-	ID         string
-	Tenant     string
-	Name       string
-	CreatedAt  time.Time
-	LastUsedAt *time.Time
-	RevokedAt  *time.Time
-}
-
 const apiKeyColumns = `id, tenant, name, created_at, last_used_at, revoked_at`
 
-func scanAPIKey(r pgx.Row) (APIKey, error) {
-	var k APIKey
+func scanAPIKey(r pgx.Row) (schema.APIKey, error) {
+	var k schema.APIKey
 	err := r.Scan(&k.ID, &k.Tenant, &k.Name, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return k, ErrNotFound
+		return k, schema.ErrNotFound
 	}
 	return k, err
 }
 
 // CreateAPIKey stores a key of a tenant by the hash of its secret part.
-// ErrNotFound when the tenant does not exist.
-func (db *DB) CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (APIKey, error) {
+// schema.ErrNotFound when the tenant does not exist.
+func (db *DB) CreateAPIKey(ctx context.Context, id, tenant, name string, hash []byte) (schema.APIKey, error) {
 	k, err := scanAPIKey(db.pool.QueryRow(ctx, `INSERT INTO api_keys (id, tenant, name, hash)
 		SELECT $1, id, $3, $4 FROM tenants WHERE id = $2 RETURNING `+apiKeyColumns, id, tenant, name, hash))
 	err = wrapErr("create api key", err)
@@ -94,13 +75,13 @@ func (db *DB) CreateAPIKey(ctx context.Context, id, tenant, name string, hash []
 }
 
 // APIKeys lists a tenant's keys ordered by id, after the cursor id.
-func (db *DB) APIKeys(ctx context.Context, tenant, after string, limit int) ([]APIKey, error) {
+func (db *DB) APIKeys(ctx context.Context, tenant, after string, limit int) ([]schema.APIKey, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+apiKeyColumns+` FROM api_keys
 		WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3`, tenant, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: api keys: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIKey, error) { return scanAPIKey(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (schema.APIKey, error) { return scanAPIKey(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: api keys: %w", err)
 	}
@@ -108,7 +89,7 @@ func (db *DB) APIKeys(ctx context.Context, tenant, after string, limit int) ([]A
 }
 
 // RevokeAPIKey revokes a tenant's key (again: a no-op) and returns it.
-func (db *DB) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, error) {
+func (db *DB) RevokeAPIKey(ctx context.Context, tenant, id string) (schema.APIKey, error) {
 	k, err := scanAPIKey(db.pool.QueryRow(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
 		WHERE tenant = $1 AND id = $2 RETURNING `+apiKeyColumns, tenant, id))
 	err = wrapErr("revoke api key", err)
@@ -116,12 +97,12 @@ func (db *DB) RevokeAPIKey(ctx context.Context, tenant, id string) (APIKey, erro
 }
 
 // ActiveAPIKey returns the tenant and secret hash of a key that is not
-// revoked (ErrNotFound otherwise). The caller compares the hash.
+// revoked (schema.ErrNotFound otherwise). The caller compares the hash.
 func (db *DB) ActiveAPIKey(ctx context.Context, id string) (tenant string, hash []byte, err error) {
 	err = db.pool.QueryRow(ctx, `SELECT tenant, hash FROM api_keys WHERE id = $1 AND revoked_at IS NULL`, id).
 		Scan(&tenant, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil, ErrNotFound
+		return "", nil, schema.ErrNotFound
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("postgres: api key: %w", err)

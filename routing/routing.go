@@ -20,7 +20,9 @@ import (
 )
 
 // Loader reads endpoints with their secrets. SendableEndpoints may return
-// the endpoints it could read together with an error about the others.
+// the endpoints it could read together with an error about the others;
+// SendableEndpoint returns an error wrapping schema.ErrNotFound for an
+// endpoint that does not exist.
 type Loader interface {
 	SendableEndpoints(ctx context.Context) ([]schema.Endpoint, error)
 	SendableEndpoint(ctx context.Context, id string) (schema.Endpoint, error)
@@ -47,9 +49,8 @@ func (r *Route) Keys(now time.Time) [][]byte {
 
 // Table is the in-memory endpoint table. It is safe for concurrent use.
 type Table struct {
-	loader   Loader
-	notFound func(error) bool
-	log      *slog.Logger
+	loader Loader
+	log    *slog.Logger
 
 	mu       sync.RWMutex
 	byID     map[string]*Route
@@ -70,12 +71,10 @@ type tenantRoutes struct {
 	wild  []*Route            // endpoints with a wildcard pattern, in id order
 }
 
-// New returns an empty table. notFound tells the loader's not-found error
-// apart from a failure.
-func New(loader Loader, notFound func(error) bool, log *slog.Logger) *Table {
+// New returns an empty table.
+func New(loader Loader, log *slog.Logger) *Table {
 	return &Table{
 		loader:   loader,
-		notFound: notFound,
 		log:      log,
 		byID:     map[string]*Route{},
 		byTenant: map[string]*tenantRoutes{},
@@ -169,7 +168,7 @@ func (t *Table) fetch(ctx context.Context, id string) (*Route, error) {
 	ep, err := t.loader.SendableEndpoint(ctx, id)
 	var r *Route
 	switch {
-	case err != nil && t.notFound(err):
+	case errors.Is(err, schema.ErrNotFound):
 		err = ErrUnknownEndpoint
 	case err != nil:
 		return nil, fmt.Errorf("routing: refresh %s: %w", id, err)

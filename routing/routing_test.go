@@ -33,7 +33,7 @@ func create(t *testing.T, db *postgres.DB, id, tenant string, types ...string) {
 	t.Helper()
 	secret, err := delivery.GenerateSecret()
 	testenv.Must(t, err, "secret")
-	_, err = db.CreateEndpoint(context.Background(), postgres.NewEndpoint{ID: id, Tenant: tenant, URL: "https://user:pw@example.com/" + id,
+	_, err = db.CreateEndpoint(context.Background(), schema.NewEndpoint{ID: id, Tenant: tenant, URL: "https://user:pw@example.com/" + id,
 		DisplayURL: "https://example.com/" + id, EventTypes: types, Secret: secret, Timeout: time.Second})
 	testenv.Must(t, err, "create endpoint "+id)
 }
@@ -45,7 +45,7 @@ func TestTableMatchesAndLooksUp(t *testing.T) {
 	create(t, db, "ep_b", schema.DefaultTenant, "*")
 	create(t, db, "ep_c", schema.DefaultTenant, "user.created")
 
-	tab := routing.New(db, postgres.IsNotFound, slog.New(slog.DiscardHandler))
+	tab := routing.New(db, slog.New(slog.DiscardHandler))
 	testenv.Must(t, tab.ReloadAll(ctx), "reload")
 	if got := tab.Match(schema.DefaultTenant, "invoice.paid"); !slices.Equal(got, []string{"ep_a", "ep_b"}) {
 		t.Errorf("Match(invoice.paid) = %v", got)
@@ -110,7 +110,7 @@ func TestTableMatchesAndLooksUp(t *testing.T) {
 func TestTableFollowsNotifications(t *testing.T) {
 	db := openDB(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	tab := routing.New(db, postgres.IsNotFound, slog.New(slog.DiscardHandler))
+	tab := routing.New(db, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
 	go func() { tab.Run(ctx, db.ListenEndpoints, time.Hour); close(done) }()
 	defer func() { cancel(); <-done }()
@@ -150,7 +150,7 @@ func TestReloadKeepsChangesMadeDuringIt(t *testing.T) {
 	create(t, db, "ep_del", schema.DefaultTenant, "order.*")
 	create(t, db, "ep_rot", schema.DefaultTenant, "order.*")
 	loader := &pausingLoader{DB: db, read: make(chan struct{}), resume: make(chan struct{})}
-	tab := routing.New(loader, postgres.IsNotFound, slog.New(slog.DiscardHandler))
+	tab := routing.New(loader, slog.New(slog.DiscardHandler))
 	go func() { <-loader.read; loader.resume <- struct{}{} }()
 	testenv.Must(t, tab.ReloadAll(ctx), "first reload")
 

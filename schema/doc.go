@@ -7,7 +7,12 @@
 // may publish them, see docs/publishing.md); tasks and attempts are internal but
 // versioned so that instances of different versions can share a cluster.
 //
-// The package also embeds the Postgres migrations and holds the small domain
-// types (Endpoint) that several stages share. It imports nothing of
-// hookstream and does no I/O.
+// It is also hookstream's domain: the types the stores keep and the API
+// shows (Tenant, APIKey, Endpoint, StoredEvent, Delivery, AttemptRecord,
+// Job, Quarantined), their states, the filters and cursors that list them,
+// and the errors every adapter returns (ErrNotFound, ErrConflict, ...),
+// each an *Error with a code (ErrorCode). Adapters (postgres, api, the
+// pipeline's stages) depend on it, never on each other's types. It embeds
+// the Postgres migrations too. It imports nothing of hookstream and does
+// no I/O.
 package schema

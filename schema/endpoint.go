@@ -61,3 +61,30 @@ type DisabledEndpoint struct {
 // EndpointDisabledType is the operational event published when an endpoint
 // is disabled.
 const EndpointDisabledType = ReservedTypePrefix + "endpoint.disabled"
+
+// NewEndpoint is what creating an endpoint stores. URL and Secret are
+// sealed; DisplayURL is what the API shows.
+type NewEndpoint struct {
+	ID          string
+	Tenant      string
+	URL         string
+	DisplayURL  string
+	Description string
+	EventTypes  []string
+	Headers     map[string]string
+	Secret      string // whsec_…
+	Timeout     time.Duration
+	// MaxPerTenant is the most endpoints the tenant may have (0: no
+	// limit): creating one more fails with ErrLimitReached.
+	MaxPerTenant int
+}
+
+// EndpointUpdate changes some fields of an endpoint; nil fields stay.
+type EndpointUpdate struct {
+	URL         *string // sealed; DisplayURL must be set with it
+	DisplayURL  string
+	Description *string
+	EventTypes  []string
+	Headers     *map[string]string // sealed; an empty map removes them all
+	Timeout     *time.Duration
+}

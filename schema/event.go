@@ -42,9 +42,6 @@ type Event struct {
 	CreatedAt time.Time       `json:"created_at"`
 }
 
-// ErrInvalidEvent is wrapped by every validation error of an event.
-var ErrInvalidEvent = errors.New("invalid event")
-
 // FieldError says which field of a message is wrong and why.
 type FieldError struct {
 	Field  string
@@ -247,4 +244,25 @@ type Claim struct {
 	Event     Event
 	Partition int32
 	Offset    int64
+}
+
+// StoredEvent is an event as the dedupe gate recorded it.
+type StoredEvent struct {
+	Event
+	ReceivedAt time.Time
+}
+
+// EventFilter selects events of a tenant; empty fields match all. Results
+// come newest first (by created_at, then id); Before continues a listing.
+type EventFilter struct {
+	Tenant       string
+	Type         string
+	Since, Until *time.Time // Since <= created_at < Until
+	Before       *Cursor
+	Limit        int
+	// MaxBytes, when positive, bounds a page by its data too: an event is
+	// listed only while the data of those before it holds less than
+	// MaxBytes, so a page holds at most MaxBytes plus one event's data,
+	// and at least one event.
+	MaxBytes int
 }

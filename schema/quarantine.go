@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"errors"
 	"time"
 )
 
@@ -33,6 +32,17 @@ type Header struct {
 	Value []byte `json:"value"`
 }
 
-// ErrNotRedrivable is returned for a quarantined record whose original topic
-// is not one a stage of this deployment reads: it has nowhere to go back to.
-var ErrNotRedrivable = errors.New("the record did not come from a topic this deployment's stages read")
+// QuarantineFilter selects quarantined records, newest first; empty fields
+// match all. Before continues a listing after the last record of a page.
+type QuarantineFilter struct {
+	Stage  string
+	Before *QuarantineCursor
+	Limit  int
+}
+
+// QuarantineCursor is the position of a quarantined record in a listing.
+type QuarantineCursor struct {
+	At        time.Time
+	Partition int32
+	Offset    int64
+}

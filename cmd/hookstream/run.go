@@ -225,7 +225,7 @@ func (p *process) startRoles() (listening, error) {
 	cfg := p.cfg
 	var stages []consumer.Stage
 	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
-		p.table = routing.New(p.db, postgres.IsNotFound, p.log.With("component", "routing"))
+		p.table = routing.New(p.db, p.log.With("component", "routing"))
 		if err := p.table.ReloadAll(p.ctx); err != nil {
 			return listening{}, err
 		}
