@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -12,19 +11,17 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// health is an endpoint's failure state as the sink tracks it.
+// health is an endpoint's failure state as the sink tracks it in a batch.
 type health struct {
+	schema.EndpointHealth
 	tenant, display string
-	state           string
-	failures        int
-	failingSince    *time.Time
 	changed         bool
 	disable         *schema.DisabledEndpoint
 }
 
 // updateHealth applies newly recorded attempts, in order, to their
-// endpoints' consecutive-failure counts, and disables the endpoints the rule
-// (or a 410 Gone) condemns. It returns the endpoints disabled now.
+// endpoints' health (rule.Observe decides), under a lock on their rows, and
+// writes what changed. It returns the endpoints disabled now.
 func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rule schema.DisableRule) ([]schema.DisabledEndpoint, error) {
 	if len(attempts) == 0 {
 		return nil, nil
@@ -72,7 +69,7 @@ func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rul
 	for rows.Next() {
 		var id string
 		h := &health{}
-		if err := rows.Scan(&id, &h.tenant, &h.display, &h.state, &h.failures, &h.failingSince); err != nil {
+		if err := rows.Scan(&id, &h.tenant, &h.display, &h.State, &h.Failures, &h.FailingSince); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -89,31 +86,13 @@ func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rul
 			continue // endpoint deleted
 		}
 		h.changed = true
-		if a.Outcome == schema.OutcomeSucceeded {
-			h.failures, h.failingSince = 0, nil
+		var reason string
+		if h.EndpointHealth, reason = rule.Observe(h.EndpointHealth, a); reason == "" {
 			continue
 		}
-		h.failures++
-		if h.failingSince == nil {
-			at := a.At
-			h.failingSince = &at
-		}
-		if h.state != schema.EndpointEnabled || h.disable != nil {
-			continue
-		}
-		reason := ""
-		switch {
-		case a.StatusCode == http.StatusGone:
-			reason = "endpoint answered 410 Gone"
-		case rule.Failures > 0 && h.failures >= rule.Failures && a.At.Sub(*h.failingSince) >= rule.MinFailing:
-			reason = strconv.Itoa(h.failures) + " consecutive failed attempts since " + h.failingSince.UTC().Format(time.RFC3339)
-		default:
-			continue
-		}
-		h.state = schema.EndpointDisabled
 		h.disable = &schema.DisabledEndpoint{
 			EndpointID: a.EndpointID, Tenant: h.tenant, DisplayURL: h.display, Reason: reason,
-			Failures: h.failures, At: a.At, Cause: a.DeliveryID + "/" + strconv.Itoa(a.Attempt),
+			Failures: h.Failures, At: a.At, Cause: a.DeliveryID + "/" + strconv.Itoa(a.Attempt),
 		}
 	}
 
@@ -129,9 +108,9 @@ func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rul
 			continue
 		}
 		upIDs = append(upIDs, id)
-		upStates = append(upStates, h.state)
-		fails = append(fails, int32(h.failures))
-		since = append(since, h.failingSince)
+		upStates = append(upStates, h.State)
+		fails = append(fails, int32(h.Failures))
+		since = append(since, h.FailingSince)
 		if h.disable != nil {
 			at := h.disable.At
 			reasons, disabledAt = append(reasons, h.disable.Reason), append(disabledAt, &at)

@@ -37,14 +37,6 @@ type Endpoint struct {
 // Enabled reports whether tasks for the endpoint are sent (true) or parked.
 func (e *Endpoint) Enabled() bool { return e.State == EndpointEnabled }
 
-// DisableRule says when an endpoint that keeps failing is disabled: after
-// Failures consecutive failed attempts, the first of them at least
-// MinFailing ago. A 410 Gone disables at once.
-type DisableRule struct {
-	Failures   int
-	MinFailing time.Duration
-}
-
 // DisabledEndpoint reports an endpoint the sink just disabled.
 type DisabledEndpoint struct {
 	EndpointID string
