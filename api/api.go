@@ -7,8 +7,9 @@
 // fan-out of an event, request rates per instance) and refuses endpoints
 // that point back at itself.
 //
-// It does not deliver anything itself: it queues tasks (replays, retries,
-// recoveries) for the pipeline's deliverers, through a TaskQueue.
+// It does not deliver anything itself: it queues tasks (replays, retries)
+// for the pipeline's deliverers, through a TaskQueue, and records the
+// recovery jobs that a worker (pipeline.Recoverer) works.
 package api
 
 import (
@@ -43,8 +44,7 @@ type Publisher interface {
 	Ping(ctx context.Context) error
 }
 
-// Server serves the API. Set its fields, then call Handler (and RunJobs in
-// a goroutine, to work recovery jobs).
+// Server serves the API. Set its fields, then call Handler.
 type Server struct {
 	Store     Store
 	Publisher Publisher
@@ -62,10 +62,6 @@ type Server struct {
 	MaxBodyBytes  int64
 	// DefaultTimeout of a new endpoint's requests.
 	DefaultTimeout time.Duration
-	// JobLease is how long a recovery job stays with the instance working
-	// it without news (default 1m): after that, another instance resumes
-	// it. JobPoll is how often RunJobs looks for such jobs (default 10s).
-	JobLease, JobPoll time.Duration
 	// Limits per tenant; 0 means no limit. MaxEndpoints bounds a tenant's
 	// endpoints (creating one more answers 409). MaxFanout bounds the
 	// endpoints one event may reach (POST /v1/events answers 422 beyond).
@@ -86,6 +82,10 @@ type Server struct {
 	// EndpointChanged, when set, is called after an endpoint changes, so
 	// that an in-process endpoint table knows before the API answers.
 	EndpointChanged func(ctx context.Context, id string)
+	// JobCreated, when set, is called after a recovery job is created, so
+	// that the worker that runs jobs (pipeline.Recoverer.Wake) starts it
+	// now rather than at its next poll.
+	JobCreated func()
 	// Quarantine and Redriver serve the quarantine routes (admin): the
 	// index of the quarantine topic, and how a record is put back.
 	Quarantine QuarantineStore
@@ -95,7 +95,6 @@ type Server struct {
 	once      sync.Once
 	adminHash [32]byte
 	keys      keyCache
-	wake      chan struct{}
 	events    quota.Buckets
 	calls     quota.Buckets
 	fanout    fanoutCache
@@ -116,12 +115,6 @@ func (s *Server) init() {
 		if s.KeyCacheTTL == 0 {
 			s.KeyCacheTTL = 5 * time.Second
 		}
-		if s.JobLease == 0 {
-			s.JobLease = time.Minute
-		}
-		if s.JobPoll == 0 {
-			s.JobPoll = 10 * time.Second
-		}
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
@@ -133,7 +126,6 @@ func (s *Server) init() {
 		s.self = newSelfTargets(s.ListenAddr, s.PublicURLs, localAddrs())
 		s.adminHash = sha256.Sum256([]byte(s.AdminToken))
 		s.keys.ttl = s.KeyCacheTTL
-		s.wake = make(chan struct{}, 1)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -20,8 +21,9 @@ import (
 // its lease and finishes it.
 func TestRecoveryJobWaitsOutAnOutage(t *testing.T) {
 	e := newEnv(t)
+	jobs := &pipeline.Recoverer{Store: e.db, Tasks: e.queue, Lease: 500 * time.Millisecond, Poll: 100 * time.Millisecond}
 	s := &api.Server{Store: e.db, Publisher: e.pub, Tasks: e.queue, Guard: loopback, AdminToken: token,
-		JobLease: 500 * time.Millisecond, JobPoll: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+		JobCreated: jobs.Wake, Log: slog.New(slog.DiscardHandler)}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	base := srv.URL
@@ -41,7 +43,7 @@ func TestRecoveryJobWaitsOutAnOutage(t *testing.T) {
 	testenv.Must(t, err, "break the deliveries table")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = s.RunJobs(ctx) }()
+	go func() { defer close(done); _ = jobs.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	// Past a few retries (0.5 s, 1 s, 2 s) and a lease, the job is still
 	// running, not failed.

@@ -72,14 +72,15 @@ func newEnv(t *testing.T) *env {
 // serve starts an API server on the env with guard, and returns its URL.
 func (e *env) serve(t *testing.T, guard delivery.Guard) string {
 	t.Helper()
+	jobs := &pipeline.Recoverer{Store: e.db, Tasks: e.queue, Poll: 100 * time.Millisecond}
 	s := &api.Server{
 		Store: e.db, Publisher: e.pub, Tasks: e.queue, Guard: guard, AdminToken: token,
-		JobPoll: 100 * time.Millisecond, Log: slog.New(slog.DiscardHandler),
+		JobCreated: jobs.Wake, Log: slog.New(slog.DiscardHandler),
 	}
 	srv := httptest.NewServer(s.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = s.RunJobs(ctx) }()
+	go func() { defer close(done); _ = jobs.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	t.Cleanup(srv.Close)
 	return srv.URL

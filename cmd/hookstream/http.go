@@ -59,9 +59,11 @@ func (p *process) serveHTTP() (string, error) {
 		if err != nil {
 			return "", err
 		}
+		tasks := &pipeline.Queue{Client: pub, Topics: p.topics}
+		jobs := &pipeline.Recoverer{Store: p.db, Tasks: tasks, Log: p.log.With("component", "jobs")}
 		srv := &api.Server{
 			Store: p.db, Publisher: producer.Wrap(pub, producer.WithTopic(p.topics.Events()), producer.WithMaxBytes(p.cfg.MaxEventBytes)),
-			Tasks: &pipeline.Queue{Client: pub, Topics: p.topics}, Guard: p.allowed, AdminToken: p.cfg.AdminToken,
+			Tasks: tasks, Guard: p.allowed, AdminToken: p.cfg.AdminToken, JobCreated: jobs.Wake,
 			Quarantine: p.db, Redriver: &pipeline.Redriver{Client: pub, Topics: p.topics},
 			KeyCacheTTL: p.cfg.KeyCacheTTL, MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
 			MaxEndpoints: p.cfg.MaxEndpointsPerTenant, MaxFanout: p.cfg.MaxFanout,
@@ -78,7 +80,7 @@ func (p *process) serveHTTP() (string, error) {
 			}
 		}
 		handler = srv.Handler()
-		p.start("jobs", srv.RunJobs)
+		p.start("jobs", jobs.Run)
 		p.startRetention()
 	} else {
 		mux := http.NewServeMux()
