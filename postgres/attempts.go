@@ -149,3 +149,28 @@ type attemptKey struct {
 	delivery string
 	attempt  int32
 }
+
+// Attempts returns the history of one delivery of a tenant, oldest first.
+func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]schema.AttemptRecord, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT attempt, outcome, COALESCE(status_code, 0), COALESCE(error, ''), latency_us,
+			COALESCE(response_body, ''), response_body_base64, response_truncated, attempted_at
+		FROM attempts WHERE tenant = $1 AND delivery_id = $2 ORDER BY attempt`, tenant, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []schema.AttemptRecord
+	for rows.Next() {
+		var a schema.AttemptRecord
+		if err := rows.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.LatencyMicros,
+			&a.ResponseBody, &a.ResponseBase64, &a.Truncated, &a.At); err != nil {
+			return nil, fmt.Errorf("postgres: attempts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: attempts: %w", err)
+	}
+	return out, nil
+}

@@ -64,31 +64,6 @@ func (db *DB) Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema
 	return out, nil
 }
 
-// Attempts returns the history of one delivery of a tenant, oldest first.
-func (db *DB) Attempts(ctx context.Context, tenant, deliveryID string) ([]schema.AttemptRecord, error) {
-	rows, err := db.pool.Query(ctx, `
-		SELECT attempt, outcome, COALESCE(status_code, 0), COALESCE(error, ''), latency_us,
-			COALESCE(response_body, ''), response_body_base64, response_truncated, attempted_at
-		FROM attempts WHERE tenant = $1 AND delivery_id = $2 ORDER BY attempt`, tenant, deliveryID)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: attempts: %w", err)
-	}
-	defer rows.Close()
-	var out []schema.AttemptRecord
-	for rows.Next() {
-		var a schema.AttemptRecord
-		if err := rows.Scan(&a.Attempt, &a.Outcome, &a.StatusCode, &a.Error, &a.LatencyMicros,
-			&a.ResponseBody, &a.ResponseBase64, &a.Truncated, &a.At); err != nil {
-			return nil, fmt.Errorf("postgres: attempts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: attempts: %w", err)
-	}
-	return out, nil
-}
-
 // CountParked returns how many deliveries are parked, waiting for their
 // endpoints to be enabled.
 func (db *DB) CountParked(ctx context.Context) (int64, error) {
@@ -97,4 +72,124 @@ func (db *DB) CountParked(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("postgres: count parked: %w", err)
 	}
 	return n, nil
+}
+
+// ParkedTasks returns up to limit parked deliveries of an endpoint after the
+// cursor, oldest first, as the tasks of their next attempt (original
+// delivery ids, the events' data as stored).
+func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.Cursor, limit int) ([]schema.Task, *schema.Cursor, error) {
+	var afterAt *time.Time
+	var afterID string
+	if after != nil {
+		afterAt, afterID = &after.CreatedAt, after.ID
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT d.id, d.attempts, d.created_at, e.tenant, e.id, e.type, e.data::text, e.created_at
+		FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+		WHERE d.endpoint_id = $1 AND d.status = 'parked'
+			AND ($2::timestamptz IS NULL OR (d.created_at, d.id) > ($2, $3))
+		ORDER BY d.created_at, d.id
+		LIMIT $4`, endpointID, afterAt, afterID, limit)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
+	}
+	defer rows.Close()
+	var (
+		tasks []schema.Task
+		next  *schema.Cursor
+	)
+	for rows.Next() {
+		var (
+			t    schema.Task
+			made int
+			at   time.Time
+			data string
+		)
+		if err := rows.Scan(&t.DeliveryID, &made, &at, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
+			&data, &t.Event.CreatedAt); err != nil {
+			return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
+		}
+		t.V, t.EndpointID, t.Attempt, t.Event.Data = schema.Version, endpointID, made+1, []byte(data)
+		tasks = append(tasks, t)
+		next = &schema.Cursor{CreatedAt: at, ID: t.DeliveryID}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
+	}
+	return tasks, next, nil
+}
+
+// MarkRequeued moves parked deliveries back to retrying once their tasks
+// are queued again, so that they are not replayed twice. updated_at stays:
+// it orders outcomes by the deliverers' clocks, and the replay's outcome
+// must win whatever this server's clock says.
+func (db *DB) MarkRequeued(ctx context.Context, ids []string) error {
+	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now()
+		WHERE id = ANY($1) AND status = 'parked'`, ids)
+	if err != nil {
+		return fmt.Errorf("postgres: mark requeued: %w", err)
+	}
+	return nil
+}
+
+// RetryDelivery sends a tenant's delivery again: under a lock on its row, it
+// checks that no attempt of it is pending (its status is not retrying), hands
+// send the task of its next attempt (attempts+1, the event as stored, the
+// endpoint's version), and once send returns nil shows the delivery as
+// retrying, due now, and returns it so. Retries of one delivery, and a retry
+// and a recovery, are thereby serialised: whichever comes second finds it
+// retrying. send runs inside the transaction, so it must not use this DB.
+//
+// schema.ErrNotFound when there is no such delivery, schema.ErrRetrying
+// (with the delivery as it stands) while an attempt is pending,
+// schema.ErrEventGone or schema.ErrEndpointGone when it cannot be sent, or
+// send's error; in every case nothing changed.
+func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send func(context.Context, schema.Task) error) (schema.Delivery, error) {
+	var d schema.Delivery
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var (
+			err     error
+			evType  *string
+			data    *string
+			evAt    *time.Time
+			version *time.Time
+		)
+		row := tx.QueryRow(ctx, `
+			SELECT `+deliveryColumns+`, e.type, e.data::text, e.created_at, ep.updated_at
+			FROM deliveries d
+				LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+				LEFT JOIN endpoints ep ON ep.tenant = d.tenant AND ep.id = d.endpoint_id
+			WHERE d.tenant = $1 AND d.id = $2
+			FOR UPDATE OF d`, tenant, deliveryID)
+		err = row.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt, &evType, &data, &evAt, &version)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return schema.ErrNotFound
+		case err != nil:
+			return err
+		case d.Status == string(schema.OutcomeRetrying):
+			return schema.ErrRetrying
+		case data == nil:
+			return schema.ErrEventGone
+		case version == nil:
+			return schema.ErrEndpointGone
+		}
+		task := schema.Task{V: schema.Version, DeliveryID: d.ID, EndpointID: d.EndpointID, Attempt: d.Attempts + 1,
+			EndpointVersion: *version,
+			Event:           schema.Event{ID: d.EventID, Tenant: d.Tenant, Type: *evType, Data: []byte(*data), CreatedAt: *evAt}}
+		if err := send(ctx, task); err != nil {
+			return err
+		}
+		// updated_at stays: it orders outcomes by the deliverers' clocks,
+		// and the attempt's outcome must win whatever this clock says.
+		d, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries d SET status = 'retrying', next_attempt_at = now()
+			WHERE id = $1 RETURNING `+deliveryColumns, d.ID))
+		return err
+	})
+	if err == nil || errors.Is(err, schema.ErrNotFound) || errors.Is(err, schema.ErrRetrying) || errors.Is(err, schema.ErrEventGone) ||
+		errors.Is(err, schema.ErrEndpointGone) {
+		return d, err
+	}
+	return d, fmt.Errorf("postgres: retry delivery: %w", err)
 }

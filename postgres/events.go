@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/schema"
 )
@@ -64,4 +67,82 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 		fresh[i] = p.p == c.Partition && p.o == c.Offset
 	}
 	return fresh, nil
+}
+
+const eventColumns = `tenant, id, type, data::text, created_at, received_at`
+
+func scanEvent(r pgx.Row) (schema.StoredEvent, error) {
+	var (
+		e    schema.StoredEvent
+		data string
+	)
+	err := r.Scan(&e.Tenant, &e.ID, &e.Type, &data, &e.CreatedAt, &e.ReceivedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return e, schema.ErrNotFound
+	}
+	e.Data = []byte(data)
+	return e, err
+}
+
+// StoredEvent returns one event of a tenant.
+func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error) {
+	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = $1 AND id = $2`, tenant, id))
+	err = wrapErr("event", err)
+	return e, err
+}
+
+// StoredEvents lists up to f.Limit events matching the filter, fewer when
+// f.MaxBytes cuts the page short; more reports whether events follow the
+// last one listed. The data of the events left out is never read into
+// memory: their sizes are measured in Postgres (octet_length reads a
+// stored value's length without decompressing it).
+func (db *DB) StoredEvents(ctx context.Context, f schema.EventFilter) (events []schema.StoredEvent, more bool, err error) {
+	var beforeAt *time.Time
+	var beforeID string
+	if f.Before != nil {
+		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
+	}
+	rows, err := db.pool.Query(ctx, `
+		WITH page AS (
+			SELECT tenant, id, created_at, octet_length(data::text) AS size FROM events
+			WHERE tenant = $1
+				AND ($2 = '' OR type = $2)
+				AND ($3::timestamptz IS NULL OR created_at >= $3)
+				AND ($4::timestamptz IS NULL OR created_at < $4)
+				AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+			ORDER BY created_at DESC, id DESC
+			LIMIT $7::int + 1
+		), sized AS (
+			SELECT tenant, id, created_at, row_number() OVER w AS n, sum(size) OVER w - size AS before
+			FROM page WINDOW w AS (ORDER BY created_at DESC, id DESC)
+		)
+		SELECT e.tenant, e.id, e.type,
+			CASE WHEN s.n <= $7 AND (s.n = 1 OR $8::bigint <= 0 OR s.before < $8) THEN e.data::text END,
+			e.created_at, e.received_at
+		FROM sized s JOIN events e ON e.tenant = s.tenant AND e.id = s.id
+		ORDER BY s.created_at DESC, s.id DESC`,
+		f.Tenant, f.Type, f.Since, f.Until, beforeAt, beforeID, f.Limit, f.MaxBytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("postgres: events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e    schema.StoredEvent
+			data *string
+		)
+		if err := rows.Scan(&e.Tenant, &e.ID, &e.Type, &data, &e.CreatedAt, &e.ReceivedAt); err != nil {
+			return nil, false, fmt.Errorf("postgres: events: %w", err)
+		}
+		if data == nil { // past the limit or the bytes: the next page's
+			more = true
+			continue
+		}
+		e.Data = []byte(*data)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("postgres: events: %w", err)
+	}
+	return events, more, nil
 }

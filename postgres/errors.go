@@ -26,3 +26,17 @@ func dataError(err error) error {
 	}
 	return err
 }
+
+// wrapErr names the operation in err, except for schema.ErrNotFound, which
+// goes back as it is.
+func wrapErr(op string, err error) error {
+	if err == nil || errors.Is(err, schema.ErrNotFound) {
+		return err
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
