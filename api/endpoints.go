@@ -170,8 +170,11 @@ func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Pro
 // address).
 func (s *Server) validateURL(raw string) *Problem {
 	u, err := s.Guard.ValidateURL(raw)
+	if ue := (*delivery.URLError)(nil); errors.As(err, &ue) {
+		return fieldProblem("url", ue.Reason)
+	}
 	if err != nil {
-		return fieldProblem("url", trimPrefix(err.Error()))
+		return fieldProblem("url", "is not a usable URL")
 	}
 	if s.self.match(u) {
 		return fieldProblem("url", "points at hookstream's own API: its deliveries would come back into it")
@@ -184,19 +187,10 @@ func (s *Server) validateURL(raw string) *Problem {
 
 func (s *Server) allowedHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
-		return s.allows(netip.MustParseAddr("127.0.0.1")) || s.allows(netip.IPv6Loopback())
+		return s.Guard.Allows(netip.MustParseAddr("127.0.0.1")) || s.Guard.Allows(netip.IPv6Loopback())
 	}
 	ip, err := netip.ParseAddr(host)
-	return err == nil && s.allows(ip.Unmap())
-}
-
-func (s *Server) allows(ip netip.Addr) bool {
-	for _, p := range s.Guard.Allow {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return err == nil && s.Guard.Allows(ip)
 }
 
 func validateEventTypes(types []string) *Problem {
@@ -261,13 +255,6 @@ func newSecret(supplied string) (string, *Problem) {
 		return "", fieldProblem("secret", "must be whsec_ followed by the base64 of 24 to 64 random bytes")
 	}
 	return supplied, nil
-}
-
-// trimPrefix drops the package prefixes of a delivery error, which mean
-// nothing to an API client.
-func trimPrefix(msg string) string {
-	msg = strings.Replace(msg, "delivery: invalid endpoint URL: ", "", 1)
-	return strings.ReplaceAll(msg, "delivery: ", "")
 }
 
 func validHeaderName(k string) bool {

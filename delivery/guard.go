@@ -7,8 +7,10 @@ import (
 	"strings"
 )
 
+const forbiddenTarget = "target address not allowed"
+
 // ErrForbiddenTarget reports an IP address the Guard refuses to dial.
-var ErrForbiddenTarget = errors.New("delivery: target address not allowed")
+var ErrForbiddenTarget = errors.New("delivery: " + forbiddenTarget)
 
 // Guard decides which IP addresses may be dialled, protecting internal
 // networks from webhook endpoints pointed at them (SSRF).
@@ -82,20 +84,40 @@ var (
 // ErrForbiddenTarget that names the address and its class, such as
 // "loopback" or "private".
 func (g Guard) Check(ip netip.Addr) error {
-	if !ip.IsValid() {
-		return fmt.Errorf("%w: invalid address", ErrForbiddenTarget)
+	if reason := g.refusal(ip); reason != "" {
+		return fmt.Errorf("%w: %s", ErrForbiddenTarget, reason)
 	}
+	return nil
+}
+
+// Allows reports whether ip is in the allow-list (Allow), whatever its
+// class. An IPv4-mapped IPv6 address is judged as the IPv4 address it
+// carries too; a zone is ignored.
+func (g Guard) Allows(ip netip.Addr) bool {
 	ip = ip.WithZone("") // prefixes never contain zoned addresses
 	unmapped := ip.Unmap()
 	for _, p := range g.Allow {
 		if p.Contains(unmapped) || p.Contains(ip) {
-			return nil
+			return true
 		}
 	}
-	if class := addrClass(unmapped); class != "" {
-		return fmt.Errorf("%w: %s address %s", ErrForbiddenTarget, class, ip)
+	return false
+}
+
+// refusal returns why ip may not be dialled ("loopback address ::1"), or
+// "" when it may.
+func (g Guard) refusal(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "invalid address"
 	}
-	return nil
+	if g.Allows(ip) {
+		return ""
+	}
+	ip = ip.WithZone("")
+	if class := addrClass(ip.Unmap()); class != "" {
+		return class + " address " + ip.String()
+	}
+	return ""
 }
 
 // addrClass returns why ip is refused, or "" when it is globally reachable.

@@ -7,6 +7,28 @@ import (
 	"testing"
 )
 
+func TestGuardAllows(t *testing.T) {
+	g := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.1.0.0/16")}}
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"127.0.0.1", true},
+		{"::ffff:127.0.0.1", true}, // mapped: judged as the IPv4 address
+		{"10.1.2.3", true},
+		{"10.2.0.1", false},
+		{"8.8.8.8", false}, // reachable, but not in the list
+		{"::1", false},
+	} {
+		if got := g.Allows(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Allows(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+	if (Guard{}).Allows(netip.MustParseAddr("127.0.0.1")) {
+		t.Error("the zero Guard allows 127.0.0.1")
+	}
+}
+
 func TestGuardCheck(t *testing.T) {
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	private10 := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}

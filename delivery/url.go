@@ -16,6 +16,30 @@ const MaxURLLength = 2048
 // it never repeat the URL's userinfo or query.
 var ErrInvalidURL = errors.New("delivery: invalid endpoint URL")
 
+// URLError says why ValidateURL refused an endpoint URL. It wraps
+// ErrInvalidURL, and ErrForbiddenTarget for an IP the Guard refuses.
+type URLError struct {
+	// Reason is meant for whoever supplied the URL ("port out of range");
+	// it never holds the URL's userinfo or query.
+	Reason    string
+	forbidden bool
+}
+
+func (e *URLError) Error() string { return ErrInvalidURL.Error() + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalidURL) hold, and
+// errors.Is(err, ErrForbiddenTarget) for a refused IP.
+func (e *URLError) Unwrap() []error {
+	if e.forbidden {
+		return []error{ErrInvalidURL, ErrForbiddenTarget}
+	}
+	return []error{ErrInvalidURL}
+}
+
+func invalidURL(format string, args ...any) *URLError {
+	return &URLError{Reason: fmt.Sprintf(format, args...)}
+}
+
 // ValidateURL checks an endpoint URL when the endpoint is created: an
 // absolute http or https URL with a host, an optional port in 1–65535, no
 // fragment, at most MaxURLLength bytes. A host that is an IP literal must
@@ -25,49 +49,49 @@ var ErrInvalidURL = errors.New("delivery: invalid endpoint URL")
 // "0x7f.1") are refused too, because some resolvers read them as addresses,
 // and so are names with ASCII characters no DNS name has.
 //
-// Errors wrap ErrInvalidURL (and ErrForbiddenTarget for a refused IP) and
-// never contain the URL's userinfo or query.
+// Errors are *URLError: they wrap ErrInvalidURL (and ErrForbiddenTarget
+// for a refused IP) and never contain the URL's userinfo or query.
 func (g Guard) ValidateURL(raw string) (*url.URL, error) {
 	if raw == "" {
-		return nil, fmt.Errorf("%w: empty", ErrInvalidURL)
+		return nil, invalidURL("empty")
 	}
 	if len(raw) > MaxURLLength {
-		return nil, fmt.Errorf("%w: %d bytes long, limit is %d", ErrInvalidURL, len(raw), MaxURLLength)
+		return nil, invalidURL("%d bytes long, limit is %d", len(raw), MaxURLLength)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// *url.Error quotes the whole URL, password included: drop it.
-		return nil, fmt.Errorf("%w: malformed", ErrInvalidURL)
+		return nil, invalidURL("malformed")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		if u.Scheme == "" {
-			return nil, fmt.Errorf("%w: not absolute (want http or https)", ErrInvalidURL)
+			return nil, invalidURL("not absolute (want http or https)")
 		}
-		return nil, fmt.Errorf("%w: scheme %q not allowed (want http or https)", ErrInvalidURL, u.Scheme)
+		return nil, invalidURL("scheme %q not allowed (want http or https)", u.Scheme)
 	}
 	if u.Opaque != "" || u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%w: no host", ErrInvalidURL)
+		return nil, invalidURL("no host")
 	}
 	if strings.Contains(raw, "#") {
-		return nil, fmt.Errorf("%w: fragments are not allowed", ErrInvalidURL)
+		return nil, invalidURL("fragments are not allowed")
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("%w: port out of range", ErrInvalidURL)
+			return nil, invalidURL("port out of range")
 		}
 	}
 	host := u.Hostname()
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if err := g.Check(ip); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		if reason := g.refusal(ip); reason != "" {
+			return nil, &URLError{Reason: forbiddenTarget + ": " + reason, forbidden: true}
 		}
 		return u, nil
 	}
 	if looksNumeric(host) {
-		return nil, fmt.Errorf("%w: host looks like a non-canonical IP address", ErrInvalidURL)
+		return nil, invalidURL("host looks like a non-canonical IP address")
 	}
 	if !hostNameChars(host) {
-		return nil, fmt.Errorf("%w: host is neither an IP address nor a DNS name", ErrInvalidURL)
+		return nil, invalidURL("host is neither an IP address nor a DNS name")
 	}
 	return u, nil
 }

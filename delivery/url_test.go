@@ -77,7 +77,27 @@ func TestValidateURL(t *testing.T) {
 			if strings.Contains(err.Error(), "pass") {
 				t.Fatalf("ValidateURL error %q echoes the password", err)
 			}
+			var ue *URLError
+			if !errors.As(err, &ue) || ue.Reason == "" || strings.Contains(ue.Reason, "delivery:") || strings.Contains(ue.Reason, "pass") {
+				t.Fatalf("ValidateURL(%q) = %#v, want a *URLError with a clean reason", tt.in, err)
+			}
 		})
+	}
+}
+
+// The reason is what the API shows: what is wrong, without the package's
+// prefixes.
+func TestURLErrorReason(t *testing.T) {
+	for _, tc := range []struct{ in, reason string }{
+		{"ftp://example.com/", `scheme "ftp" not allowed (want http or https)`},
+		{"https://example.com:0/", "port out of range"},
+		{"http://127.0.0.1/", "target address not allowed: loopback address 127.0.0.1"},
+	} {
+		_, err := Guard{}.ValidateURL(tc.in)
+		var ue *URLError
+		if !errors.As(err, &ue) || ue.Reason != tc.reason {
+			t.Errorf("ValidateURL(%q) = %v, want reason %q", tc.in, err, tc.reason)
+		}
 	}
 }
 
