@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,12 +135,19 @@ type Config struct {
 // map in tests).
 func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
+	last := &lastLookup{l: l}
 	err := envconfig.ProcessWith(ctx, &envconfig.Config{
 		Target:   &c,
-		Lookuper: envconfig.PrefixLookuper("HOOKSTREAM_", l),
+		Lookuper: envconfig.PrefixLookuper("HOOKSTREAM_", last),
 	})
 	if err != nil {
-		return c, fmt.Errorf("config: %s", envName(err.Error()))
+		// go-envconfig names the struct field ("Field: cause"); name the
+		// variable instead.
+		cause := errors.Unwrap(err)
+		if cause == nil {
+			cause = err
+		}
+		return c, fmt.Errorf("config: %s: %w", last.key, cause)
 	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
@@ -149,17 +156,17 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	return c, c.validate()
 }
 
-// envName rewrites go-envconfig's "Field: problem" to name the variable.
-func envName(msg string) string {
-	t := reflect.TypeOf(Config{})
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if rest, ok := strings.CutPrefix(msg, f.Name+":"); ok {
-			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-			return "HOOKSTREAM_" + name + ":" + rest
-		}
-	}
-	return msg
+// lastLookup is a Lookuper that remembers the variable it was last asked
+// for: the one at fault when go-envconfig fails, since it reads and decodes
+// one field at a time and stops at the first failure.
+type lastLookup struct {
+	l   envconfig.Lookuper
+	key string
+}
+
+func (r *lastLookup) Lookup(key string) (string, bool) {
+	r.key = key
+	return r.l.Lookup(key)
 }
 
 func (c *Config) validate() error {
