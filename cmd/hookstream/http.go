@@ -27,7 +27,7 @@ func (p *process) serveMetrics() (string, error) {
 		return "", nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(withoutFamilies{p.reg, misnamedKafkaGauges}, promhttp.HandlerOpts{}))
 	if p.cfg.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -152,44 +151,15 @@ func (p *process) close() {
 }
 
 // clientOpts are the options of the client named name: the shared ones
-// and franz-go's metrics (kprom) under the label client=name.
+// and franz-go's metrics (kprom) under the label client=name. kprom
+// registers a client's collectors when the client starts and unregisters
+// them when it closes, so each client registers its metrics once; two
+// clients of one name never overlap (a consumer session closes its client
+// before the next session makes one).
 func (p *process) clientOpts(name string) []kgo.Opt {
-	reg := replacing{prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, p.reg)}
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, p.reg)
 	return append(p.kopts[:len(p.kopts):len(p.kopts)],
 		kgo.WithHooks(kprom.NewMetrics("hookstream_kafka", kprom.Registerer(reg))))
-}
-
-// replacing registers a collector in place of one already registered: a
-// consumer session that starts again brings new client metrics. It drops
-// kprom's two gauges named like counters (…_records_total), which promtool
-// rejects; their bytes twins stay.
-type replacing struct{ prometheus.Registerer }
-
-func (r replacing) Register(c prometheus.Collector) error {
-	descs := make(chan *prometheus.Desc, 16)
-	go func() { c.Describe(descs); close(descs) }()
-	skip := false
-	for d := range descs {
-		skip = skip || strings.Contains(d.String(), `_buffered_produce_records_total"`) ||
-			strings.Contains(d.String(), `_buffered_fetch_records_total"`)
-	}
-	if skip {
-		return nil
-	}
-	err := r.Registerer.Register(c)
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		r.Unregister(are.ExistingCollector)
-		return r.Registerer.Register(c)
-	}
-	return err
-}
-
-func (r replacing) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		if err := r.Register(c); err != nil {
-			panic(err)
-		}
-	}
 }
 
 // kafkaClient returns a plain client closed with the process.
