@@ -2,7 +2,6 @@ package schema
 
 import (
 	"encoding/json"
-	"time"
 )
 
 // encoding/json compacts and HTML-escapes a json.RawMessage it writes, which
@@ -10,33 +9,21 @@ import (
 // therefore encoded with their data spliced in verbatim; decoding into a
 // json.RawMessage keeps the bytes as they are.
 
-type eventHead struct {
-	ID        string    `json:"id"`
-	Tenant    string    `json:"tenant"`
-	Type      string    `json:"type"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 // EncodeEvent returns the JSON of an event with its data byte for byte.
 func EncodeEvent(ev Event) []byte {
-	head, _ := json.Marshal(eventHead{ID: ev.ID, Tenant: ev.Tenant, Type: ev.Type, CreatedAt: ev.CreatedAt})
+	head, _ := json.Marshal(struct {
+		Event
+		Data *struct{} `json:"data,omitempty"` // hides Event.Data: spliced in below
+	}{Event: ev})
 	return spliceField(head, "data", ev.Data)
-}
-
-type taskHead struct {
-	V          int    `json:"v"`
-	DeliveryID string `json:"delivery_id"`
-	EndpointID string `json:"endpoint_id"`
-	Attempt    int    `json:"attempt"`
-	Tier       int    `json:"tier,omitempty"`
-	// EndpointVersion as in Task.
-	EndpointVersion time.Time `json:"endpoint_version,omitzero"`
 }
 
 // EncodeTask returns the JSON of a task, its event's data byte for byte.
 func EncodeTask(t Task) []byte {
-	head, _ := json.Marshal(taskHead{V: t.V, DeliveryID: t.DeliveryID, EndpointID: t.EndpointID, Attempt: t.Attempt, Tier: t.Tier,
-		EndpointVersion: t.EndpointVersion})
+	head, _ := json.Marshal(struct {
+		Task
+		Event *struct{} `json:"event,omitempty"` // hides Task.Event: spliced in below
+	}{Task: t})
 	return spliceField(head, "event", EncodeEvent(t.Event))
 }
 
