@@ -114,17 +114,17 @@ func (m *LagMonitor) Run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// Lag returns the last measured lag of a group's partition (for tests).
-func (m *LagMonitor) Lag(group, topic string, partition int32) (int64, bool) {
+// lag returns the last measured lag of a group's partition.
+func (m *LagMonitor) lag(group, topic string, partition int32) (int64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.last.lag[partitionKey{group, topic, partition}]
 	return v, ok
 }
 
-// Age returns the last measured age of a group's oldest unprocessed
-// record (for tests).
-func (m *LagMonitor) Age(group, topic string) (float64, bool) {
+// age returns the last measured age of a group's oldest unprocessed
+// record.
+func (m *LagMonitor) age(group, topic string) (float64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.last.age[[2]string{group, topic}]

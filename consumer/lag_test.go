@@ -27,7 +27,7 @@ func TestLagMonitorIgnoresCommitMarkers(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in}, nil,
+	go RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in},
 		func(_ context.Context, recs []*kgo.Record, emit Emit) error {
 			for _, r := range recs {
 				emit(&kgo.Record{Topic: out, Value: r.Value})
@@ -47,19 +47,19 @@ func TestLagMonitorIgnoresCommitMarkers(t *testing.T) {
 			t.Logf("measure: %v", err)
 			return false
 		}
-		a, okA := mon.Lag(in, in, 0)
-		b, okB := mon.Lag(out, out, 0)
+		a, okA := mon.lag(in, in, 0)
+		b, okB := mon.lag(out, out, 0)
 		return okA && okB && a == 0 && b == 0
 	}, "groups never caught up according to the monitor")
 
 	// 5 records and the marker of the transaction that wrote them.
-	if n, _ := mon.Lag("nobody-"+out, out, 0); n != 6 {
+	if n, _ := mon.lag("nobody-"+out, out, 0); n != 6 {
 		t.Errorf("a group that read nothing lags %d, want 6 offsets", n)
 	}
-	if age, ok := mon.Age("nobody-"+out, out); !ok || age <= 0 {
+	if age, ok := mon.age("nobody-"+out, out); !ok || age <= 0 {
 		t.Errorf("oldest unprocessed age of a group that read nothing = %v, %v; want > 0", age, ok)
 	}
-	if age, _ := mon.Age(out, out); age != 0 {
+	if age, _ := mon.age(out, out); age != 0 {
 		t.Errorf("age of a caught-up group = %v, want 0", age)
 	}
 	if n := stored.Load(); n != 5 {

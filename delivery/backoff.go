@@ -82,18 +82,6 @@ func TierName(d time.Duration) string {
 	return strings.ReplaceAll(s, "µ", "u")
 }
 
-// NextTier returns the tier a delivery enters after its attempt number
-// attempt (1-based; attempt 1 is the deliverer's first send) failed:
-// tier attempt-1. ok is false, and tier -1, when the schedule is exhausted
-// and the delivery is dead. Attempts below 1 count as 1.
-func (s Schedule) NextTier(attempt int) (tier int, ok bool) {
-	tier = max(attempt, 1) - 1
-	if tier >= len(s) {
-		return -1, false
-	}
-	return tier, true
-}
-
 // TierForRetryAfter returns the first tier at index min or later whose
 // delay is at least ra, or the last tier when none is that long: a
 // receiver's Retry-After can move a delivery to a later tier, never an

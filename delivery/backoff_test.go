@@ -90,31 +90,6 @@ func TestTierName(t *testing.T) {
 	}
 }
 
-func TestNextTier(t *testing.T) {
-	s := Schedule{time.Minute, 10 * time.Minute, time.Hour}
-	tests := []struct {
-		s        Schedule
-		attempt  int
-		wantTier int
-		wantOK   bool
-	}{
-		{s, 1, 0, true},
-		{s, 2, 1, true},
-		{s, 3, 2, true},
-		{s, 4, -1, false},
-		{s, 100, -1, false},
-		{s, 0, 0, true},
-		{s, -3, 0, true},
-		{nil, 1, -1, false},
-	}
-	for _, tt := range tests {
-		tier, ok := tt.s.NextTier(tt.attempt)
-		if tier != tt.wantTier || ok != tt.wantOK {
-			t.Errorf("%v.NextTier(%d) = %d, %v; want %d, %v", tt.s, tt.attempt, tier, ok, tt.wantTier, tt.wantOK)
-		}
-	}
-}
-
 func TestTierForRetryAfter(t *testing.T) {
 	s := Schedule{time.Minute, 10 * time.Minute, time.Hour, 6 * time.Hour}
 	tests := []struct {

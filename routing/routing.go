@@ -286,13 +286,6 @@ func (t *Table) Counts() map[string]int {
 	return out
 }
 
-// Len returns the number of endpoints in the table.
-func (t *Table) Len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.byID)
-}
-
 // Listener delivers change notifications: id of a changed endpoint, or ""
 // when everything must be reloaded. It runs until ctx ends.
 type Listener func(ctx context.Context, changed func(id string), onErr func(error))

@@ -101,7 +101,7 @@ func TestTableMatchesAndLooksUp(t *testing.T) {
 	if _, err := tab.Lookup(ctx, "ep_missing"); !errors.Is(err, routing.ErrUnknownEndpoint) {
 		t.Errorf("Lookup of a missing endpoint: %v, want ErrUnknownEndpoint", err)
 	}
-	if n := tab.Len(); n != 10 {
+	if n := size(tab); n != 10 {
 		t.Errorf("Len = %d, want 10", n)
 	}
 }
@@ -186,7 +186,16 @@ func TestReloadKeepsChangesMadeDuringIt(t *testing.T) {
 	// afresh.
 	go func() { <-loader.read; loader.resume <- struct{}{} }()
 	testenv.Must(t, tab.ReloadAll(ctx), "reload")
-	if n := tab.Len(); n != 2 {
+	if n := size(tab); n != 2 {
 		t.Errorf("Len = %d, want 2", n)
 	}
+}
+
+// size is how many endpoints the table holds, enabled or not.
+func size(tab *routing.Table) int {
+	n := 0
+	for _, c := range tab.Counts() {
+		n += c
+	}
+	return n
 }
