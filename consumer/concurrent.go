@@ -366,3 +366,13 @@ func commitError(resp *kmsg.OffsetCommitResponse, err error) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Gate returns the time a record is due. A record due later is held back:
+// its partition pauses until then and resumes at that record, while other
+// partitions go on. The zero time means due now.
+type Gate func(*kgo.Record) time.Time
+
+// shortFetchMaxWait, the long poll of concurrent consumers,
+// bounds how late a resumed partition (a due record, a partition below its
+// cap again) is fetched.
+const shortFetchMaxWait = 250 * time.Millisecond

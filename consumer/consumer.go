@@ -2,17 +2,21 @@
 // a batch, hand it to a stage, and move their offsets only once the stage's
 // work is safe.
 //
-// Two loops cover every stage. RunTransform reads, lets the stage emit
+// Three loops cover every stage. RunTransform reads, lets the stage emit
 // records, and commits what it emitted together with the input offsets in
-// one Kafka transaction (exactly-once between topics); with a Gate it also
-// holds back records that are not yet due, pausing their partition without
-// blocking other partitions or a rebalance. RunSink reads, lets the stage
-// store the batch elsewhere, and commits the offsets after the store
-// succeeded (at-least-once; the store must be idempotent).
+// one Kafka transaction (exactly-once between topics: the dispatcher).
+// RunConcurrent runs the stage on many records at once, within a partition
+// too, and commits each partition up to its oldest record not done (its
+// watermark); with a Gate it holds back records that are not yet due,
+// pausing their partition without blocking other partitions or a
+// rebalance (the deliverer and the retry tiers). RunSink reads, lets the
+// stage store the batch elsewhere, and commits the offsets after the store
+// succeeded (at-least-once; the store must be idempotent: the sink).
 //
-// Both block rebalances while a batch is in flight, so a batch always ends
-// (committed or rewound) before its partitions move, and both finish the
-// batch in flight on shutdown within a grace period.
+// Each ends the work in flight before its partitions move (RunTransform
+// and RunSink block rebalances while a batch is in flight; RunConcurrent's
+// revoked partitions wait for their records and commit), and each finishes
+// that work on shutdown within a grace period.
 //
 // Every loop tells a poison record (ErrPoison: it can never be handled)
 // from an outage. An outage is waited out, the batch read again, nothing

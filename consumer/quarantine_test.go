@@ -116,7 +116,7 @@ func TestTransformQuarantinesPoisonRecords(t *testing.T) {
 				quarantined = append(quarantined, string(r.Value))
 				mu.Unlock()
 			}},
-			nil, func(_ context.Context, recs []*kgo.Record, emit Emit) error {
+			func(_ context.Context, recs []*kgo.Record, emit Emit) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if outages > 0 {
@@ -330,7 +330,7 @@ func TestTransformSplitsBatchesTooBig(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in, MaxPollRecords: 32},
-			nil, func(_ context.Context, recs []*kgo.Record, emit Emit) error {
+			func(_ context.Context, recs []*kgo.Record, emit Emit) error {
 				// Record "7" alone is too big for any batch but its own.
 				for _, r := range recs {
 					if len(recs) > 4 || (string(r.Value) == "7" && len(recs) > 1) {
@@ -379,7 +379,7 @@ func TestOnCommitRunsOnlyForCommittedBatches(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in, Quarantine: out},
-			nil, func(ctx context.Context, recs []*kgo.Record, emit Emit) error {
+			func(ctx context.Context, recs []*kgo.Record, emit Emit) error {
 				mu.Lock()
 				defer mu.Unlock()
 				tries++

@@ -37,29 +37,19 @@ func OnCommit(ctx context.Context, fn func()) {
 	fn()
 }
 
-// Gate returns the time a record is due. A record due later is held back:
-// its partition pauses until then and resumes at that record, while other
-// partitions go on. The zero time means due now.
-type Gate func(*kgo.Record) time.Time
-
-// shortFetchMaxWait, the long poll of gated and concurrent consumers,
-// bounds how late a resumed partition (a due record, a partition below its
-// cap again) is fetched.
-const shortFetchMaxWait = 250 * time.Millisecond
-
 // RunTransform consumes cfg.Topics in cfg.Group until ctx ends, handing each
 // batch of due records to fn, exactly once per committed transaction. A
 // session that fails beyond retrying (fenced, or the broker gone for long)
 // is replaced by a new one after a backoff. It returns nil once ctx ends and
 // the batch in flight has ended.
-func RunTransform(ctx context.Context, cfg Config, gate Gate, fn TransformFunc) error {
+func RunTransform(ctx context.Context, cfg Config, fn TransformFunc) error {
 	cfg.defaults()
 	if cfg.TransactionalID == "" {
 		return errf(cfg.Group, "no transactional id")
 	}
 	var wait time.Duration
 	for ctx.Err() == nil {
-		err := runSession(ctx, &cfg, gate, fn)
+		err := runSession(ctx, &cfg, fn)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -70,25 +60,14 @@ func RunTransform(ctx context.Context, cfg Config, gate Gate, fn TransformFunc) 
 	return nil
 }
 
-func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) error {
-	p := newPauser()
-	opts := []kgo.Opt{
+func runSession(ctx context.Context, cfg *Config, fn TransformFunc) error {
+	sess, err := kgo.NewGroupTransactSession(cfg.opts(
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
-		kgo.OnPartitionsRevoked(p.revoked),
-		kgo.OnPartitionsLost(p.revoked),
-	}
-	if gate != nil {
-		// A resumed partition is fetched by the next fetch request, which
-		// waits for the one in flight: keep long polls short so that a
-		// due record is not late by a whole poll.
-		opts = append(opts, kgo.FetchMaxWait(shortFetchMaxWait))
-	}
-	sess, err := kgo.NewGroupTransactSession(cfg.opts(opts...)...)
+	)...)
 	if err != nil {
 		return errf(cfg.Group, "new session: %w", err)
 	}
-	p.cl = sess.Client()
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -98,7 +77,6 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 	defer func() {
 		stopWatch()
 		<-watched
-		p.stopAll()
 		sess.Close()
 	}()
 
@@ -118,9 +96,6 @@ func runSession(ctx context.Context, cfg *Config, gate Gate, fn TransformFunc) e
 			return ErrClosed
 		}
 		recs := fs.Records()
-		if gate != nil {
-			recs = p.hold(recs, gate, time.Now())
-		}
 		if len(recs) == 0 {
 			sess.AllowRebalance()
 			if ctx.Err() != nil {

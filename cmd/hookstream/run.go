@@ -215,7 +215,7 @@ func (p *process) startRoles() (listening, error) {
 		p.start("dispatch", func(ctx context.Context) error {
 			c := p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords)
 			c.Outputs = []string{p.topics.Deliveries(), p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
-			return consumer.RunTransform(ctx, c, nil, d.Transform)
+			return consumer.RunTransform(ctx, c, d.Transform)
 		})
 	}
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
