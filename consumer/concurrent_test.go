@@ -108,26 +108,33 @@ func TestConcurrentShutdownHandsBackUnfinished(t *testing.T) {
 		produce(t, cl, name, 0, strconv.Itoa(i), time.Time{})
 	}
 	var (
-		mu    sync.Mutex
-		first = map[string]bool{}
+		mu      sync.Mutex
+		first   = map[string]bool{}
+		stalled = map[string]bool{}
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- RunConcurrent(ctx, Config{Brokers: brokers, Group: name, Topics: []string{name}, Grace: 50 * time.Millisecond},
 			nil, func(ctx context.Context, r *kgo.Record) ([]*kgo.Record, error) {
+				mu.Lock()
 				if v, _ := strconv.Atoi(string(r.Value)); v >= 5 {
+					stalled[string(r.Value)] = true
+					mu.Unlock()
 					<-ctx.Done() // never finishes before shutdown
 					return nil, ctx.Err()
 				}
-				mu.Lock()
 				first[string(r.Value)] = true
 				mu.Unlock()
 				return nil, nil
 			})
 	}()
-	testenv.Eventually(t, 20*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(first) == 5 }, "first five not processed")
-	time.Sleep(300 * time.Millisecond)
+	// Shut down once the first five are done and the last five in flight.
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(first) == 5 && len(stalled) == 5
+	}, "first five not processed, or last five not started")
 	cancel()
 	testenv.Must(t, <-done, "RunConcurrent")
 	if o := committedOffset(t, cl, name, name); o != 5 {
@@ -142,11 +149,21 @@ func TestConcurrentShutdownHandsBackUnfinished(t *testing.T) {
 			again.mark(string(r.Value))
 			return nil, nil
 		})
-	testenv.Eventually(t, 20*time.Second, func() bool { _, n := again.get("9"); return n > 0 }, "unfinished records not handed over")
-	for i := 0; i < 10; i++ {
-		_, n := again.get(strconv.Itoa(i))
-		if want := i >= 5; (n > 0) != want {
-			t.Errorf("record %d handed over again: %v, want %v", i, n > 0, want)
+	// Records of a partition run concurrently: wait for each unfinished
+	// one, not for the last.
+	testenv.Eventually(t, 20*time.Second, func() bool {
+		for i := 5; i < 10; i++ {
+			if _, n := again.get(strconv.Itoa(i)); n == 0 {
+				return false
+			}
+		}
+		return true
+	}, "unfinished records 5-9 not all handed over")
+	// Records 0-4 come before 5 in the partition: had they been handed
+	// over again, they would have been before 5-9 were.
+	for i := 0; i < 5; i++ {
+		if _, n := again.get(strconv.Itoa(i)); n > 0 {
+			t.Errorf("record %d, done before shutdown, handed over again", i)
 		}
 	}
 }
