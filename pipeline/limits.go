@@ -37,6 +37,7 @@ type Limits struct {
 
 	mu  sync.Mutex
 	eps map[string]*endpointLoad
+	now func() time.Time // the clock of latencies and silences
 }
 
 // endpointLoad is one endpoint's state, guarded by Limits.mu.
@@ -64,7 +65,7 @@ const (
 // and total in all.
 func NewLimits(perEndpoint, total int) *Limits {
 	return &Limits{PerEndpoint: max(1, perEndpoint), attempts: make(chan struct{}, max(1, total)),
-		bulk: make(chan struct{}, max(1, total*3/4)), eps: map[string]*endpointLoad{}}
+		bulk: make(chan struct{}, max(1, total*3/4)), eps: map[string]*endpointLoad{}, now: time.Now}
 }
 
 // initialWindow is an unknown or slow endpoint's window.
@@ -129,7 +130,7 @@ func (l *Limits) sending(id string) {
 	defer l.mu.Unlock()
 	e := l.eps[id]
 	if e.sending == 0 {
-		e.answered = time.Now()
+		e.answered = l.now()
 	}
 	e.sending++
 }
@@ -149,7 +150,7 @@ func (l *Limits) release(id string, latency time.Duration, timedOut, bulk bool) 
 // acquireEndpoint takes a slot of the endpoint: at once when its window has
 // room, after a wait while it answers, never once it is slow (moveOn).
 func (l *Limits) acquireEndpoint(ctx context.Context, id string, timeout time.Duration) verdict {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	e := l.eps[id]
 	if e == nil {
@@ -220,7 +221,7 @@ func (l *Limits) leave(e *endpointLoad, ch chan struct{}) bool {
 // resizes its window, and hands the freed slots to the tasks waiting for
 // them. A zero latency gives back a slot that was not used.
 func (l *Limits) releaseEndpoint(id string, latency time.Duration, timedOut bool) {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.eps[id]

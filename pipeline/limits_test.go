@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,6 +24,24 @@ func fill(t *testing.T, l *Limits, id string, timeout time.Duration, n int) {
 			t.Fatalf("%s: slot %d: %v, want proceed", id, i, v)
 		}
 	}
+}
+
+// clock is a clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// fakeClock makes l measure silences and latencies on a clock the test
+// moves, so that a busy machine cannot make time pass between two checks.
+func fakeClock(l *Limits) *clock {
+	c := &clock{t: time.Now()}
+	l.now = c.now
+	return c
 }
 
 // answerTimely answers n attempts of id in 1 ms, taking a slot again after
@@ -118,6 +137,7 @@ func TestLimitsSlowEndpointMovesOn(t *testing.T) {
 
 func TestLimitsSilentEndpointIsSlow(t *testing.T) {
 	l := NewLimits(16, 1000)
+	clock := fakeClock(l)
 	// Attempts in flight and no answer for half the timeout: the endpoint
 	// is slow before any of its attempts has timed out, and a new task
 	// moves on at once instead of waiting.
@@ -125,7 +145,7 @@ func TestLimitsSilentEndpointIsSlow(t *testing.T) {
 	if v := l.acquire(done, "silent", 100*time.Millisecond, false); v != cancelled {
 		t.Fatalf("answering so far: %v, want a wait (cancelled by the done context)", v)
 	}
-	time.Sleep(60 * time.Millisecond)
+	clock.advance(60 * time.Millisecond)
 	if v := l.acquire(done, "silent", 100*time.Millisecond, false); v != moveOn {
 		t.Fatalf("no answer for half the timeout: %v, want moveOn without a wait", v)
 	}
@@ -175,6 +195,7 @@ func TestLimitsAttemptSlots(t *testing.T) {
 func TestLimitsWaitForAttemptSlotIsNotSilence(t *testing.T) {
 	ctx := context.Background()
 	l := NewLimits(16, 1) // windows of 2, one attempt in all
+	clock := fakeClock(l)
 	fill(t, l, "a", 100*time.Millisecond, 1)
 	got := make(chan verdict, 2)
 	for i := 0; i < 2; i++ { // b's whole window, both waiting for the attempt slot
@@ -190,7 +211,7 @@ func TestLimitsWaitForAttemptSlotIsNotSilence(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(80 * time.Millisecond) // past half b's timeout
+	clock.advance(80 * time.Millisecond) // past half b's timeout
 	if v := l.acquire(done, "b", 100*time.Millisecond, false); v != cancelled {
 		t.Fatalf("b has sent nothing yet: %v, want a wait (cancelled by the done context), not moveOn", v)
 	}
