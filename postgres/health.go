@@ -29,9 +29,9 @@ func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rul
 	// Endpoints with only successes in the batch end with no failures,
 	// whatever they had: reset those that had some, and leave the others
 	// alone. Healthy endpoints are most of them, and updating (or locking)
-	// each one's row for every batch was most of Postgres's work at a
-	// steady 1,000 events/s. Endpoints with a failure are read, locked and
-	// counted in order below.
+	// each one's row for every batch was most of Postgres's work under a
+	// steady load (docs/performance.md). Endpoints with a failure are read,
+	// locked and counted in order below.
 	failed := map[string]bool{}
 	for _, a := range attempts {
 		if a.Outcome != schema.OutcomeSucceeded {

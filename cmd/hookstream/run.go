@@ -221,8 +221,8 @@ func (p *process) startRoles() (listening, error) {
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		// Keep as many idle connections to one host as attempts can be in
 		// flight to it: many endpoints often share a host, and a smaller
-		// pool closes and dials again at every request (a quarter of the
-		// CPU at full speed, measured with pprof).
+		// pool closes and dials again at every request (docs/performance.md,
+		// "What the profiles changed").
 		sender := delivery.NewSender(delivery.SenderOptions{
 			Guard: p.allowed, DefaultTimeout: cfg.DeliveryTimeout, MaxResponseBody: cfg.ResponseBodyLimit,
 			MaxIdleConnsPerHost: cfg.DeliverConcurrency * 2, Log: p.log.With("stage", "deliver"),
@@ -235,8 +235,7 @@ func (p *process) startRoles() (listening, error) {
 		// four times as many tasks, a partition as many as attempts, so
 		// that tasks waiting for a busy endpoint (up to half its timeout,
 		// while nobody knows yet that it is slow) leave work for the
-		// others: slow bench 0.93-1.00 x max, against 0.73-0.84 x with
-		// twice as many.
+		// others (the slow scenario of docs/performance.md).
 		sendMember := func(stage, group, topic string) consumer.Config {
 			c := p.member(stage, group, topic, cfg.BatchRecords)
 			c.MaxInFlight, c.PartitionInFlight = 4*cfg.DeliverConcurrency, cfg.DeliverConcurrency
