@@ -7,6 +7,11 @@
 //
 // Configuration comes from HOOKSTREAM_* environment variables (see
 // docs/configuration.md).
+//
+// The same binary is the client of a running hookstream API (see
+// docs/cli.md): endpoints, events, deliveries (tail follows them live),
+// retry, recover, jobs, tenants, keys, quarantine, and listen, which
+// forwards a tenant's events to a local URL.
 package main
 
 import (
@@ -41,10 +46,33 @@ commands:
   dev      everything in one process on an embedded Kafka (127.0.0.1:9092, or
            HOOKSTREAM_DEV_KAFKA_PORT, unless HOOKSTREAM_KAFKA_BROKERS is set),
            migrations applied
+
+'hookstream --help' lists the client commands too (endpoints, events, …).
 `
 
 // Main runs a command and returns the process exit code.
 func Main(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+	if isServerCommand(args) {
+		return serverMain(ctx, args, env, stdout, stderr)
+	}
+	return cliMain(ctx, args, env, stdout, stderr)
+}
+
+// isServerCommand reports whether args run hookstream itself: no command
+// or flags only (run), or run, migrate or dev, unless they ask for help.
+func isServerCommand(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return false
+		}
+	}
+	return len(args) == 0 || strings.HasPrefix(args[0], "-") ||
+		args[0] == "run" || args[0] == "migrate" || args[0] == "dev"
+}
+
+// serverMain runs a server command (run, migrate, dev) and returns the
+// process exit code.
+func serverMain(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -76,9 +104,6 @@ func Main(ctx context.Context, args []string, env envconfig.Lookuper, stdout, st
 		err = migrate(ctx, cfg, log)
 	case "dev":
 		err = dev(ctx, cfg, log, stdout)
-	case "help":
-		fmt.Fprint(stdout, usage)
-		return 0
 	default:
 		fmt.Fprintf(stderr, "hookstream: unknown command %q\n%s", cmd, usage)
 		return 2

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// endpointAnswer is what the tables show of an endpoint.
+type endpointAnswer struct {
+	ID                  string     `json:"id"`
+	Tenant              string     `json:"tenant"`
+	URL                 string     `json:"url"`
+	Description         string     `json:"description"`
+	EventTypes          []string   `json:"event_types"`
+	HeaderNames         []string   `json:"header_names"`
+	TimeoutMS           int64      `json:"timeout_ms"`
+	State               string     `json:"state"`
+	DisabledReason      string     `json:"disabled_reason"`
+	DisabledAt          *time.Time `json:"disabled_at"`
+	CreatedAt           time.Time  `json:"created_at"`
+	UpdatedAt           time.Time  `json:"updated_at"`
+	PreviousSecretUntil *time.Time `json:"previous_secret_until"`
+	Secret              string     `json:"secret"`
+	Replayed            *int       `json:"replayed"`
+}
+
+// page is a list answer.
+type page[T any] struct {
+	Data       []T    `json:"data"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// listFlags are the paging flags of every list.
+type listFlags struct {
+	limit  int
+	cursor string
+}
+
+func (l *listFlags) add(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&l.limit, "limit", 50, "items per page (1-500)")
+	cmd.Flags().StringVar(&l.cursor, "cursor", "", "the next_cursor of the previous page")
+}
+
+func (l *listFlags) query() url.Values {
+	q := url.Values{"limit": {strconv.Itoa(l.limit)}}
+	if l.cursor != "" {
+		q.Set("cursor", l.cursor)
+	}
+	return q
+}
+
+// endpointFlags are the fields create and update take.
+type endpointFlags struct {
+	url, description, secret string
+	events, headers          []string
+	timeout                  time.Duration
+	clearHeaders             bool
+}
+
+// body returns the request body of the flags that were set.
+func (f *endpointFlags) body(cmd *cobra.Command) (map[string]any, error) {
+	b := map[string]any{}
+	set := cmd.Flags().Changed
+	if set("url") {
+		b["url"] = f.url
+	}
+	if set("description") {
+		b["description"] = f.description
+	}
+	if set("events") {
+		b["event_types"] = f.events
+	}
+	if set("secret") {
+		b["secret"] = f.secret
+	}
+	if set("timeout") {
+		if f.timeout <= 0 || f.timeout%time.Millisecond != 0 {
+			return nil, usageError{fmt.Errorf("--timeout %v: want a positive whole number of milliseconds, such as 5s", f.timeout)}
+		}
+		b["timeout_ms"] = f.timeout.Milliseconds()
+	}
+	if set("header") || f.clearHeaders {
+		h := map[string]string{}
+		for _, kv := range f.headers {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, usageError{fmt.Errorf("--header %q: want Name=value", kv)}
+			}
+			h[k] = v
+		}
+		b["headers"] = h
+	}
+	return b, nil
+}
+
+func (f *endpointFlags) add(cmd *cobra.Command, update bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "", "the receiver's URL (https, unless the server allows the network)")
+	fl.StringSliceVar(&f.events, "events", nil, "event type patterns, comma-separated or repeated (invoice.*, *)")
+	fl.StringVar(&f.description, "description", "", "a note for people")
+	fl.StringArrayVar(&f.headers, "header", nil, "a custom header Name=value sent with every request (repeat for more)")
+	fl.DurationVar(&f.timeout, "timeout", 0, "request timeout (default: the server's)")
+	if update {
+		fl.BoolVar(&f.clearHeaders, "clear-headers", false, "remove every custom header (with --header: replace them)")
+	} else {
+		fl.StringVar(&f.secret, "secret", "", "a whsec_ signing secret of yours (default: generated)")
+	}
+}
+
+func (c *cli) endpointsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "endpoints",
+		Aliases: []string{"endpoint", "ep"},
+		Short:   "Manage the endpoints webhooks are sent to",
+		Args:    cobra.NoArgs,
+		RunE:    helpIfNoArgs,
+	}
+	var lf listFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List endpoints, by id",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			var p page[endpointAnswer]
+			raw, err := api.get(cmd.Context(), "/v1/endpoints", lf.query(), &p)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(raw)
+			}
+			rows := make([][]string, 0, len(p.Data))
+			for _, e := range p.Data {
+				rows = append(rows, []string{e.ID, e.State, e.URL, strings.Join(e.EventTypes, ","), when(&e.CreatedAt)})
+			}
+			c.nextPage(p.NextCursor)
+			return c.table([]string{"ID", "STATE", "URL", "EVENTS", "CREATED"}, rows)
+		},
+	}
+	lf.add(list)
+
+	var cf endpointFlags
+	create := &cobra.Command{
+		Use:   "create --url URL --events PATTERN[,PATTERN…]",
+		Short: "Create an endpoint; its signing secret is shown once",
+		Example: `  hookstream endpoints create --url https://example.com/hook --events 'invoice.*,order.created'
+  hookstream endpoints create --url https://example.com/hook --events '*' --header X-Team=billing --timeout 5s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body, err := cf.body(cmd)
+			if err != nil {
+				return err
+			}
+			return c.endpointCall(cmd, http.MethodPost, "/v1/endpoints", body)
+		},
+	}
+	cf.add(create, false)
+	_ = create.MarkFlagRequired("url")
+	_ = create.MarkFlagRequired("events")
+
+	get := &cobra.Command{
+		Use:   "get ENDPOINT_ID",
+		Short: "Show an endpoint",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.endpointCall(cmd, http.MethodGet, "/v1/endpoints/"+seg(args[0]), nil)
+		},
+	}
+
+	var uf endpointFlags
+	update := &cobra.Command{
+		Use:   "update ENDPOINT_ID [--url URL] [--events …] [--description …] [--header Name=value…] [--timeout 5s]",
+		Short: "Change an endpoint's fields; those not given stay",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body, err := uf.body(cmd)
+			if err != nil {
+				return err
+			}
+			if len(body) == 0 {
+				return usageError{fmt.Errorf("nothing to update: give at least one of --url, --events, --description, --header, --clear-headers, --timeout")}
+			}
+			return c.endpointCall(cmd, http.MethodPatch, "/v1/endpoints/"+seg(args[0]), body)
+		},
+	}
+	uf.add(update, true)
+
+	state := func(verb, short string) *cobra.Command {
+		return &cobra.Command{
+			Use:   verb + " ENDPOINT_ID",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return c.endpointCall(cmd, http.MethodPost, "/v1/endpoints/"+seg(args[0])+"/"+verb, nil)
+			},
+		}
+	}
+
+	var overlap time.Duration
+	var newSecret string
+	rotate := &cobra.Command{
+		Use:   "rotate-secret ENDPOINT_ID [--overlap 24h]",
+		Short: "Replace the signing secret; the new one is shown once",
+		Long: `Replace an endpoint's signing secret. During the overlap (default 24h) every
+request carries two signatures, new and previous, so the receiver can switch
+at its pace. --overlap 0 drops the previous secret at once.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{}
+			if cmd.Flags().Changed("overlap") {
+				if overlap < 0 || overlap%time.Second != 0 {
+					return usageError{fmt.Errorf("--overlap %v: want a whole number of seconds, 0 or more", overlap)}
+				}
+				body["overlap_seconds"] = int64(overlap / time.Second)
+			}
+			if newSecret != "" {
+				body["secret"] = newSecret
+			}
+			return c.endpointCall(cmd, http.MethodPost, "/v1/endpoints/"+seg(args[0])+"/rotate-secret", body)
+		},
+	}
+	rotate.Flags().DurationVar(&overlap, "overlap", 24*time.Hour, "how long the previous secret still signs")
+	rotate.Flags().StringVar(&newSecret, "secret", "", "a whsec_ secret of yours (default: generated)")
+
+	del := &cobra.Command{
+		Use:   "delete ENDPOINT_ID",
+		Short: "Delete an endpoint (its history stays)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			if _, err := api.do(cmd.Context(), http.MethodDelete, "/v1/endpoints/"+seg(args[0]), nil, nil); err != nil {
+				return err
+			}
+			if !c.json() {
+				fmt.Fprintf(c.stdout, "deleted %s\n", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, create, get, update,
+		state("enable", "Enable an endpoint and replay its parked deliveries"),
+		state("disable", "Disable an endpoint: its deliveries are parked until it is enabled"),
+		rotate, del)
+	return cmd
+}
+
+// endpointCall makes a call that answers an endpoint, and shows it.
+func (c *cli) endpointCall(cmd *cobra.Command, method, path string, body any) error {
+	api, err := c.api()
+	if err != nil {
+		return err
+	}
+	var e endpointAnswer
+	raw, err := api.call(cmd.Context(), method, path, nil, body, &e)
+	if err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(raw)
+	}
+	replayed := ""
+	if e.Replayed != nil {
+		replayed = strconv.Itoa(*e.Replayed)
+	}
+	timeout := ""
+	if e.TimeoutMS > 0 {
+		timeout = (time.Duration(e.TimeoutMS) * time.Millisecond).String()
+	}
+	if err := c.fields("id", e.ID, "tenant", e.Tenant, "url", e.URL, "state", e.State,
+		"disabled", strings.TrimSpace(e.DisabledReason+" "+when(e.DisabledAt)),
+		"events", strings.Join(e.EventTypes, ", "), "description", e.Description,
+		"headers", strings.Join(e.HeaderNames, ", "), "timeout", timeout,
+		"created", when(&e.CreatedAt), "updated", when(&e.UpdatedAt),
+		"previous secret until", when(e.PreviousSecretUntil), "replayed", replayed,
+		"secret", e.Secret); err != nil {
+		return err
+	}
+	if e.Secret != "" {
+		fmt.Fprintln(c.stderr, "The secret is shown only now: store it where the receiver reads it.")
+	}
+	return nil
+}
+
+// helpIfNoArgs shows a group command's help when it is run alone.
+func helpIfNoArgs(cmd *cobra.Command, _ []string) error { return cmd.Help() }
