@@ -26,17 +26,17 @@ type keyAnswer struct {
 }
 
 type quarantinedAnswer struct {
-	ID              string      `json:"id"`
-	Stage           string      `json:"stage"`
-	Reason          string      `json:"reason"`
-	Topic           string      `json:"topic"`
-	SourcePartition int32       `json:"source_partition"`
-	SourceOffset    int64       `json:"source_offset"`
-	QuarantinedAt   time.Time   `json:"quarantined_at"`
-	RedrivenAt      *time.Time  `json:"redriven_at"`
-	Key             *bytesAnswer  `json:"key"`
-	Value           bytesAnswer   `json:"value"`
-	Headers         []headerRow `json:"headers"`
+	ID              string       `json:"id"`
+	Stage           string       `json:"stage"`
+	Reason          string       `json:"reason"`
+	Topic           string       `json:"topic"`
+	SourcePartition int32        `json:"source_partition"`
+	SourceOffset    int64        `json:"source_offset"`
+	QuarantinedAt   time.Time    `json:"quarantined_at"`
+	RedrivenAt      *time.Time   `json:"redriven_at"`
+	Key             *bytesAnswer `json:"key"`
+	Value           bytesAnswer  `json:"value"`
+	Headers         []headerRow  `json:"headers"`
 }
 
 type bytesAnswer struct {
@@ -58,7 +58,7 @@ func (b *bytesAnswer) String() string {
 }
 
 type headerRow struct {
-	Key   string    `json:"key"`
+	Key   string      `json:"key"`
 	Value bytesAnswer `json:"value"`
 }
 

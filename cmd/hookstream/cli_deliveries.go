@@ -10,17 +10,17 @@ import (
 )
 
 type deliveryAnswer struct {
-	ID             string        `json:"id"`
-	EndpointID     string        `json:"endpoint_id"`
-	EventID        string        `json:"event_id"`
-	EventType      string        `json:"event_type"`
-	Status         string        `json:"status"`
-	Attempts       int           `json:"attempts"`
-	LastStatusCode int           `json:"last_status_code"`
-	LastError      string        `json:"last_error"`
-	NextAttemptAt  *time.Time    `json:"next_attempt_at"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
+	ID             string          `json:"id"`
+	EndpointID     string          `json:"endpoint_id"`
+	EventID        string          `json:"event_id"`
+	EventType      string          `json:"event_type"`
+	Status         string          `json:"status"`
+	Attempts       int             `json:"attempts"`
+	LastStatusCode int             `json:"last_status_code"`
+	LastError      string          `json:"last_error"`
+	NextAttemptAt  *time.Time      `json:"next_attempt_at"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
 	History        []attemptAnswer `json:"attempt_history"`
 }
 
@@ -58,7 +58,7 @@ func (c *cli) deliveriesCmd() *cobra.Command {
 		RunE:    helpIfNoArgs,
 	}
 	var (
-		lf                                      listFlags
+		lf                                    listFlags
 		endpoint, event, status, since, until string
 	)
 	list := &cobra.Command{

@@ -35,7 +35,7 @@ func (c *cli) eventsCmd() *cobra.Command {
 		RunE:    helpIfNoArgs,
 	}
 	var (
-		lf                 listFlags
+		lf                listFlags
 		typ, since, until string
 	)
 	list := &cobra.Command{
