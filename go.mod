@@ -3,6 +3,7 @@ module github.com/hookstream/hookstream
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.14
 	github.com/go-json-experiment/json v1.27.2
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pb33f/libopenapi v0.41.8

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/quota"
 	"github.com/hookstream/hookstream/schema"
 )
@@ -90,7 +91,14 @@ type Server struct {
 	// index of the quarantine topic, and how a record is put back.
 	Quarantine QuarantineStore
 	Redriver   Redriver
-	Log        *slog.Logger
+	// Feed serves GET /v1/attempts (nil: 404).
+	Feed AttemptFeed
+	// Listeners holds the streams of `hookstream listen` (GET /v1/listen)
+	// and serves their relay; RelayURL is where deliverers reach this
+	// instance's relay. Either unset: no listen.
+	Listeners *listener.Hub
+	RelayURL  string
+	Log       *slog.Logger
 
 	once      sync.Once
 	adminHash [32]byte
@@ -175,6 +183,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/deliveries", call(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", call(s.getDelivery))
 	mux.Handle("POST /v1/deliveries/{id}/retry", call(s.retryDelivery))
+	mux.Handle("GET /v1/attempts", call(s.listAttempts))
+	mux.Handle("GET /v1/listen", call(s.listen))
+	if s.Listeners != nil {
+		mux.HandleFunc("POST "+listener.RelayPath+"{tenant}/{id}", s.Listeners.ServeRelay)
+	}
 	mux.HandleFunc("/", noRoute)
 	return mux
 }

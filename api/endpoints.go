@@ -67,6 +67,9 @@ type endpointJSON struct {
 	// PreviousSecretUntil is the end of a rotation's overlap, while
 	// requests are signed with the previous secret too.
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
+	// Listener marks the temporary endpoint of a `hookstream listen`
+	// stream.
+	Listener bool `json:"listener,omitempty"`
 	// Secret is set only in the response that creates the endpoint.
 	Secret string `json:"secret,omitempty"`
 }
@@ -90,6 +93,7 @@ func toEndpointJSON(ep schema.Endpoint) endpointJSON {
 	if !ep.SecretsUntil.IsZero() {
 		out.PreviousSecretUntil = &ep.SecretsUntil
 	}
+	out.Listener = ep.Listener()
 	return out
 }
 

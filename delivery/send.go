@@ -186,7 +186,7 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	if err != nil {
 		return Result{Err: sanitize("build request", r.URL, err), ErrClass: ErrClassOther}
 	}
-	s.setHeaders(req.Header, r)
+	SetHeaders(req.Header, r, s.userAgent)
 
 	start := time.Now()
 	resp, err := s.client.Do(req)
@@ -231,8 +231,10 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	return res
 }
 
-// setHeaders writes the custom headers, then the ones Send owns.
-func (s *Sender) setHeaders(h http.Header, r Request) {
+// SetHeaders writes the headers of a webhook request: r's custom headers,
+// then the ones Send owns (see Send), signed with r.Keys. Whatever carries
+// the request (Send, or the relay of a listener) sends exactly these.
+func SetHeaders(h http.Header, r Request, userAgent string) {
 	for k, v := range r.Headers {
 		if !IsReservedHeader(k) {
 			h.Set(k, v)
@@ -253,7 +255,7 @@ func (s *Sender) setHeaders(h http.Header, r Request) {
 	h[HeaderXAttempt] = []string{strconv.Itoa(r.Attempt)}
 	h[HeaderXEventType] = []string{r.EventType}
 	h[HeaderXEventID] = []string{r.EventID}
-	h["User-Agent"] = []string{s.userAgent}
+	h["User-Agent"] = []string{userAgent}
 }
 
 // The canonical forms of the header names Send sets (the X- ones already

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/routing"
 	"github.com/hookstream/hookstream/schema"
 )
@@ -38,6 +39,9 @@ type Deliverer struct {
 	Topics Topics
 	Routes Router
 	Sender Sender
+	// Relay makes the attempts of listeners (endpoints of `hookstream
+	// listen` streams), through the API instance holding the stream.
+	Relay Sender
 	// Jitter spreads each retry delay by ±Jitter (0.2 = ±20 %).
 	Jitter float64
 	// Limits caps each endpoint's attempts in flight.
@@ -153,14 +157,18 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task,
 			Observe(max(0, now.Sub(due).Seconds()))
 	}
 	d.Metrics.inFlight.Inc()
-	res := d.Sender.Send(ctx, delivery.Request{
+	sender, url := d.Sender, route.URL
+	if route.Listener() {
+		sender, url = d.Relay, listener.RelayURL(route.RelayURL, route.Tenant, route.ID)
+	}
+	res := sender.Send(ctx, delivery.Request{
 		ID:        task.DeliveryID,
 		EventID:   task.Event.ID,
 		EventType: task.Event.Type,
 		Attempt:   task.Attempt,
 		Timestamp: now,
 		Body:      task.Event.Data,
-		URL:       route.URL,
+		URL:       url,
 		Headers:   route.Headers,
 		Keys:      route.Keys(now),
 		Timeout:   route.Timeout,

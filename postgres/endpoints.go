@@ -52,11 +52,11 @@ func (db *DB) CreateEndpoint(ctx context.Context, e schema.NewEndpoint) (schema.
 		}
 		row := tx.QueryRow(ctx, `
 			INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
-				headers_enc, secret_enc, timeout_ms)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				headers_enc, secret_enc, timeout_ms, relay_url, listener_seen_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), CASE WHEN $10 = '' THEN NULL ELSE now() END)
 			RETURNING `+endpointColumns,
 			e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
-			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds())
+			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds(), e.RelayURL)
 		var err error
 		ep, err = db.scanEndpoint(row, false)
 		return err
@@ -175,7 +175,7 @@ func (db *DB) queryEndpoints(ctx context.Context, open bool, sql string, args ..
 
 const endpointColumns = `id, tenant, url_enc, url_display, description, event_types, headers_enc,
 	secret_enc, prev_secret_enc, prev_secret_until, timeout_ms, state,
-	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at`
+	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at, COALESCE(relay_url, '')`
 
 func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	var (
@@ -187,7 +187,7 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	)
 	err := row.Scan(&ep.ID, &ep.Tenant, &urlEnc, &ep.DisplayURL, &ep.Description, &ep.EventTypes,
 		&headersEnc, &secretEnc, &prevSecretEnc, &prevUntil, &timeoutMS, &ep.State,
-		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt)
+		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt, &ep.RelayURL)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ep, schema.ErrNotFound
 	}

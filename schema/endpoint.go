@@ -32,7 +32,15 @@ type Endpoint struct {
 	DisabledAt     time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// RelayURL is set on the listeners of `hookstream listen` only: the
+	// API instance holding the listener's stream, where its attempts go
+	// instead of URL.
+	RelayURL string
 }
+
+// Listener reports whether the endpoint is a listener of `hookstream
+// listen` (temporary, delivered through its stream).
+func (e *Endpoint) Listener() bool { return e.RelayURL != "" }
 
 // Enabled reports whether tasks for the endpoint are sent (true) or parked.
 func (e *Endpoint) Enabled() bool { return e.State == EndpointEnabled }
@@ -69,6 +77,9 @@ type NewEndpoint struct {
 	// MaxPerTenant is the most endpoints the tenant may have (0: no
 	// limit): creating one more fails with ErrLimitReached.
 	MaxPerTenant int
+	// RelayURL makes the endpoint a listener of `hookstream listen`: the
+	// API instance holding its stream (see package listener).
+	RelayURL string
 }
 
 // EndpointUpdate changes some fields of an endpoint; nil fields stay.

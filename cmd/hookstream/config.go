@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -117,6 +118,15 @@ type Config struct {
 	// at HTTPAddr, so that no delivery loops back into the API.
 	PublicURL []string `env:"PUBLIC_URL"`
 
+	// RelayURL is where deliverers reach this api instance for the
+	// listeners of `hookstream listen` streams it holds, e.g.
+	// http://10.0.3.7:8080 (default: http:// and the first address of an
+	// interface that is not loopback, on HTTPAddr's port; or HTTPAddr's
+	// host when it names one). ListenerTimeout is how long a listener
+	// whose stream died without a goodbye (its instance killed) lives on.
+	RelayURL        string        `env:"RELAY_URL"`
+	ListenerTimeout time.Duration `env:"LISTENER_TIMEOUT, default=1m"`
+
 	// DevKafkaPort is where `hookstream dev` runs its embedded Kafka when
 	// no brokers are configured (0: any free port).
 	DevKafkaPort int `env:"DEV_KAFKA_PORT, default=9092"`
@@ -207,6 +217,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_RETENTION_INTERVAL must be positive")
 	case c.KeyCacheTTL <= 0 || c.KeyCacheTTL > time.Minute:
 		return fmt.Errorf("config: HOOKSTREAM_KEY_CACHE_TTL must be positive and at most 1m")
+	case c.ListenerTimeout < 10*time.Second:
+		return fmt.Errorf("config: HOOKSTREAM_LISTENER_TIMEOUT must be at least 10s")
+	case c.RelayURL != "" && !validRelayURL(c.RelayURL):
+		return fmt.Errorf("config: HOOKSTREAM_RELAY_URL must be an http URL with a host and no path, e.g. http://10.0.3.7:8080")
 	case c.LogFormat != "json" && c.LogFormat != "text":
 		return fmt.Errorf("config: HOOKSTREAM_LOG_FORMAT must be json or text")
 	case c.MaxEndpointsPerTenant < 0:
@@ -236,3 +250,11 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// validRelayURL reports whether u is an http(s) URL with a host and
+// nothing after it.
+func validRelayURL(u string) bool {
+	p, err := url.Parse(strings.TrimRight(u, "/"))
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" &&
+		p.Path == "" && p.RawQuery == "" && p.Fragment == "" && p.User == nil
+}

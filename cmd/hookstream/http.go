@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/producer"
 )
@@ -79,6 +82,11 @@ func (p *process) serveHTTP() (string, error) {
 				}
 			}
 		}
+		hub := &listener.Hub{Store: p.db, Token: listener.Token(p.key), Timeout: p.cfg.ListenerTimeout,
+			MaxResponseBody: p.cfg.ResponseBodyLimit, MaxBodyBytes: 2*int64(p.cfg.MaxEventBytes) + 64<<10,
+			Log: p.log.With("component", "listen")}
+		srv.Feed, srv.Listeners, srv.RelayURL = p.db, hub, relayURL(p.cfg.RelayURL, ln.Addr())
+		p.start("listeners", func(ctx context.Context) error { hub.Run(ctx); return nil })
 		handler = srv.Handler()
 		p.start("jobs", jobs.Run)
 		p.startRetention()
@@ -122,4 +130,52 @@ func (p *process) serve(name string, ln net.Listener, handler http.Handler) {
 			return err
 		}
 	})
+}
+
+// relayURL is where deliverers reach this instance's listener relay: the
+// configured URL, or http:// and the address the API listens on (the
+// first address of an interface that is not loopback, when it listens on
+// every interface: the pod's address, on Kubernetes).
+func relayURL(configured string, addr net.Addr) string {
+	if configured != "" {
+		return strings.TrimRight(configured, "/")
+	}
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return ""
+	}
+	ip := ap.Addr()
+	if ip.IsUnspecified() {
+		ip = netip.IPv6Loopback()
+		if ap.Addr().Is4() || ap.Addr().Is4In6() {
+			ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		if found, ok := interfaceAddr(); ok {
+			ip = found
+		}
+	}
+	return "http://" + netip.AddrPortFrom(ip.Unmap(), ap.Port()).String()
+}
+
+// interfaceAddr returns the first global unicast address of an interface
+// that is up, IPv4 first.
+func interfaceAddr() (netip.Addr, bool) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	var v6 netip.Addr
+	for _, a := range addrs {
+		pfx, err := netip.ParsePrefix(a.String())
+		if err != nil || !pfx.Addr().IsGlobalUnicast() {
+			continue
+		}
+		if pfx.Addr().Is4() {
+			return pfx.Addr(), true
+		}
+		if !v6.IsValid() {
+			v6 = pfx.Addr()
+		}
+	}
+	return v6, v6.IsValid()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/quota"
@@ -228,7 +229,8 @@ func (p *process) startRoles() (listening, error) {
 			MaxIdleConnsPerHost: cfg.DeliverConcurrency * 2, Log: p.log.With("stage", "deliver"),
 		})
 		p.closers = append(p.closers, sender.Close)
-		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Jitter: cfg.RetryJitter,
+		relay := listener.NewRelay(listener.Token(p.key), cfg.ResponseBodyLimit)
+		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Relay: relay, Jitter: cfg.RetryJitter,
 			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
 		// Tasks run concurrently, within a partition too. The attempts in
 		// flight are DeliverConcurrency in all (Limits); each stage holds
