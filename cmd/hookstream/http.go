@@ -82,7 +82,7 @@ func (p *process) serveHTTP() (string, error) {
 				}
 			}
 		}
-		hub := &listener.Hub{Store: p.db, Token: listener.Token(p.key), Timeout: p.cfg.ListenerTimeout,
+		hub := &listener.Hub{Store: p.db, Token: listener.Token(p.key), Timeout: p.cfg.ListenerTimeout, Heartbeat: p.cfg.ListenerTimeout / 4,
 			MaxResponseBody: p.cfg.ResponseBodyLimit, MaxBodyBytes: 2*int64(p.cfg.MaxEventBytes) + 64<<10,
 			Log: p.log.With("component", "listen")}
 		srv.Feed, srv.Listeners, srv.RelayURL = p.db, hub, relayURL(p.cfg.RelayURL, ln.Addr())
