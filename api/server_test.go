@@ -18,6 +18,7 @@ import (
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/producer"
@@ -76,6 +77,7 @@ func (e *env) serve(t *testing.T, guard delivery.Guard) string {
 	s := &api.Server{
 		Store: e.db, Publisher: e.pub, Tasks: e.queue, Guard: guard, AdminToken: token,
 		JobCreated: jobs.Wake, Log: slog.New(slog.DiscardHandler),
+		Feed: e.db, Listeners: &listener.Hub{Store: e.db, Token: "relay"}, RelayURL: "http://127.0.0.1:1",
 	}
 	srv := httptest.NewServer(s.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
