@@ -12,6 +12,7 @@ import (
 
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
 	"github.com/hookstream/hookstream/seal"
 )
 
@@ -207,7 +208,7 @@ func TestListenerOfADeadInstanceIsRemoved(t *testing.T) {
 	db, err := postgres.Open(context.Background(), s.dbURL, box)
 	testenv.Must(t, err, "open")
 	t.Cleanup(db.Close)
-	_, err = db.CreateEndpoint(context.Background(), postgres.NewEndpoint{ID: "ep_orphan", Tenant: "default",
+	_, err = db.CreateEndpoint(context.Background(), schema.NewEndpoint{ID: "ep_orphan", Tenant: "default",
 		URL: "listen:ep_orphan", DisplayURL: "listen:ep_orphan", EventTypes: []string{"*"},
 		Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Timeout: time.Second, RelayURL: "http://127.0.0.1:1"})
 	testenv.Must(t, err, "create listener")
