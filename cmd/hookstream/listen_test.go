@@ -120,17 +120,21 @@ func TestListenNeverGetsAnotherTenantsEvents(t *testing.T) {
 	}
 
 	gid := s.publish("invoice.paid", `{"from":"globex"}`, "X-Hookstream-Tenant", "globex")
-	s.publish("invoice.paid", `{"from":"acme"}`, "X-Hookstream-Tenant", "acme")
+	aid := s.publish("invoice.paid", `{"from":"acme"}`, "X-Hookstream-Tenant", "acme")
 	rc.waitRequests(t, 1, 60*time.Second)
 	other.waitRequests(t, 1, 60*time.Second)
-	var page struct{ Data []deliveryView }
-	s.call("GET", "/v1/deliveries?event_id="+gid, nil, &page, "X-Hookstream-Tenant", "globex")
-	if len(page.Data) != 1 || page.Data[0].EndpointID != gep.ID {
-		t.Errorf("globex's event was delivered to %+v, want its own endpoint %s only", page.Data, gep.ID)
+	// Both recorded: the globex event's deliveries, and the listener's.
+	var globex, acme struct{ Data []deliveryView }
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		s.call("GET", "/v1/deliveries?event_id="+gid, nil, &globex, "X-Hookstream-Tenant", "globex")
+		s.call("GET", "/v1/deliveries?endpoint_id="+id, nil, &acme, "X-Hookstream-Tenant", "acme")
+		return len(globex.Data) > 0 && len(acme.Data) > 0
+	}, "deliveries not recorded")
+	if len(globex.Data) != 1 || globex.Data[0].EndpointID != gep.ID {
+		t.Errorf("globex's event was delivered to %+v, want its own endpoint %s only", globex.Data, gep.ID)
 	}
-	s.call("GET", "/v1/deliveries?endpoint_id="+id, nil, &page, "X-Hookstream-Tenant", "acme")
-	if len(page.Data) != 1 {
-		t.Errorf("acme's listener has %d deliveries, want 1 (its tenant's event)", len(page.Data))
+	if len(acme.Data) != 1 || acme.Data[0].EventID != aid {
+		t.Errorf("acme's listener has deliveries %+v, want 1 (its tenant's event)", acme.Data)
 	}
 	for _, r := range rc.requests() {
 		if string(r.Body) != `{"from":"acme"}` {
