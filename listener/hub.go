@@ -104,16 +104,18 @@ var errShutdown = errors.New("hookstream instance shutting down")
 // happens.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, s Session) {
 	h.init()
-	defer h.remove(s.ID)
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
+		h.remove(s.ID)
 		http.Error(w, errShutdown.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
+	// Run waits for the removal too: the store closes after it.
 	defer h.wg.Done()
+	defer h.remove(s.ID)
 
 	// The server's read and write deadlines stay on a hijacked
 	// connection: a stream lives longer than any request.
