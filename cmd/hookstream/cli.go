@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -280,4 +281,34 @@ migrations applied, local receivers allowed and a banner with the admin token.`,
 		}
 	}
 	return []*cobra.Command{runCmd, migrateCmd, devCmd}
+}
+
+// show makes an API call and prints its answer: as it is with --output
+// json, else through human.
+func show[T any](c *cli, cmd *cobra.Command, method, path string, q url.Values, body any, human func(T) error, headers ...string) error {
+	api, err := c.api()
+	if err != nil {
+		return err
+	}
+	var v T
+	raw, err := api.call(cmd.Context(), method, path, q, body, &v, headers...)
+	if err != nil {
+		return err
+	}
+	if c.json() {
+		return c.printJSON(raw)
+	}
+	return human(v)
+}
+
+// showPage lists a page and prints it as a table of the rows row makes.
+func showPage[T any](c *cli, cmd *cobra.Command, path string, q url.Values, header []string, row func(T) []string) error {
+	return show(c, cmd, http.MethodGet, path, q, nil, func(p page[T]) error {
+		rows := make([][]string, 0, len(p.Data))
+		for _, item := range p.Data {
+			rows = append(rows, row(item))
+		}
+		c.nextPage(p.NextCursor)
+		return c.table(header, rows)
+	})
 }

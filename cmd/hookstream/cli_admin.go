@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -80,24 +81,9 @@ func (c *cli) tenantsCmd() *cobra.Command {
 		Short: "List tenants, by id",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var p page[tenantAnswer]
-			raw, err := api.get(cmd.Context(), "/v1/tenants", lf.query(), &p)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			rows := make([][]string, 0, len(p.Data))
-			for _, t := range p.Data {
-				rows = append(rows, []string{t.ID, t.Name, when(&t.CreatedAt)})
-			}
-			c.nextPage(p.NextCursor)
-			return c.table([]string{"ID", "NAME", "CREATED"}, rows)
+			return showPage(c, cmd, "/v1/tenants", lf.query(), []string{"ID", "NAME", "CREATED"}, func(t tenantAnswer) []string {
+				return []string{t.ID, t.Name, when(&t.CreatedAt)}
+			})
 		},
 	}
 	lf.add(list)
@@ -129,19 +115,9 @@ func (c *cli) tenantsCmd() *cobra.Command {
 }
 
 func (c *cli) tenantCall(cmd *cobra.Command, method, path string, body any) error {
-	api, err := c.api()
-	if err != nil {
-		return err
-	}
-	var t tenantAnswer
-	raw, err := api.call(cmd.Context(), method, path, nil, body, &t)
-	if err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(raw)
-	}
-	return c.fields("id", t.ID, "name", t.Name, "created", when(&t.CreatedAt))
+	return show(c, cmd, method, path, nil, body, func(t tenantAnswer) error {
+		return c.fields("id", t.ID, "name", t.Name, "created", when(&t.CreatedAt))
+	})
 }
 
 func (c *cli) keysCmd() *cobra.Command {
@@ -159,24 +135,10 @@ func (c *cli) keysCmd() *cobra.Command {
 		Short: "List a tenant's keys (never their secrets)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var p page[keyAnswer]
-			raw, err := api.get(cmd.Context(), "/v1/tenants/"+seg(args[0])+"/keys", lf.query(), &p)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			rows := make([][]string, 0, len(p.Data))
-			for _, k := range p.Data {
-				rows = append(rows, []string{k.ID, k.Name, when(&k.CreatedAt), when(k.LastUsedAt), when(k.RevokedAt)})
-			}
-			c.nextPage(p.NextCursor)
-			return c.table([]string{"ID", "NAME", "CREATED", "LAST USED", "REVOKED"}, rows)
+			return showPage(c, cmd, "/v1/tenants/"+seg(args[0])+"/keys", lf.query(), []string{"ID", "NAME", "CREATED", "LAST USED", "REVOKED"},
+				func(k keyAnswer) []string {
+					return []string{k.ID, k.Name, when(&k.CreatedAt), when(k.LastUsedAt), when(k.RevokedAt)}
+				})
 		},
 	}
 	lf.add(list)
@@ -207,18 +169,11 @@ func (c *cli) keysCmd() *cobra.Command {
 }
 
 func (c *cli) keyCall(cmd *cobra.Command, path string, body any) error {
-	api, err := c.api()
-	if err != nil {
-		return err
-	}
-	var k keyAnswer
-	raw, err := api.call(cmd.Context(), http.MethodPost, path, nil, body, &k)
-	if err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(raw)
-	}
+	return show(c, cmd, http.MethodPost, path, nil, body, c.showKey)
+}
+
+// showKey prints an API key for people, and says when it is shown once.
+func (c *cli) showKey(k keyAnswer) error {
 	if err := c.fields("id", k.ID, "tenant", k.Tenant, "name", k.Name, "created", when(&k.CreatedAt),
 		"revoked", when(k.RevokedAt), "key", k.Key); err != nil {
 		return err
@@ -252,28 +207,10 @@ cause is fixed, re-drive it to the topic it came from (docs/operations.md).` + a
 			if stage != "" {
 				q.Set("stage", stage)
 			}
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var p page[quarantinedAnswer]
-			raw, err := api.get(cmd.Context(), "/v1/quarantine", q, &p)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			rows := make([][]string, 0, len(p.Data))
-			for _, r := range p.Data {
-				reason := r.Reason
-				if len(reason) > 80 {
-					reason = reason[:80] + " …"
-				}
-				rows = append(rows, []string{r.ID, r.Stage, r.Topic, when(&r.QuarantinedAt), when(r.RedrivenAt), reason})
-			}
-			c.nextPage(p.NextCursor)
-			return c.table([]string{"ID", "STAGE", "TOPIC", "QUARANTINED", "REDRIVEN", "REASON"}, rows)
+			return showPage(c, cmd, "/v1/quarantine", q, []string{"ID", "STAGE", "TOPIC", "QUARANTINED", "REDRIVEN", "REASON"},
+				func(r quarantinedAnswer) []string {
+					return []string{r.ID, r.Stage, r.Topic, when(&r.QuarantinedAt), when(r.RedrivenAt), shorten(r.Reason, 80)}
+				})
 		},
 	}
 	lf.add(list)
@@ -299,18 +236,11 @@ cause is fixed, re-drive it to the topic it came from (docs/operations.md).` + a
 }
 
 func (c *cli) quarantineCall(cmd *cobra.Command, method, path string) error {
-	api, err := c.api()
-	if err != nil {
-		return err
-	}
-	var r quarantinedAnswer
-	raw, err := api.call(cmd.Context(), method, path, nil, nil, &r)
-	if err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(raw)
-	}
+	return show(c, cmd, method, path, nil, nil, c.showQuarantined)
+}
+
+// showQuarantined prints a quarantined record for people.
+func (c *cli) showQuarantined(r quarantinedAnswer) error {
 	if err := c.fields("id", r.ID, "stage", r.Stage, "reason", r.Reason, "topic", r.Topic,
 		"source", fmt.Sprintf("partition %d offset %d", r.SourcePartition, r.SourceOffset),
 		"quarantined", when(&r.QuarantinedAt), "redriven", when(r.RedrivenAt),
@@ -321,4 +251,16 @@ func (c *cli) quarantineCall(cmd *cobra.Command, method, path string) error {
 		fmt.Fprintf(c.stdout, "header %s: %s\n", oneLine(h.Key), oneLine(h.Value.String()))
 	}
 	return nil
+}
+
+// shorten cuts s to at most n bytes, on a character boundary, marking the
+// cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + " …"
 }

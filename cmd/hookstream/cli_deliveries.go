@@ -75,25 +75,11 @@ func (c *cli) deliveriesCmd() *cobra.Command {
 			if err := timeRange(cmd, q, since, until); err != nil {
 				return err
 			}
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var p page[deliveryAnswer]
-			raw, err := api.get(cmd.Context(), "/v1/deliveries", q, &p)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			rows := make([][]string, 0, len(p.Data))
-			for _, d := range p.Data {
-				rows = append(rows, []string{d.ID, d.Status, d.EndpointID, d.EventType, strconv.Itoa(d.Attempts),
-					code(d.LastStatusCode), when(&d.UpdatedAt)})
-			}
-			c.nextPage(p.NextCursor)
-			return c.table([]string{"ID", "STATUS", "ENDPOINT", "EVENT TYPE", "ATTEMPTS", "CODE", "UPDATED"}, rows)
+			return showPage(c, cmd, "/v1/deliveries", q, []string{"ID", "STATUS", "ENDPOINT", "EVENT TYPE", "ATTEMPTS", "CODE", "UPDATED"},
+				func(d deliveryAnswer) []string {
+					return []string{d.ID, d.Status, d.EndpointID, d.EventType, strconv.Itoa(d.Attempts),
+						code(d.LastStatusCode), when(&d.UpdatedAt)}
+				})
 		},
 	}
 	lf.add(list)
@@ -108,19 +94,7 @@ func (c *cli) deliveriesCmd() *cobra.Command {
 		Short: "Show a delivery with its attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var d deliveryAnswer
-			raw, err := api.get(cmd.Context(), "/v1/deliveries/"+seg(args[0]), nil, &d)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			return c.showDelivery(d)
+			return show(c, cmd, http.MethodGet, "/v1/deliveries/"+seg(args[0]), nil, nil, c.showDelivery)
 		},
 	}
 	cmd.AddCommand(list, get, c.tailCmd())
@@ -148,9 +122,7 @@ func (c *cli) showDelivery(d deliveryAnswer) error {
 		if a.ResponseTruncated {
 			resp += " …"
 		}
-		if len(resp) > 60 {
-			resp = resp[:60] + " …"
-		}
+		resp = shorten(resp, 60)
 		rows = append(rows, []string{strconv.Itoa(a.Attempt), when(&a.At), a.Outcome, code(a.StatusCode),
 			latency(a.LatencyMS), a.Error, resp})
 	}
@@ -166,20 +138,10 @@ the same webhook-id. A delivery still retrying is refused (exit 5): its next
 attempt is already queued.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.api()
-			if err != nil {
+			return show(c, cmd, http.MethodPost, "/v1/deliveries/"+seg(args[0])+"/retry", nil, nil, func(d deliveryAnswer) error {
+				_, err := fmt.Fprintf(c.stdout, "queued %s again (endpoint %s), with the same webhook-id\n", d.ID, d.EndpointID)
 				return err
-			}
-			var d deliveryAnswer
-			raw, err := api.call(cmd.Context(), http.MethodPost, "/v1/deliveries/"+seg(args[0])+"/retry", nil, nil, &d)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			fmt.Fprintf(c.stdout, "queued %s again (endpoint %s), with the same webhook-id\n", d.ID, d.EndpointID)
-			return nil
+			})
 		},
 	}
 }

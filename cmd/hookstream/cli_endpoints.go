@@ -127,24 +127,10 @@ func (c *cli) endpointsCmd() *cobra.Command {
 		Short: "List endpoints, by id",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var p page[endpointAnswer]
-			raw, err := api.get(cmd.Context(), "/v1/endpoints", lf.query(), &p)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			rows := make([][]string, 0, len(p.Data))
-			for _, e := range p.Data {
-				rows = append(rows, []string{e.ID, e.State, e.URL, strings.Join(e.EventTypes, ","), when(&e.CreatedAt)})
-			}
-			c.nextPage(p.NextCursor)
-			return c.table([]string{"ID", "STATE", "URL", "EVENTS", "CREATED"}, rows)
+			return showPage(c, cmd, "/v1/endpoints", lf.query(), []string{"ID", "STATE", "URL", "EVENTS", "CREATED"},
+				func(e endpointAnswer) []string {
+					return []string{e.ID, e.State, e.URL, strings.Join(e.EventTypes, ","), when(&e.CreatedAt)}
+				})
 		},
 	}
 	lf.add(list)
@@ -259,18 +245,11 @@ at its pace. --overlap 0 drops the previous secret at once.`,
 
 // endpointCall makes a call that answers an endpoint, and shows it.
 func (c *cli) endpointCall(cmd *cobra.Command, method, path string, body any) error {
-	api, err := c.api()
-	if err != nil {
-		return err
-	}
-	var e endpointAnswer
-	raw, err := api.call(cmd.Context(), method, path, nil, body, &e)
-	if err != nil {
-		return err
-	}
-	if c.json() {
-		return c.printJSON(raw)
-	}
+	return show(c, cmd, method, path, nil, body, c.showEndpoint)
+}
+
+// showEndpoint prints an endpoint for people.
+func (c *cli) showEndpoint(e endpointAnswer) error {
 	replayed := ""
 	if e.Replayed != nil {
 		replayed = strconv.Itoa(*e.Replayed)

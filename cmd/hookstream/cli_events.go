@@ -50,24 +50,9 @@ func (c *cli) eventsCmd() *cobra.Command {
 			if err := timeRange(cmd, q, since, until); err != nil {
 				return err
 			}
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var p page[eventAnswer]
-			raw, err := api.get(cmd.Context(), "/v1/events", q, &p)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			rows := make([][]string, 0, len(p.Data))
-			for _, e := range p.Data {
-				rows = append(rows, []string{e.ID, e.Type, when(&e.CreatedAt), fmt.Sprintf("%d B", len(e.Data))})
-			}
-			c.nextPage(p.NextCursor)
-			return c.table([]string{"ID", "TYPE", "CREATED", "DATA"}, rows)
+			return showPage(c, cmd, "/v1/events", q, []string{"ID", "TYPE", "CREATED", "DATA"}, func(e eventAnswer) []string {
+				return []string{e.ID, e.Type, when(&e.CreatedAt), fmt.Sprintf("%d B", len(e.Data))}
+			})
 		},
 	}
 	lf.add(list)
@@ -80,24 +65,14 @@ func (c *cli) eventsCmd() *cobra.Command {
 		Short: "Show an event with its data",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var e eventAnswer
-			raw, err := api.get(cmd.Context(), "/v1/events/"+seg(args[0]), nil, &e)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(raw)
-			}
-			if err := c.fields("id", e.ID, "tenant", e.Tenant, "type", e.Type,
-				"created", when(&e.CreatedAt), "received", when(e.ReceivedAt)); err != nil {
-				return err
-			}
-			fmt.Fprintln(c.stdout, "data:")
-			return c.printJSON(e.Data)
+			return show(c, cmd, http.MethodGet, "/v1/events/"+seg(args[0]), nil, nil, func(e eventAnswer) error {
+				if err := c.fields("id", e.ID, "tenant", e.Tenant, "type", e.Type,
+					"created", when(&e.CreatedAt), "received", when(e.ReceivedAt)); err != nil {
+					return err
+				}
+				fmt.Fprintln(c.stdout, "data:")
+				return c.printJSON(e.Data)
+			})
 		},
 	}
 
@@ -128,19 +103,9 @@ id again delivers it once.`,
 			if id != "" {
 				headers = []string{"Idempotency-Key", id}
 			}
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			var e eventAnswer
-			answer, err := api.call(cmd.Context(), http.MethodPost, "/v1/events", nil, body, &e, headers...)
-			if err != nil {
-				return err
-			}
-			if c.json() {
-				return c.printJSON(answer)
-			}
-			return c.fields("id", e.ID, "tenant", e.Tenant, "type", e.Type, "created", when(&e.CreatedAt))
+			return show(c, cmd, http.MethodPost, "/v1/events", nil, body, func(e eventAnswer) error {
+				return c.fields("id", e.ID, "tenant", e.Tenant, "type", e.Type, "created", when(&e.CreatedAt))
+			}, headers...)
 		},
 	}
 	publish.Flags().StringVar(&data, "data", "{}", "the event's data: JSON, @file, or - for stdin")
