@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -110,8 +112,11 @@ func (o options) fairPlan(name string) plan {
 		expected: int64(f.aDeliveries), // and b's, once known
 		fair:     f}
 	f.typeOf = p.eventType
-	if !f.lanes {
+	switch rate, burst, _ := strings.Cut(o.fairLane, "/"); {
+	case !f.lanes:
 		p.env = map[string]string{"HOOKSTREAM_TENANT_FAST_LANE_RATE": "0"}
+	case rate != "":
+		p.env = map[string]string{"HOOKSTREAM_TENANT_FAST_LANE_RATE": rate, "HOOKSTREAM_TENANT_FAST_LANE_BURST": cmp.Or(burst, rate)}
 	}
 	return p
 }

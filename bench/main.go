@@ -59,6 +59,7 @@ type options struct {
 	fairFanout      int
 	fairRate        float64
 	fairBaseline    time.Duration
+	fairLane        string
 	concurrency     int
 	ceilingConc     []int
 	ceilingDur      time.Duration
@@ -108,6 +109,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.fairEndpoints, "fair-endpoints", 50, "endpoints of tenant a's backlog in fair")
 	fs.IntVar(&o.fairFanout, "fair-fanout", 1, "endpoints each of tenant a's events goes to in fair (of -fair-endpoints)")
 	fs.Float64Var(&o.fairRate, "fair-rate", 100, "events/s of tenant b in fair")
+	fs.StringVar(&o.fairLane, "fair-lane", "", "each tenant's share of the fast lane in fair, as rate/burst in tasks (default: hookstream's)")
 	fs.DurationVar(&o.fairBaseline, "fair-baseline", 10*time.Second, "how long tenant b publishes alone in fair before a's backlog")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "HOOKSTREAM_DELIVER_CONCURRENCY (0: hookstream's default)")
 	ceil := fs.String("ceiling-concurrency", "128,512", "concurrencies of the raw ceiling client; the best rate is the ceiling")

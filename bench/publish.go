@@ -13,7 +13,7 @@ import (
 )
 
 // publisher produces bench events straight to the events topic, as a
-// service would: linger, many records in flight, keyed by event id.
+// service would: linger, many records in flight, keyed by tenant.
 type publisher struct {
 	cl    *kgo.Client
 	topic string
@@ -56,7 +56,7 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 	ev := schema.Event{ID: id, Tenant: tenant, Type: typ,
 		Data: eventBody(seq, now.UnixNano(), p.pad), CreatedAt: now}
 	p.sent.Add(1)
-	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(id), Value: schema.EncodeEvent(ev)},
+	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(tenant), Value: schema.EncodeEvent(ev)},
 		func(_ *kgo.Record, err error) {
 			if err != nil {
 				p.failed.Add(1)

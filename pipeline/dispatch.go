@@ -26,6 +26,15 @@ type Matcher interface {
 }
 
 // Dispatcher turns events into one delivery task per subscribed endpoint.
+//
+// A deployment runs two: the fast one reads the events topic, the bulk one
+// the bulk lane of events (Topics.EventsBulk). The fast one claims and fans
+// out the events of each tenant within its share of the fast lane (Lanes)
+// and forwards the others, unclaimed and as they are, to the bulk lane:
+// forwarding costs no Postgres work, so one tenant's backlog on the events
+// topic is read past at Kafka's speed and the events of the others behind
+// it are not kept waiting for its fan-out. The bulk one fans out what was
+// forwarded, into the bulk lane of tasks (Topics.Bulk).
 type Dispatcher struct {
 	Topics        Topics
 	Gate          ClaimGate
@@ -38,10 +47,15 @@ type Dispatcher struct {
 	// MaxBatchTasks bounds the tasks of one transaction (default
 	// DefaultMaxBatchTasks); one event's fan-out is never split.
 	MaxBatchTasks int
-	// Lanes is each tenant's share of the fast lane, in tasks: an event
-	// whose tasks do not fit in its tenant's bucket goes to the bulk lane
-	// (Topics.Bulk). Nil puts every task in the fast lane.
-	Lanes   *quota.Buckets
+	// Lanes is each tenant's share of the fast lane, in tasks (an event
+	// without subscribers counts as one): an event that does not fit in its
+	// tenant's bucket is forwarded to the bulk lane. Nil keeps every event
+	// in the fast lane.
+	Lanes *quota.Buckets
+	// Bulk makes this the bulk lane's dispatcher: it reads
+	// Topics.EventsBulk, claims each event at the position it was first
+	// published at (HeaderSource) and puts every task in Topics.Bulk.
+	Bulk    bool
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -54,37 +68,65 @@ const maxInvalidCopy = 64 << 10
 // Dispatcher.MaxBatchTasks is 0.
 const DefaultMaxBatchTasks = 20000
 
+// position is where an event was first published: its record on the
+// events topic. The dedupe gate owns each event by it, and an event
+// without an id gets one derived from it, so that it is the same in either
+// lane and on every read.
+type position struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func (p position) String() string {
+	return p.topic + "/" + strconv.Itoa(int(p.partition)) + "/" + strconv.FormatInt(p.offset, 10)
+}
+
 // Transform is the dispatcher's consumer.TransformFunc. Records that are not
 // valid events go to the invalid topic with the reason (an event matching
-// more than MaxFanout endpoints too); valid events pass the dedupe gate,
-// and those due for fan-out become tasks keyed by endpoint id. Tasks and
-// offsets commit together. A batch that would make more than MaxBatchTasks
-// tasks is split (consumer.ErrSplit) before anything is claimed, so that
-// a huge fan-out never holds one transaction near its timeout.
+// more than MaxFanout endpoints too); the fast dispatcher forwards the
+// events of tenants past their share (Lanes); the other valid events pass
+// the dedupe gate, and those due for fan-out become tasks keyed by
+// endpoint id. Tasks, forwarded events and offsets commit together. A
+// batch that would make more than MaxBatchTasks tasks is split
+// (consumer.ErrSplit) before anything is claimed, so that a huge fan-out
+// never holds one transaction near its timeout.
 func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit consumer.Emit) error {
 	type bad struct {
 		r      *kgo.Record
+		at     position
 		reason string
 	}
 	var (
 		invalid []bad
 		claims  = make([]schema.Claim, 0, len(recs))
 		targets = make([][]string, 0, len(recs))
+		srcs    = make([]*kgo.Record, 0, len(recs))
+		// The fast dispatcher's forwards, decided before anything is
+		// emitted: a batch that is split is decided again.
+		forward []*kgo.Record
 		tasks   int
 	)
 	for _, r := range recs {
-		ev, err := d.decode(r)
+		at, err := d.position(r)
+		if err != nil {
+			// Only hookstream writes the bulk lane: a record without its
+			// position can never be claimed.
+			return consumer.Poison(fmt.Errorf("dispatch: %w", err))
+		}
+		ev, err := d.decode(r, at)
 		var ids []string
 		if err == nil {
 			ids = d.Routes.Match(ev.Tenant, ev.Type)
 			err = schema.CheckFanout(len(ids), d.MaxFanout)
 		}
 		if err != nil {
-			invalid = append(invalid, bad{r, err.Error()})
+			invalid = append(invalid, bad{r, at, err.Error()})
 			continue
 		}
-		claims = append(claims, schema.Claim{Event: ev, Partition: r.Partition, Offset: r.Offset})
+		claims = append(claims, schema.Claim{Event: ev, Partition: at.partition, Offset: at.offset})
 		targets = append(targets, ids)
+		srcs = append(srcs, r)
 		tasks += len(ids)
 	}
 	maxTasks := d.MaxBatchTasks
@@ -94,18 +136,37 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	if tasks > maxTasks && len(recs) > 1 {
 		return fmt.Errorf("dispatch: %d tasks for %d events: %w", tasks, len(recs), consumer.ErrSplit)
 	}
+	if d.Lanes != nil && !d.Bulk {
+		// Past the split: each event takes its tenant's tokens once.
+		kept := 0
+		for i, c := range claims {
+			if _, ok := d.Lanes.Take(c.Event.Tenant, max(1, len(targets[i]))); !ok {
+				forward = append(forward, srcs[i])
+				continue
+			}
+			claims[kept], targets[kept] = c, targets[i]
+			kept++
+		}
+		claims, targets = claims[:kept], targets[:kept]
+	}
 	for _, b := range invalid {
-		d.Log.Info("invalid event", "partition", b.r.Partition, "offset", b.r.Offset, "reason", b.reason)
-		emit(d.invalidRecord(b.r, b.reason))
+		d.Log.Info("invalid event", "source", b.at.String(), "reason", b.reason)
+		emit(d.invalidRecord(b.r, b.at, b.reason))
+	}
+	for _, r := range forward {
+		emit(d.forwardRecord(r))
 	}
 	// Counted once the batch commits: not again when it is read again.
-	var events, duplicates, made, bulk int
+	var events, duplicates, made int
 	defer consumer.OnCommit(ctx, func() {
 		d.Metrics.invalid.Add(float64(len(invalid)))
+		d.Metrics.forwarded.Add(float64(len(forward)))
 		d.Metrics.events.Add(float64(events))
 		d.Metrics.duplicates.Add(float64(duplicates))
 		d.Metrics.tasks.Add(float64(made))
-		d.Metrics.bulk.Add(float64(bulk))
+		if d.Bulk {
+			d.Metrics.bulk.Add(float64(made))
+		}
 	})
 	if len(claims) == 0 {
 		return nil
@@ -119,22 +180,16 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	if err != nil {
 		return fmt.Errorf("dispatch: %w", err)
 	}
+	lane := d.Topics.Deliveries()
+	if d.Bulk {
+		lane = d.Topics.Bulk()
+	}
 	for i, c := range claims {
 		if !fresh[i] {
 			duplicates++
 			continue
 		}
 		events++
-		if len(targets[i]) == 0 {
-			continue
-		}
-		lane := d.Topics.Deliveries()
-		if d.Lanes != nil {
-			if _, ok := d.Lanes.Take(c.Event.Tenant, len(targets[i])); !ok {
-				lane = d.Topics.Bulk()
-				bulk += len(targets[i])
-			}
-		}
 		for _, id := range targets[i] {
 			b := schema.EncodeTask(schema.NewTask(c.Event, id))
 			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: b})
@@ -144,9 +199,40 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	return nil
 }
 
+// position returns where r's event was first published: r itself on the
+// events topic; the source header on the bulk lane, which only the fast
+// dispatcher writes.
+func (d *Dispatcher) position(r *kgo.Record) (position, error) {
+	if !d.Bulk {
+		return position{r.Topic, r.Partition, r.Offset}, nil
+	}
+	var v string
+	for _, h := range r.Headers {
+		if h.Key == schema.HeaderSource {
+			v = string(h.Value)
+		}
+	}
+	rest, off, ok1 := cutLast(v)
+	topic, part, ok2 := cutLast(rest)
+	o, err1 := strconv.ParseInt(off, 10, 64)
+	p, err2 := strconv.ParseInt(part, 10, 32)
+	if !ok1 || !ok2 || err1 != nil || err2 != nil || topic != d.Topics.Events() || p < 0 || o < 0 {
+		return position{}, fmt.Errorf("a record of the bulk lane without a valid %s header (%q)", schema.HeaderSource, schema.CleanText(v))
+	}
+	return position{topic, int32(p), o}, nil
+}
+
+func cutLast(s string) (before, after string, ok bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
 // decode validates a record and fills in a missing id (derived from the
 // record's position, so a re-read gives the same id) and creation time.
-func (d *Dispatcher) decode(r *kgo.Record) (schema.Event, error) {
+func (d *Dispatcher) decode(r *kgo.Record, at position) (schema.Event, error) {
 	if d.MaxEventBytes > 0 && len(r.Value) > d.MaxEventBytes {
 		return schema.Event{}, fmt.Errorf("value: %d bytes exceeds the limit of %d", len(r.Value), d.MaxEventBytes)
 	}
@@ -158,7 +244,7 @@ func (d *Dispatcher) decode(r *kgo.Record) (schema.Event, error) {
 		return ev, fmt.Errorf("type: the %q namespace is reserved for hookstream's own events", schema.ReservedTypePrefix)
 	}
 	if ev.ID == "" {
-		ev.ID = schema.DerivedEventID(r.Topic, r.Partition, r.Offset)
+		ev.ID = schema.DerivedEventID(at.topic, at.partition, at.offset)
 	}
 	if ev.CreatedAt.IsZero() {
 		ev.CreatedAt = r.Timestamp.UTC()
@@ -168,9 +254,8 @@ func (d *Dispatcher) decode(r *kgo.Record) (schema.Event, error) {
 
 // invalidRecord copies r to the invalid topic with the reason and source in
 // headers, truncating a value too large to copy.
-func (d *Dispatcher) invalidRecord(r *kgo.Record, reason string) *kgo.Record {
-	out := &kgo.Record{Topic: d.Topics.Invalid(), Key: r.Key, Value: r.Value}
-	out.Headers = append(out.Headers, r.Headers...)
+func (d *Dispatcher) invalidRecord(r *kgo.Record, at position, reason string) *kgo.Record {
+	out := copyRecord(d.Topics.Invalid(), r, at)
 	if len(out.Value) > maxInvalidCopy {
 		out.Headers = append(out.Headers, kgo.RecordHeader{Key: "hookstream-truncated", Value: []byte(strconv.Itoa(len(r.Value)))})
 		out.Value = out.Value[:maxInvalidCopy]
@@ -178,13 +263,32 @@ func (d *Dispatcher) invalidRecord(r *kgo.Record, reason string) *kgo.Record {
 	if len(out.Key) > maxInvalidCopy {
 		out.Key = out.Key[:maxInvalidCopy]
 	}
-	out.Headers = append(out.Headers,
-		kgo.RecordHeader{Key: schema.HeaderError, Value: []byte(reason)},
-		kgo.RecordHeader{Key: schema.HeaderSource, Value: []byte(source(r))},
-	)
+	out.Headers = append(out.Headers, kgo.RecordHeader{Key: schema.HeaderError, Value: []byte(reason)})
 	return out
 }
 
-func source(r *kgo.Record) string {
-	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+// forwardRecord copies a record of the events topic, as it is, to the bulk
+// lane with its position.
+func (d *Dispatcher) forwardRecord(r *kgo.Record) *kgo.Record {
+	at := position{r.Topic, r.Partition, r.Offset}
+	out := copyRecord(d.Topics.EventsBulk(), r, at)
+	// Keyed by its position, not by its tenant: one tenant's events are
+	// spread over the bulk lane's partitions, and so over its readers.
+	out.Key = []byte(at.String())
+	// The creation time of an event without one.
+	out.Timestamp = r.Timestamp
+	return out
+}
+
+// copyRecord copies r to topic with its key, value and headers, the source
+// header (any the publisher set is dropped) naming at.
+func copyRecord(topic string, r *kgo.Record, at position) *kgo.Record {
+	out := &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: make([]kgo.RecordHeader, 0, len(r.Headers)+2)}
+	for _, h := range r.Headers {
+		if h.Key != schema.HeaderSource {
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	out.Headers = append(out.Headers, kgo.RecordHeader{Key: schema.HeaderSource, Value: []byte(at.String())})
+	return out
 }

@@ -19,6 +19,7 @@ type Metrics struct {
 	duplicates  prometheus.Counter
 	tasks       prometheus.Counter
 	bulk        prometheus.Counter
+	forwarded   prometheus.Counter
 	attempts    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	outcomes    *prometheus.CounterVec
@@ -50,7 +51,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "hookstream_delivery_tasks_total", Help: "Delivery tasks produced by the dispatcher (one per event and endpoint).",
 		}),
 		bulk: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hookstream_delivery_tasks_bulk_total", Help: "Delivery tasks the dispatcher put in the bulk lane: their tenant was past its share of the fast lane.",
+			Name: "hookstream_delivery_tasks_bulk_total", Help: "Delivery tasks the bulk dispatcher put in the bulk lane of tasks.",
+		}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_events_bulk_total", Help: "Events the dispatcher forwarded unclaimed to the bulk lane (events.bulk): their tenant was past its share of the fast lane.",
 		}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookstream_attempts_total", Help: "HTTP attempts by response class (2xx, 3xx, 4xx, 5xx, timeout, connection, …).",
@@ -100,7 +104,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked} {
 		m.outcomes.WithLabelValues(string(o))
 	}
-	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.bulk, m.attempts, m.duration, m.outcomes,
+	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.bulk, m.forwarded, m.attempts, m.duration, m.outcomes,
 		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn)
 	return m
 }

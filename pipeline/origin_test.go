@@ -49,7 +49,7 @@ func TestOriginCoversTenantTypeAndData(t *testing.T) {
 	genuine := recs[0]
 
 	d := &Dispatcher{Origin: origin, MaxEventBytes: 1 << 20, Log: log}
-	if _, err := d.decode(genuine); err != nil {
+	if _, err := d.decode(genuine, position{}); err != nil {
 		t.Fatalf("the genuine event is refused: %v", err)
 	}
 	var ev map[string]json.RawMessage
@@ -67,7 +67,7 @@ func TestOriginCoversTenantTypeAndData(t *testing.T) {
 		b, err := json.Marshal(forged)
 		testenv.Must(t, err, "encode forgery")
 		r := &kgo.Record{Topic: genuine.Topic, Key: genuine.Key, Value: b, Headers: genuine.Headers}
-		if _, err := d.decode(r); err == nil {
+		if _, err := d.decode(r, position{}); err == nil {
 			t.Errorf("a record with the genuine origin header and another %s is accepted as hookstream's own", field)
 		}
 	}

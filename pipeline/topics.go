@@ -27,15 +27,20 @@ type Topics struct {
 // Events is the topic services publish to.
 func (t Topics) Events() string { return t.Prefix + "events" }
 
+// EventsBulk is the bulk lane of events: the dispatcher forwards there,
+// unclaimed, the events of a tenant past its share of the fast lane, and
+// the bulk dispatcher fans them out into Bulk.
+func (t Topics) EventsBulk() string { return t.Prefix + "events.bulk" }
+
 // Invalid receives records of the events topic that are not valid events.
 func (t Topics) Invalid() string { return t.Prefix + "events.invalid" }
 
 // Deliveries carries first-attempt tasks, keyed by endpoint id.
 func (t Topics) Deliveries() string { return t.Prefix + "deliveries" }
 
-// Bulk is the second lane of first-attempt tasks: those of a tenant past
-// its share of the fast lane (Deliveries), so that one tenant's backlog
-// waits there rather than in front of every other tenant's tasks.
+// Bulk is the second lane of first-attempt tasks: those of the events in
+// EventsBulk, so that one tenant's backlog waits there rather than in front
+// of every other tenant's tasks.
 func (t Topics) Bulk() string { return t.Prefix + "deliveries.bulk" }
 
 // Attempts carries attempt outcomes, keyed by endpoint id.
@@ -54,7 +59,7 @@ func (t Topics) Retry(i int) string { return t.Prefix + "retry." + delivery.Tier
 
 // All lists every topic, for creating them at start-up.
 func (t Topics) All() []string {
-	all := []string{t.Events(), t.Invalid(), t.Deliveries(), t.Bulk(), t.Attempts(), t.Dead(), t.Quarantine()}
+	all := []string{t.Events(), t.EventsBulk(), t.Invalid(), t.Deliveries(), t.Bulk(), t.Attempts(), t.Dead(), t.Quarantine()}
 	for i := range t.Schedule {
 		all = append(all, t.Retry(i))
 	}

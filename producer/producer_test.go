@@ -123,8 +123,8 @@ func TestPublishRefusesBadEventsWithoutSending(t *testing.T) {
 	}
 	recs := readRecords(t, brokers, topic, 1)
 	r := recs[0]
-	if string(r.Key) != want.ID {
-		t.Errorf("first record key = %q, want the valid event's id %q", r.Key, want.ID)
+	if string(r.Key) != want.Tenant {
+		t.Errorf("first record key = %q, want the valid event's tenant %q", r.Key, want.Tenant)
 	}
 	got, err := schema.DecodeEvent(r.Value)
 	if err != nil {

@@ -15,8 +15,8 @@ const (
 	// HeaderError carries the reason a record was sent to an invalid or
 	// dead topic.
 	HeaderError = "hookstream-error"
-	// HeaderSource names the topic/partition/offset an invalid record was
-	// read from.
+	// HeaderSource names the topic/partition/offset an event was first
+	// published at, on its copies in the invalid topic and the bulk lane.
 	HeaderSource = "hookstream-source"
 )
 

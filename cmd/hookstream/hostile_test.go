@@ -457,7 +457,8 @@ type deliveryDetail struct {
 
 // The sink quarantines an attempt record that no deliverer wrote (a NUL in
 // its ids) and records the ones around it; a task that names another
-// tenant's endpoint is quarantined, never sent.
+// tenant's endpoint is quarantined, never sent; so is an event in the bulk
+// lane that the dispatcher did not forward.
 func TestHostileStageRecords(t *testing.T) {
 	s := startSystem(t, nil)
 	calm := newWellBehaved(s)
@@ -478,14 +479,20 @@ func TestHostileStageRecords(t *testing.T) {
 	testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: s.prefix + "deliveries", Key: []byte(calm.ep.ID),
 		Value: schema.EncodeTask(task)}).FirstErr(), "produce a cross-tenant task")
 
-	calm.check("a forged attempt and a cross-tenant task", 5)
-	q := readN(t, s, s.prefix+"quarantine", 2)
+	// The bulk lane of events holds only what the dispatcher forwarded,
+	// with the position it was published at.
+	testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: s.prefix + "events.bulk",
+		Value: []byte(`{"tenant":"default","type":"calm.x","data":{}}`)}).FirstErr(), "produce a stray record to the bulk lane")
+
+	calm.check("a forged attempt, a cross-tenant task and a stray bulk-lane event", 5)
+	q := readN(t, s, s.prefix+"quarantine", 3)
 	stages := map[string]string{}
 	for _, r := range q {
 		stages[header(r, consumer.HeaderQuarantineTopic)] = header(r, consumer.HeaderQuarantineReason)
 	}
-	if len(q) != 2 || stages[s.prefix+"attempts"] == "" || !strings.Contains(stages[s.prefix+"deliveries"], "another tenant") {
-		t.Errorf("quarantine holds %v, want the forged attempt and the cross-tenant task", stages)
+	if len(q) != 3 || stages[s.prefix+"attempts"] == "" || !strings.Contains(stages[s.prefix+"deliveries"], "another tenant") ||
+		!strings.Contains(stages[s.prefix+"events.bulk"], schema.HeaderSource) {
+		t.Errorf("quarantine holds %v, want the forged attempt, the cross-tenant task and the stray bulk-lane event", stages)
 	}
 	for _, r := range calm.rcv.requests() {
 		if r.Header.Get("X-Webhook-Event-Id") == "evt_x" {
@@ -517,15 +524,30 @@ func TestFanoutLimitOnTheTopic(t *testing.T) {
 }
 
 // A tenant with a backlog does not hold up another: past its share of the
-// fast lane its tasks go to the bulk lane, and the other tenant's events,
+// fast lane its events go to the bulk lane, and the other tenant's events,
 // published after the whole backlog, are delivered while most of it still
-// waits.
+// waits. The backlog is of tasks (an event to many endpoints) or of events
+// (one endpoint each, keyed by tenant as the producer does).
 func TestBacklogOfOneTenantDoesNotHoldUpAnother(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		endpoints, events int
+		key               []byte
+	}{
+		{"tasks", 30, 100, nil},
+		{"events", 1, 3000, []byte("default")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backlogDoesNotHoldUpAnother(t, tc.endpoints, tc.events, tc.key)
+		})
+	}
+}
+
+func backlogDoesNotHoldUpAnother(t *testing.T, endpoints, events int, key []byte) {
 	s := startSystem(t, map[string]string{"HOOKSTREAM_TENANT_FAST_LANE_RATE": "100", "HOOKSTREAM_TENANT_FAST_LANE_BURST": "200"})
-	// The backlog is of many healthy endpoints: no endpoint's own window
-	// fills (that would move its tasks on anyway), the process's slots do.
+	// The backlog is of healthy endpoints: no endpoint's own window fills
+	// (that would move its tasks on anyway), the process's slots do.
 	heavy := newReceiver(t, func(int, *http.Request) int { time.Sleep(5 * time.Millisecond); return http.StatusOK })
-	const endpoints, events = 30, 100
 	for range endpoints {
 		s.endpoint(heavy.URL, "bulk.*")
 	}
@@ -541,11 +563,11 @@ func TestBacklogOfOneTenantDoesNotHoldUpAnother(t *testing.T) {
 		t.Fatalf("create light endpoint: %d %s", code, raw)
 	}
 
-	const backlog = endpoints * events
+	backlog := endpoints * events
 	cl := s.kafka()
 	recs := make([]*kgo.Record, 0, events+3)
 	for i := 0; i < events; i++ {
-		recs = append(recs, &kgo.Record{Topic: s.prefix + "events",
+		recs = append(recs, &kgo.Record{Topic: s.prefix + "events", Key: key,
 			Value: []byte(`{"tenant":"default","type":"bulk.x","data":{"i":` + strconv.Itoa(i) + `}}`)})
 	}
 	for i := 0; i < 3; i++ {
@@ -560,7 +582,10 @@ func TestBacklogOfOneTenantDoesNotHoldUpAnother(t *testing.T) {
 		t.Logf("the light tenant's events arrived after %d of the %d backlog deliveries", n, backlog)
 	}
 	heavy.waitRequests(t, backlog, 120*time.Second)
-	if n := metricSum(t, s, "hookstream_delivery_tasks_bulk_total"); n < backlog/2 {
+	if n := metricSum(t, s, "hookstream_delivery_tasks_bulk_total"); n < float64(backlog)/2 {
 		t.Errorf("hookstream_delivery_tasks_bulk_total = %v, want most of the backlog", n)
+	}
+	if n := metricSum(t, s, "hookstream_events_bulk_total"); n < float64(events)/2 {
+		t.Errorf("hookstream_events_bulk_total = %v, want most of the %d events", n, events)
 	}
 }

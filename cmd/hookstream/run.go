@@ -214,9 +214,23 @@ func (p *process) startRoles() (listening, error) {
 		group := p.topics.Group("dispatch")
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
 		p.start("dispatch", func(ctx context.Context) error {
-			c := p.member("dispatch", group, p.topics.Events(), cfg.BatchRecords)
-			c.Outputs = []string{p.topics.Deliveries(), p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
+			// Batches of events that are forwarded cost no Postgres
+			// work, only the transaction's round trips: larger ones read
+			// past a tenant's backlog that much faster.
+			c := p.member("dispatch", group, p.topics.Events(), 8*cfg.BatchRecords)
+			c.Outputs = []string{p.topics.Deliveries(), p.topics.EventsBulk(), p.topics.Invalid(), p.topics.Quarantine()}
 			return consumer.RunTransform(ctx, c, d.Transform)
+		})
+		// The bulk lane of events: those of tenants past their share of the
+		// fast lane, forwarded unclaimed by the dispatcher above.
+		bulk := *d
+		bulk.Bulk, bulk.Lanes, bulk.Log = true, nil, p.log.With("stage", "dispatch-bulk")
+		bgroup := p.topics.Group("dispatch-bulk")
+		stages = append(stages, consumer.Stage{Group: bgroup, Topic: p.topics.EventsBulk()})
+		p.start("dispatch-bulk", func(ctx context.Context) error {
+			c := p.member("dispatch-bulk", bgroup, p.topics.EventsBulk(), cfg.BatchRecords)
+			c.Outputs = []string{p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
+			return consumer.RunTransform(ctx, c, bulk.Transform)
 		})
 	}
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
