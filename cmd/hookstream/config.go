@@ -108,9 +108,10 @@ type Config struct {
 	TenantAPIRate         float64 `env:"TENANT_API_RATE, default=100"`
 	TenantAPIBurst        int     `env:"TENANT_API_BURST, default=200"`
 	// TenantFastLaneRate and TenantFastLaneBurst are each tenant's share of
-	// the fast delivery lane, in tasks per second and at once, on each
-	// dispatch instance: the tasks of a tenant past it go to the bulk lane,
-	// so that its backlog does not wait in front of other tenants' tasks.
+	// the fast lane, in tasks per second and at once, on each dispatch
+	// instance: the events of a tenant past it are forwarded to the bulk
+	// lanes, so that its backlog does not wait in front of other tenants'
+	// events and tasks.
 	TenantFastLaneRate  float64 `env:"TENANT_FAST_LANE_RATE, default=1000"`
 	TenantFastLaneBurst int     `env:"TENANT_FAST_LANE_BURST, default=2000"`
 	// PublicURL lists the URLs clients reach the API by (comma-separated),
