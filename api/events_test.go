@@ -60,8 +60,8 @@ func (e *env) topicEvents(t *testing.T, n int) []schema.Event {
 		for _, r := range fs.Records() {
 			ev, err := schema.DecodeEvent(r.Value)
 			testenv.Must(t, err, "decode event record")
-			if string(r.Key) != ev.ID {
-				t.Errorf("record key %q, want the event id %q", r.Key, ev.ID)
+			if string(r.Key) != ev.Tenant {
+				t.Errorf("record key %q, want the event's tenant %q", r.Key, ev.Tenant)
 			}
 			out = append(out, ev)
 		}
