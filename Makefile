@@ -48,13 +48,13 @@ test-kafka:
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Fault runs on the real broker: kill -9, a broker restart, a Postgres
-# outage, rebalances, SIGTERM, poison records (see faults/). FAULT_EVENTS
+# outage, rebalances, SIGTERM, poison records (see cmd/hookstream-faults/). FAULT_EVENTS
 # per run.
 FAULT_EVENTS ?= 5000
 FAULT_SCENARIOS ?= all
 test-faults:
 	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
-	$(GO) run ./faults -scenarios=$(FAULT_SCENARIOS) -events=$(FAULT_EVENTS) -kafka-port=$(KAFKA_TEST_PORT) -json $(DEV)/faults/results.json
+	$(GO) run ./cmd/hookstream-faults -scenarios=$(FAULT_SCENARIOS) -events=$(FAULT_EVENTS) -kafka-port=$(KAFKA_TEST_PORT) -json $(DEV)/faults/results.json
 
 # The hostile suite alone (also part of test and test-kafka): hostile
 # publishers, receivers and stage records against a running hookstream, on
@@ -154,7 +154,7 @@ test-image:
 	HOOKSTREAM_KAFKA_BROKERS=127.0.0.1:$(KAFKA_TEST_PORT) GO=$(GO) \
 	$(GO) test -count=1 -v -timeout 30m ./...
 
-# The benchmark (bench/, README "Performance"): a raw HTTP ceiling, then the
+# The benchmark (cmd/hookstream-bench/, README "Performance"): a raw HTTP ceiling, then the
 # steady, max, fanout, slow and backlog scenarios against hookstream
 # subprocesses on an embedded Kafka (or HOOKSTREAM_KAFKA_BROKERS) and the
 # throwaway Postgres (or HOOKSTREAM_DATABASE_URL's server). `make bench`
@@ -166,7 +166,7 @@ BENCH_FLAGS ?=
 .PHONY: bench bench-full
 
 bench:
-	$(GO) run ./bench -json $(DEV)/bench/results.json $(BENCH_FLAGS)
+	$(GO) run ./cmd/hookstream-bench -json $(DEV)/bench/results.json $(BENCH_FLAGS)
 
 bench-full:
-	$(GO) run ./bench -full -json $(DEV)/bench/results-full.json $(BENCH_FLAGS)
+	$(GO) run ./cmd/hookstream-bench -full -json $(DEV)/bench/results-full.json $(BENCH_FLAGS)

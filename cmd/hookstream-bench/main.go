@@ -4,9 +4,9 @@
 // deliveries/s, publish→2xx latency, peak RSS, Postgres rows/s and whether
 // every delivery arrived exactly once.
 //
-//	go run ./bench                            # every scenario, quick sizes
-//	go run ./bench -scenario=max -events=100000
-//	go run ./bench -full -json=bench.json     # the sizes of the targets
+//	go run ./cmd/hookstream-bench                            # every scenario, quick sizes
+//	go run ./cmd/hookstream-bench -scenario=max -events=100000
+//	go run ./cmd/hookstream-bench -full -json=bench.json     # the sizes of the targets
 //
 // hookstream runs as subprocesses (one, or one per role with -split) on an
 // embedded Kafka in a child process, or on HOOKSTREAM_KAFKA_BROKERS, with a

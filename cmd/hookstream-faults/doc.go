@@ -10,7 +10,7 @@
 // settled, then checks the receiver's log and Postgres: every delivery
 // answered 2xx or recorded dead, each recorded once; duplicates counted.
 //
-//	go run ./faults -scenarios=all -events=20000
+//	go run ./cmd/hookstream-faults -scenarios=all -events=20000
 //
 // It needs a real broker (HOOKSTREAM_KAFKA_BROKERS, and scripts/kafka-local
 // to stop and start it) and its own throwaway Postgres cluster, which it
