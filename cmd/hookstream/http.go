@@ -63,7 +63,10 @@ func (p *process) serveHTTP() (string, error) {
 			return "", err
 		}
 		tasks := &pipeline.Queue{Client: pub, Topics: p.topics}
-		jobs := &pipeline.Recoverer{Store: p.db, Tasks: tasks, Log: p.log.With("component", "jobs")}
+		// A recovery can enqueue a day of deliveries at once: the bulk
+		// lane keeps them from waiting in front of every tenant's new ones.
+		bulk := &pipeline.Queue{Client: pub, Topics: p.topics, Bulk: true}
+		jobs := &pipeline.Recoverer{Store: p.db, Tasks: bulk, Log: p.log.With("component", "jobs")}
 		srv := &api.Server{
 			Store: p.db, Publisher: producer.Wrap(pub, producer.WithTopic(p.topics.Events()), producer.WithMaxBytes(p.cfg.MaxEventBytes)),
 			Tasks: tasks, Guard: p.allowed, AdminToken: p.cfg.AdminToken, JobCreated: jobs.Wake,

@@ -10,6 +10,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/schema"
 )
 
 func verifies(t *testing.T, secret string, r received) bool {
@@ -134,6 +135,18 @@ func TestRecoveryResendsFailedDeliveries(t *testing.T) {
 	for _, d := range dead {
 		if !got[d.ID] {
 			t.Errorf("receiver did not get delivery %s again", d.ID)
+		}
+	}
+	// A recovery can be a day of deliveries: it takes the bulk lane.
+	inBulk := map[string]bool{}
+	for _, r := range readN(t, s, s.prefix+"deliveries.bulk", len(dead)) {
+		task, err := schema.DecodeTask(r.Value)
+		testenv.Must(t, err, "decode a bulk-lane task")
+		inBulk[task.DeliveryID] = true
+	}
+	for _, d := range dead {
+		if !inBulk[d.ID] {
+			t.Errorf("the recovery of delivery %s is not in the bulk lane", d.ID)
 		}
 	}
 }
