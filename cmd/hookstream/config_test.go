@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -12,6 +14,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/internal/testenv"
 )
 
 func loadTestConfig(t *testing.T, env map[string]string) (Config, error) {
@@ -242,5 +245,33 @@ func TestLoadConfigLimits(t *testing.T) {
 				t.Errorf("config = %+v, not what %v asks", c, tt.env)
 			}
 		})
+	}
+}
+
+func TestRelayURL(t *testing.T) {
+	iface, ok := interfaceAddr()
+	for _, c := range []struct {
+		configured, addr, want string
+	}{
+		{"http://10.0.3.7:8080/", "0.0.0.0:8080", "http://10.0.3.7:8080"},
+		{"", "127.0.0.1:4321", "http://127.0.0.1:4321"},
+		{"", "10.1.2.3:8080", "http://10.1.2.3:8080"},
+		{"", "[::1]:8080", "http://[::1]:8080"},
+	} {
+		addr, err := net.ResolveTCPAddr("tcp", c.addr)
+		testenv.Must(t, err, "resolve")
+		if got := relayURL(c.configured, addr); got != c.want {
+			t.Errorf("relayURL(%q, %s) = %q, want %q", c.configured, c.addr, got, c.want)
+		}
+	}
+	addr, _ := net.ResolveTCPAddr("tcp", "0.0.0.0:8080")
+	got := relayURL("", addr)
+	if ok && got != "http://"+netip.AddrPortFrom(iface, 8080).String() || !ok && got != "http://127.0.0.1:8080" {
+		t.Errorf("relayURL on every interface = %q (interface address %v, %v)", got, iface, ok)
+	}
+	for _, bad := range []string{"10.0.3.7:8080", "http://10.0.3.7:8080/x", "ftp://h", "http://u:p@h"} {
+		if validRelayURL(bad) {
+			t.Errorf("validRelayURL(%q) = true", bad)
+		}
 	}
 }

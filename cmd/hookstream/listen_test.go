@@ -237,3 +237,39 @@ func mustKey(t *testing.T, s string) []byte {
 	testenv.Must(t, err, "key")
 	return k
 }
+
+func TestListenerGuardsStayOnOrdinaryEndpoints(t *testing.T) {
+	s := startSystem(t, nil)
+	// The relay is on the API's address: the loop guard refuses it as a URL.
+	code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": s.api + "/internal/relay/default/ep_x", "event_types": []string{"*"}}, nil)
+	if code != http.StatusUnprocessableEntity {
+		t.Errorf("endpoint at the relay: %d %s, want 422", code, raw)
+	}
+	// A listener's URL changed through the API does not take its
+	// deliveries anywhere: they still go down the stream.
+	key := s.tenantKey("acme")
+	rc := newReceiver(t, nil)
+	elsewhere := newReceiver(t, nil)
+	_, _, id := s.listening(key, rc.URL+"/hook")
+	if code, raw := s.call("PATCH", "/v1/endpoints/"+id, map[string]any{"url": elsewhere.URL + "/stolen"}, nil,
+		"X-Hookstream-Tenant", "acme"); code != http.StatusOK {
+		t.Fatalf("PATCH the listener's url: %d %s", code, raw)
+	}
+	s.publish("invoice.paid", `{"n":1}`, "X-Hookstream-Tenant", "acme")
+	rc.waitRequests(t, 1, 60*time.Second)
+	if n := len(elsewhere.requests()); n != 0 {
+		t.Errorf("the URL patched onto a listener got %d requests", n)
+	}
+}
+
+func TestListenerOfAKilledCLIIsRemoved(t *testing.T) {
+	s := startSystem(t, nil)
+	key := s.tenantKey("acme")
+	rc := newReceiver(t, nil)
+	l, _, id := s.listening(key, rc.URL+"/hook")
+	testenv.Must(t, l.cmd.Process.Kill(), "kill -9") // no goodbye
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		code, _ := s.call("GET", "/v1/endpoints/"+id, nil, nil, "X-Hookstream-Tenant", "acme")
+		return code == http.StatusNotFound
+	}, "the listener of a killed CLI is still there")
+}
