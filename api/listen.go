@@ -31,15 +31,29 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request, tenant string) {
 			return
 		}
 	}
+	// A client that reconnects keeps its secret: the receiver it feeds
+	// need not learn a new one.
+	secret := r.Header.Get(ListenerSecretHeader)
+	if secret != "" {
+		if !strings.HasPrefix(secret, delivery.SecretPrefix) {
+			writeProblem(w, headerProblem(ListenerSecretHeader, "must be a whsec_ signing secret"))
+			return
+		}
+		if _, err := delivery.ParseSecret(secret); err != nil {
+			writeProblem(w, headerProblem(ListenerSecretHeader, "must be a whsec_ signing secret of 24 to 64 bytes"))
+			return
+		}
+	} else {
+		var err error
+		if secret, err = delivery.GenerateSecret(); err != nil {
+			s.internal(w, r, "listen", err)
+			return
+		}
+	}
 	if !isWebSocket(r) {
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Connection", "Upgrade")
 		writeProblem(w, problem(http.StatusUpgradeRequired, "GET /v1/listen is a WebSocket stream: use `hookstream listen`, or a WebSocket client"))
-		return
-	}
-	secret, err := delivery.GenerateSecret()
-	if err != nil {
-		s.internal(w, r, "listen", err)
 		return
 	}
 	id := schema.NewID("ep_")
@@ -64,6 +78,11 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request, tenant string) {
 	s.Listeners.Serve(w, r, listener.Session{ID: ep.ID, Tenant: tenant, Secret: secret, EventTypes: types})
 	s.fanout.reset()
 }
+
+// ListenerSecretHeader names the signing secret a `hookstream listen`
+// client asks its listener to use (a reconnection keeps its secret);
+// without it, the listener gets a new one.
+const ListenerSecretHeader = "X-Hookstream-Listener-Secret"
 
 // isWebSocket reports whether r asks to upgrade to a WebSocket.
 func isWebSocket(r *http.Request) bool {

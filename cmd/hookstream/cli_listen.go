@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
 
+	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/schema"
@@ -29,9 +30,9 @@ func (e streamLost) Unwrap() error { return unreachableError{e.err} }
 
 func (c *cli) listenCmd() *cobra.Command {
 	var (
-		forward string
-		events  []string
-		timeout time.Duration
+		forward, secret string
+		events          []string
+		timeout         time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "listen --forward-to http://localhost:3000/hook [--events 'invoice.*']",
@@ -45,8 +46,11 @@ delivery shows its time, type, status and latency. Attempts are recorded
 like any other, under the listener's endpoint id; failures are retried on
 the server's schedule while the listener lives.
 
-Ctrl-C ends it (exit 0) and removes the listener. A stream that dies
-without a goodbye is removed by the server after HOOKSTREAM_LISTENER_TIMEOUT.
+Ctrl-C ends it (exit 0) and removes the listener. A stream lost once it
+was ready is opened again, with the same secret (events published in
+between go to the old listener, and are not forwarded); --secret gives the
+secret to use from the start. A listener whose stream died without a
+goodbye is removed by the server after HOOKSTREAM_LISTENER_TIMEOUT.
 --output json prints one JSON object per delivery.`,
 		Example: `  hookstream listen --forward-to http://localhost:3000/hook
   hookstream listen --forward-to http://localhost:3000/hook --events 'invoice.*,customer.created'`,
@@ -61,11 +65,16 @@ without a goodbye is removed by the server after HOOKSTREAM_LISTENER_TIMEOUT.
 					return usageError{fmt.Errorf("--events: %w", err)}
 				}
 			}
-			api, err := c.api()
+			if secret != "" {
+				if _, err := delivery.ParseSecret(secret); err != nil || !strings.HasPrefix(secret, delivery.SecretPrefix) {
+					return usageError{errors.New("--secret: want a whsec_ signing secret of 24 to 64 bytes")}
+				}
+			}
+			client, err := c.api()
 			if err != nil {
 				return err
 			}
-			l := &listen{c: c, api: api, forward: target.String(), events: events, timeout: timeout,
+			l := &listen{c: c, api: client, forward: target.String(), events: events, timeout: timeout, secret: secret,
 				local: &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 					return http.ErrUseLastResponse
 				}}}
@@ -75,6 +84,7 @@ without a goodbye is removed by the server after HOOKSTREAM_LISTENER_TIMEOUT.
 	cmd.Flags().StringVar(&forward, "forward-to", "", "the local URL deliveries are posted to (required)")
 	cmd.Flags().StringSliceVar(&events, "events", nil, "event type patterns to receive, comma-separated or repeated (default: *)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Second, "how long the local URL may take to answer")
+	cmd.Flags().StringVar(&secret, "secret", "", "the whsec_ secret to sign with, e.g. your app's (default: a new one)")
 	_ = cmd.MarkFlagRequired("forward-to")
 	return cmd
 }
@@ -87,13 +97,53 @@ type listen struct {
 	events  []string
 	timeout time.Duration
 	local   *http.Client
-	out     sync.Mutex // one line at a time
+	secret  string // the listener's, once known: kept across reconnections
+	// wasReady: a stream was ready once; a lost one is opened again.
+	wasReady bool
+	out      sync.Mutex // one line at a time
 }
 
 // maxLocalBody is what a result carries back of the local URL's answer.
 const maxLocalBody = 4096
 
+// run keeps a stream open until Ctrl-C. A stream lost once it was ready
+// is opened again (a new listener, the same secret), after a pause that
+// grows to 30 s; one refused by the API, or a listener deleted, ends it.
 func (l *listen) run(ctx context.Context) error {
+	pause := time.Second
+	for {
+		ready, err := l.stream(ctx)
+		switch {
+		case err == nil:
+			return nil // Ctrl-C
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !l.wasReady || errors.Is(err, errDeleted):
+			return err // never ready: a wrong URL or token wants saying now
+		}
+		if _, refused := errors.AsType[*apiError](err); refused {
+			return err
+		}
+		if ready {
+			pause = time.Second
+		}
+		fmt.Fprintf(l.c.stderr, "Connection lost (%v); reconnecting in %v…\n", err, pause)
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(l.c.stderr, "Stopped.")
+			return nil
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 30*time.Second)
+	}
+}
+
+// errDeleted is a listener deleted through the API, or reaped.
+var errDeleted = errors.New("the listener was deleted")
+
+// stream opens one stream and carries its deliveries until it ends; ready
+// reports whether the API's ready frame came. A nil error is Ctrl-C.
+func (l *listen) stream(ctx context.Context) (ready bool, err error) {
 	u := *l.api.base
 	u.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 	u.Path = strings.TrimRight(u.Path, "/") + "/v1/listen"
@@ -104,37 +154,37 @@ func (l *listen) run(ctx context.Context) error {
 	if l.api.tenant != "" {
 		h.Set("X-Hookstream-Tenant", l.api.tenant)
 	}
+	if l.secret != "" {
+		h.Set(api.ListenerSecretHeader, l.secret)
+	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	conn, resp, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPHeader: h})
 	cancel()
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-			_, aerr := checkAnswer(resp, body)
-			if aerr != nil {
-				return aerr
+			if _, aerr := checkAnswer(resp, body); aerr != nil {
+				return false, aerr
 			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return unreachableError{redactErr(err)}
+		return false, unreachableError{redactErr(err)}
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(64 << 20)
 
 	_, b, err := conn.Read(ctx)
-	var ready listener.Frame
-	if err == nil && (json.Unmarshal(b, &ready) != nil || ready.Type != listener.FrameReady) {
+	var first listener.Frame
+	if err == nil && (json.Unmarshal(b, &first) != nil || first.Type != listener.FrameReady) {
 		err = errors.New("the API's first frame is not ready")
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, nil
 		}
-		return streamLost{err}
+		return false, streamLost{err}
 	}
-	l.banner(ready)
+	l.banner(first, l.wasReady)
+	l.secret, l.wasReady = first.Secret, true
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -145,14 +195,14 @@ func (l *listen) run(ctx context.Context) error {
 				// Ctrl-C: say goodbye, so that the listener goes now.
 				_ = conn.Close(websocket.StatusNormalClosure, "bye")
 				if !l.c.json() {
-					fmt.Fprintf(l.c.stderr, "Stopped. Listener %s removed.\n", ready.Listener)
+					fmt.Fprintf(l.c.stderr, "Stopped. Listener %s removed.\n", first.Listener)
 				}
-				return nil
+				return true, nil
 			}
-			if cs := websocket.CloseStatus(err); cs == listener.CloseDeleted {
-				return streamLost{errors.New("the listener was deleted")}
+			if websocket.CloseStatus(err) == listener.CloseDeleted {
+				return true, streamLost{errDeleted}
 			}
-			return streamLost{err}
+			return true, streamLost{err}
 		}
 		var f listener.Frame
 		if json.Unmarshal(b, &f) != nil || f.Type != listener.FrameDelivery {
@@ -168,8 +218,14 @@ func (l *listen) run(ctx context.Context) error {
 	}
 }
 
-func (l *listen) banner(r listener.Frame) {
+// banner tells a person the stream is ready: the first time with the
+// secret, after a reconnection with the new listener.
+func (l *listen) banner(r listener.Frame, again bool) {
 	if l.c.json() {
+		return
+	}
+	if again {
+		fmt.Fprintf(l.c.stderr, "Reconnected. Listener: %s; the same signing secret.\n", r.Listener)
 		return
 	}
 	fmt.Fprintf(l.c.stderr, `Ready. Forwarding %s events of tenant %s to %s

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -272,4 +273,37 @@ func TestListenerOfAKilledCLIIsRemoved(t *testing.T) {
 		code, _ := s.call("GET", "/v1/endpoints/"+id, nil, nil, "X-Hookstream-Tenant", "acme")
 		return code == http.StatusNotFound
 	}, "the listener of a killed CLI is still there")
+}
+
+func TestListenReconnectsWithTheSameSecret(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	testenv.Must(t, err, "free port")
+	addr := ln.Addr().String()
+	ln.Close()
+	s := startSystem(t, map[string]string{"HOOKSTREAM_HTTP_ADDR": addr})
+	key := s.tenantKey("acme")
+	rc := newReceiver(t, nil)
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYo="
+	l, printed, first := s.listening(key, rc.URL+"/hook", "--secret", secret)
+	if printed != secret {
+		t.Fatalf("listen --secret printed %q", printed)
+	}
+	s.publish("invoice.paid", `{"n":1}`, "X-Hookstream-Tenant", "acme")
+	if got := rc.waitRequests(t, 1, 60*time.Second)[0]; !verifies(t, secret, got) {
+		t.Error("the first delivery does not verify with --secret")
+	}
+
+	s.restart() // the instance holding the stream goes away, and comes back
+	l.waitStderr("Reconnected", 90*time.Second)
+	if m := regexp.MustCompile(`Reconnected. Listener: (ep_[a-z0-9]+)`).FindStringSubmatch(l.stderr.String()); m == nil || m[1] == first {
+		t.Errorf("after reconnecting, listener %v (was %s): want a new one", m, first)
+	}
+	s.publish("invoice.paid", `{"n":2}`, "X-Hookstream-Tenant", "acme")
+	reqs := rc.waitRequests(t, 2, 60*time.Second)
+	if !verifies(t, secret, reqs[len(reqs)-1]) {
+		t.Error("after reconnecting, deliveries do not verify with the same secret")
+	}
+	if code := l.interrupt(); code != 0 {
+		t.Errorf("listen ended with exit %d on Ctrl-C, want 0", code)
+	}
 }
