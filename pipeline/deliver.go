@@ -112,6 +112,37 @@ func (d *Deliverer) check(task schema.Task) error {
 	return nil
 }
 
+// send makes the attempt on a slot acquired for it, and releases the slot
+// whatever happens, a panic too: a slot lost would shrink the endpoint's
+// window, and the process's, for good.
+func (d *Deliverer) send(ctx context.Context, r *kgo.Record, task schema.Task, route *routing.Route, now time.Time) (res delivery.Result) {
+	d.Metrics.inFlight.Inc()
+	defer func() {
+		d.Metrics.inFlight.Dec()
+		d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout, d.Bulk)
+	}()
+	if due := Due(r); !due.IsZero() && task.Tier > 0 {
+		d.Metrics.lateness.WithLabelValues(delivery.TierName(d.Topics.Delay(min(task.Tier, len(d.Topics.Schedule)) - 1))).
+			Observe(max(0, now.Sub(due).Seconds()))
+	}
+	sender, url := d.Sender, route.URL
+	if route.Listener() {
+		sender, url = d.Relay, listener.RelayURL(route.RelayURL, route.Tenant, route.ID)
+	}
+	return sender.Send(ctx, delivery.Request{
+		ID:        task.DeliveryID,
+		EventID:   task.Event.ID,
+		EventType: task.Event.Type,
+		Attempt:   task.Attempt,
+		Timestamp: now,
+		Body:      task.Event.Data,
+		URL:       url,
+		Headers:   route.Headers,
+		Keys:      route.Keys(now),
+		Timeout:   route.Timeout,
+	})
+}
+
 // handle runs one task and emits its outcome and what follows.
 func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task, emit consumer.Emit) error {
 	route, err := d.Routes.Lookup(ctx, task.EndpointID)
@@ -152,29 +183,7 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task,
 	}
 
 	now := time.Now()
-	if due := Due(r); !due.IsZero() && task.Tier > 0 {
-		d.Metrics.lateness.WithLabelValues(delivery.TierName(d.Topics.Delay(min(task.Tier, len(d.Topics.Schedule)) - 1))).
-			Observe(max(0, now.Sub(due).Seconds()))
-	}
-	d.Metrics.inFlight.Inc()
-	sender, url := d.Sender, route.URL
-	if route.Listener() {
-		sender, url = d.Relay, listener.RelayURL(route.RelayURL, route.Tenant, route.ID)
-	}
-	res := sender.Send(ctx, delivery.Request{
-		ID:        task.DeliveryID,
-		EventID:   task.Event.ID,
-		EventType: task.Event.Type,
-		Attempt:   task.Attempt,
-		Timestamp: now,
-		Body:      task.Event.Data,
-		URL:       url,
-		Headers:   route.Headers,
-		Keys:      route.Keys(now),
-		Timeout:   route.Timeout,
-	})
-	d.Metrics.inFlight.Dec()
-	d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout, d.Bulk)
+	res := d.send(ctx, r, task, route, now)
 	if ctx.Err() != nil {
 		return context.Cause(ctx) // shutting down: the outcome is unknown, the task is read again
 	}
