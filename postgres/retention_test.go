@@ -24,6 +24,9 @@ func TestPruneDeletesOldRowsInBatches(t *testing.T) {
 	_, err := db.raw.Exec(ctx, `INSERT INTO events (tenant, id, type, data, created_at, received_at, src_partition, src_offset)
 		VALUES ('default', 'old', 'a.b', '{}', $1, $1, 0, 1), ('default', 'new', 'a.b', '{}', $2, $2, 0, 2)`, old, fresh)
 	testenv.Must(t, err, "insert events")
+	_, err = db.raw.Exec(ctx, `INSERT INTO quarantine (part, "offset", stage, reason, topic, src_partition, src_offset, quarantined_at)
+		VALUES (0, 1, 's', 'r', 't', 0, 1, $1), (0, 2, 's', 'r', 't', 0, 2, $2)`, old, fresh)
+	testenv.Must(t, err, "insert quarantined records")
 
 	cutoff := time.Now().Add(-24 * time.Hour)
 	n, err := db.Prune(ctx, "attempts", cutoff, 2)
@@ -35,12 +38,12 @@ func TestPruneDeletesOldRowsInBatches(t *testing.T) {
 	if n != 1 {
 		t.Errorf("second batch deleted %d attempts, want the last old one", n)
 	}
-	for table, want := range map[string]int64{"deliveries": 3, "events": 1} {
+	for table, want := range map[string]int64{"deliveries": 3, "events": 1, "quarantine": 1} {
 		if n, err := db.Prune(ctx, table, cutoff, 1000); err != nil || n != want {
 			t.Errorf("prune %s deleted %d (%v), want %d", table, n, err, want)
 		}
 	}
-	for _, table := range []string{"attempts", "deliveries", "events"} {
+	for _, table := range []string{"attempts", "deliveries", "events", "quarantine"} {
 		var left int
 		testenv.Must(t, db.raw.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&left), "count")
 		if left != 1 {
