@@ -74,6 +74,11 @@ type Config struct {
 	EndpointConcurrency int           `env:"ENDPOINT_CONCURRENCY, default=32"`
 	MaxEventBytes       int           `env:"MAX_EVENT_BYTES, default=1048576"`
 	BatchRecords        int           `env:"BATCH_RECORDS, default=500"`
+	// DispatchSessions is how many members of the dispatch groups each
+	// instance runs: each reads its own partitions in its own
+	// transactions, so that a backlog in one partition does not hold up
+	// the events of the others.
+	DispatchSessions int `env:"DISPATCH_SESSIONS, default=4"`
 	EndpointRefresh     time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
 	// LagInterval is how often consumer lag is measured for /metrics.
 	LagInterval   time.Duration `env:"LAG_INTERVAL, default=15s"`
@@ -206,6 +211,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_DELIVERY_TIMEOUT must be positive")
 	case c.EndpointConcurrency < 1:
 		return fmt.Errorf("config: HOOKSTREAM_ENDPOINT_CONCURRENCY must be at least 1")
+	case c.DispatchSessions < 1:
+		return fmt.Errorf("config: HOOKSTREAM_DISPATCH_SESSIONS must be at least 1")
 	case c.DeliverConcurrency < 1:
 		return fmt.Errorf("config: HOOKSTREAM_DELIVER_CONCURRENCY must be at least 1")
 	case c.MaxEventBytes < 1024:

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/delivery"
@@ -80,5 +83,48 @@ func TestBulkLaneClaimsEventsWhereTheyWerePublished(t *testing.T) {
 	}
 	if code, _ := s.call("GET", "/v1/events/"+derived, nil, nil); code != http.StatusOK {
 		t.Errorf("GET /v1/events/%s = %d: the event without id was not stored under the id its record gives it", derived, code)
+	}
+}
+
+// Each instance runs HOOKSTREAM_DISPATCH_SESSIONS members of the dispatch
+// groups, each reading partitions of its own: a backlog in one partition
+// is in one session's transactions only.
+func TestDispatchSessionsSplitThePartitions(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_DISPATCH_SESSIONS": "3"})
+	adm := kadm.NewClient(s.kafka())
+	ctx := context.Background()
+	for _, g := range []string{"dispatch", "dispatch-bulk"} {
+		group := strings.TrimSuffix(s.prefix, ".") + "-" + g
+		var last strings.Builder // what the group looked like at the last try
+		testenv.Eventually(t, 30*time.Second, func() bool {
+			described, err := adm.DescribeGroups(ctx, group)
+			last.Reset()
+			if err != nil {
+				last.WriteString(err.Error())
+				return false
+			}
+			d := described[group]
+			owners := map[int32]int{}
+			busy := 0
+			for _, m := range d.Members {
+				c, ok := m.Assigned.AsConsumer()
+				if !ok {
+					continue
+				}
+				n := 0
+				for _, tp := range c.Topics {
+					for _, p := range tp.Partitions {
+						owners[p]++
+						n++
+					}
+				}
+				if n > 0 {
+					busy++
+				}
+			}
+			fmt.Fprintf(&last, "%d members (%d with partitions), partition owners %v", len(d.Members), busy, owners)
+			// Three partitions (startSystem), three sessions: one each.
+			return len(d.Members) == 3 && busy == 3 && len(owners) == 3 && owners[0] == 1 && owners[1] == 1 && owners[2] == 1
+		}, "group %s: %s, want 3 members with one partition each", group, &last)
 	}
 }

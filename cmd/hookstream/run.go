@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -174,6 +175,15 @@ func (p *process) kafkaClient(name string) (*kgo.Client, error) {
 	return cl, nil
 }
 
+// session names the i-th of a stage's sessions in one process (the first
+// keeps the stage's own name, and so its transactional id across upgrades).
+func session(name string, i int) string {
+	if i == 0 {
+		return name
+	}
+	return name + "-" + strconv.Itoa(i)
+}
+
 // member is the consumer configuration of a stage.
 func (p *process) member(stage, group, topic string, maxRecords int) consumer.Config {
 	return consumer.Config{
@@ -213,25 +223,34 @@ func (p *process) startRoles() (listening, error) {
 			Lanes: &quota.Buckets{Limit: quota.Limit{Rate: cfg.TenantFastLaneRate, Burst: cfg.TenantFastLaneBurst}}}
 		group := p.topics.Group("dispatch")
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
-		p.start("dispatch", func(ctx context.Context) error {
-			// Batches of events that are forwarded cost no Postgres
-			// work, only the transaction's round trips: larger ones read
-			// past a tenant's backlog that much faster.
-			c := p.member("dispatch", group, p.topics.Events(), 8*cfg.BatchRecords)
-			c.Outputs = []string{p.topics.Deliveries(), p.topics.EventsBulk(), p.topics.Invalid(), p.topics.Quarantine()}
-			return consumer.RunTransform(ctx, c, d.Transform)
-		})
+		// Each session is a member of the group with partitions and
+		// transactions of its own: one tenant's backlog (its events share a
+		// partition) holds up only the partitions of its session.
+		for i := range cfg.DispatchSessions {
+			p.start(session("dispatch", i), func(ctx context.Context) error {
+				// Batches of events that are forwarded cost no Postgres
+				// work, only the transaction's round trips: larger ones
+				// read past a tenant's backlog that much faster.
+				c := p.member(session("dispatch", i), group, p.topics.Events(), 8*cfg.BatchRecords)
+				c.TransactionalID = session(c.TransactionalID, i)
+				c.Outputs = []string{p.topics.Deliveries(), p.topics.EventsBulk(), p.topics.Invalid(), p.topics.Quarantine()}
+				return consumer.RunTransform(ctx, c, d.Transform)
+			})
+		}
 		// The bulk lane of events: those of tenants past their share of the
 		// fast lane, forwarded unclaimed by the dispatcher above.
 		bulk := *d
 		bulk.Bulk, bulk.Lanes, bulk.Log = true, nil, p.log.With("stage", "dispatch-bulk")
 		bgroup := p.topics.Group("dispatch-bulk")
 		stages = append(stages, consumer.Stage{Group: bgroup, Topic: p.topics.EventsBulk()})
-		p.start("dispatch-bulk", func(ctx context.Context) error {
-			c := p.member("dispatch-bulk", bgroup, p.topics.EventsBulk(), cfg.BatchRecords)
-			c.Outputs = []string{p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
-			return consumer.RunTransform(ctx, c, bulk.Transform)
-		})
+		for i := range cfg.DispatchSessions {
+			p.start(session("dispatch-bulk", i), func(ctx context.Context) error {
+				c := p.member(session("dispatch-bulk", i), bgroup, p.topics.EventsBulk(), cfg.BatchRecords)
+				c.TransactionalID = session(c.TransactionalID, i)
+				c.Outputs = []string{p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
+				return consumer.RunTransform(ctx, c, bulk.Transform)
+			})
+		}
 	}
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		// Keep as many idle connections to one host as attempts can be in
