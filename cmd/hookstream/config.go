@@ -70,16 +70,16 @@ type Config struct {
 	// DeliverConcurrency bounds the attempts in flight of the process (the
 	// deliver stage and the retry tiers together); EndpointConcurrency
 	// those of one endpoint.
-	DeliverConcurrency  int           `env:"DELIVER_CONCURRENCY, default=512"`
-	EndpointConcurrency int           `env:"ENDPOINT_CONCURRENCY, default=32"`
-	MaxEventBytes       int           `env:"MAX_EVENT_BYTES, default=1048576"`
-	BatchRecords        int           `env:"BATCH_RECORDS, default=500"`
+	DeliverConcurrency  int `env:"DELIVER_CONCURRENCY, default=512"`
+	EndpointConcurrency int `env:"ENDPOINT_CONCURRENCY, default=32"`
+	MaxEventBytes       int `env:"MAX_EVENT_BYTES, default=1048576"`
+	BatchRecords        int `env:"BATCH_RECORDS, default=500"`
 	// DispatchSessions is how many members of the dispatch groups each
 	// instance runs: each reads its own partitions in its own
 	// transactions, so that a backlog in one partition does not hold up
 	// the events of the others.
-	DispatchSessions int `env:"DISPATCH_SESSIONS, default=4"`
-	EndpointRefresh     time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
+	DispatchSessions int           `env:"DISPATCH_SESSIONS, default=4"`
+	EndpointRefresh  time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
 	// LagInterval is how often consumer lag is measured for /metrics.
 	LagInterval   time.Duration `env:"LAG_INTERVAL, default=15s"`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
