@@ -98,7 +98,9 @@ type Server struct {
 	// instance's relay. Either unset: no listen.
 	Listeners *listener.Hub
 	RelayURL  string
-	Log       *slog.Logger
+	// Portals, when set, serves POST /v1/portal-sessions and its revoke.
+	Portals Portals
+	Log     *slog.Logger
 
 	once      sync.Once
 	adminHash [32]byte
@@ -188,6 +190,8 @@ func (s *Server) Handler() http.Handler {
 	if s.Listeners != nil {
 		mux.HandleFunc("POST "+listener.RelayPath+"{tenant}/{id}", s.Listeners.ServeRelay)
 	}
+	mux.HandleFunc("POST /v1/portal-sessions", s.createPortalSession)
+	mux.Handle("POST /v1/portal-sessions/{id}/revoke", call(s.revokePortalSession))
 	mux.HandleFunc("/", noRoute)
 	return mux
 }

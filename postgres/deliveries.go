@@ -43,9 +43,10 @@ func (db *DB) Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema
 			AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
 			AND ($9::timestamptz IS NULL OR created_at >= $9)
 			AND ($10::timestamptz IS NULL OR created_at < $10)
+			AND ($11 = '' OR event_type = $11)
 		ORDER BY created_at DESC, id DESC
 		LIMIT $7`,
-		f.Tenant, f.EndpointID, f.EventID, f.Status, beforeAt, beforeID, f.Limit, f.ID, f.Since, f.Until)
+		f.Tenant, f.EndpointID, f.EventID, f.Status, beforeAt, beforeID, f.Limit, f.ID, f.Since, f.Until, f.EventType)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", err)
 	}

@@ -34,6 +34,7 @@ type DeliveryFilter struct {
 	ID         string
 	EndpointID string
 	EventID    string
+	EventType  string
 	Status     string
 	// Since and Until bound created_at: Since <= created_at < Until.
 	Since, Until *time.Time

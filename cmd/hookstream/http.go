@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/console"
 	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/producer"
@@ -91,6 +92,7 @@ func (p *process) serveHTTP() (string, error) {
 		srv.Feed, srv.Listeners, srv.RelayURL = p.db, hub, relayURL(p.cfg.RelayURL, ln.Addr())
 		p.start("listeners", func(ctx context.Context) error { hub.Run(ctx); return nil })
 		handler = srv.Handler()
+		handler = p.withConsole(srv)
 		p.start("jobs", jobs.Run)
 		p.startRetention()
 	} else {
@@ -109,6 +111,37 @@ func (p *process) serveHTTP() (string, error) {
 	}
 	p.serve("http", ln, handler)
 	return ln.Addr().String(), nil
+}
+
+// withConsole serves the web console and the tenants' portals (package
+// console) beside the API, and lets the API open portal sessions.
+func (p *process) withConsole(srv *api.Server) http.Handler {
+	c := &console.Server{Store: p.db, Sessions: p.db, AdminToken: p.cfg.AdminToken, Metrics: p.reg,
+		Secure: overTLS(p.cfg.PublicURL), Log: p.log.With("component", "console")}
+	srv.Portals = c
+	apiHandler := srv.Handler()
+	c.API = apiHandler
+	p.start("console", func(ctx context.Context) error {
+		c.Run(ctx, 5*time.Second)
+		return nil
+	})
+	pages := c.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/console/", pages)
+	mux.Handle("/portal/", pages)
+	mux.Handle("/", apiHandler)
+	return mux
+}
+
+// overTLS reports whether clients reach hookstream over https (a public
+// URL says so): the console's cookies are then Secure.
+func overTLS(publicURLs []string) bool {
+	for _, u := range publicURLs {
+		if strings.HasPrefix(strings.ToLower(u), "https://") {
+			return true
+		}
+	}
+	return false
 }
 
 // serve serves handler on ln until the process stops, then shuts down

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// PortalSession is a session of a tenant's portal. Token (and the URL
+// that carries it) are set only where the session is created.
+type PortalSession struct {
+	ID     string
+	Tenant string
+	Token  string
+	// Path is the portal's path that exchanges the token for a cookie,
+	// with the token in its query.
+	Path      string
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// Portals issues and revokes the sessions of the tenants' portals (package
+// console). Both answer an error matching postgres.ErrNotFound when the
+// tenant, or its session, does not exist.
+type Portals interface {
+	CreateSession(ctx context.Context, tenant string, ttl time.Duration) (PortalSession, error)
+	RevokeSession(ctx context.Context, tenant, id string) (PortalSession, error)
+}
+
+// Lifetimes of a portal session.
+const (
+	defaultPortalTTL = time.Hour
+	minPortalTTL     = time.Minute
+	maxPortalTTL     = 24 * time.Hour
+)
+
+type portalRequest struct {
+	Tenant     string       `json:"tenant"`
+	TTLSeconds *wholeNumber `json:"ttl_seconds"`
+}
+
+type portalJSON struct {
+	ID        string     `json:"id"`
+	Tenant    string     `json:"tenant"`
+	URL       string     `json:"url,omitempty"`
+	Token     string     `json:"token,omitempty"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// portalURL makes a session's path absolute with the first public URL,
+// when one is configured.
+func (s *Server) portalURL(path string) string {
+	if len(s.PublicURLs) == 0 {
+		return path
+	}
+	return strings.TrimSuffix(s.PublicURLs[0], "/") + path
+}
+
+// createPortalSession opens a portal session of a tenant: an API key's own
+// (the body may name it, no other), or the one the body names for the
+// admin token (default: the default tenant). It answers 201 with the URL
+// to open (or embed) and the token it carries, both shown once.
+func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.identify(w, r)
+	if !ok {
+		return
+	}
+	if s.Portals == nil {
+		writeProblem(w, problem(http.StatusNotFound, "the portal is not served by this instance"))
+		return
+	}
+	var req portalRequest
+	if p := decodeOptional(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	tenant := req.Tenant
+	switch {
+	case tenant != "" && !validTenantID(tenant):
+		writeProblem(w, fieldProblem("tenant", "must be a tenant id"))
+		return
+	case !c.admin && tenant != "" && tenant != c.tenant:
+		writeProblem(w, problem(http.StatusForbidden, "an API key opens portal sessions of its own tenant only"))
+		return
+	case !c.admin:
+		tenant = c.tenant
+	case tenant == "":
+		tenant = schema.DefaultTenant
+	}
+	ttl := defaultPortalTTL
+	if req.TTLSeconds != nil {
+		ttl = time.Duration(*req.TTLSeconds) * time.Second
+		if ttl < minPortalTTL || ttl > maxPortalTTL {
+			writeProblem(w, fieldProblem("ttl_seconds", "must be from "+strconv.Itoa(int(minPortalTTL.Seconds()))+
+				" to "+strconv.Itoa(int(maxPortalTTL.Seconds()))))
+			return
+		}
+	}
+	if wait, ok := s.calls.Take(tenant, 1); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		writeProblem(w, problem(http.StatusTooManyRequests, "tenant "+strconv.Quote(tenant)+" is over its limit of calls"))
+		return
+	}
+	ps, err := s.Portals.CreateSession(r.Context(), tenant, ttl)
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "create portal session", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, portalJSON{ID: ps.ID, Tenant: ps.Tenant, URL: s.portalURL(ps.Path), Token: ps.Token,
+		ExpiresAt: ps.ExpiresAt})
+}
+
+// revokePortalSession ends a tenant's portal session at once.
+func (s *Server) revokePortalSession(w http.ResponseWriter, r *http.Request, tenant string) {
+	if s.Portals == nil {
+		writeProblem(w, problem(http.StatusNotFound, "the portal is not served by this instance"))
+		return
+	}
+	ps, err := s.Portals.RevokeSession(r.Context(), tenant, r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such portal session"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "revoke portal session", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, portalJSON{ID: ps.ID, Tenant: ps.Tenant, ExpiresAt: ps.ExpiresAt, RevokedAt: ps.RevokedAt})
+}

@@ -1,0 +1,317 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// Page sizes.
+const (
+	tenantsPerPage    = 100
+	endpointsPerPage  = 100
+	deliveriesPerPage = 50
+	recentDeliveries  = 20
+	healthWindow      = time.Hour
+)
+
+type tenantsData struct {
+	Tenants []postgres.Tenant
+	Next    string
+}
+
+func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	ts, err := s.Store.Tenants(r.Context(), r.URL.Query().Get("after"), tenantsPerPage+1)
+	if err != nil {
+		s.internal(w, r, sc, "tenants", err)
+		return
+	}
+	d := tenantsData{Tenants: ts}
+	if len(ts) > tenantsPerPage {
+		d.Tenants = ts[:tenantsPerPage]
+		d.Next = d.Tenants[tenantsPerPage-1].ID
+	}
+	s.render(w, r, sc, "tenants", http.StatusOK, "Tenants", d)
+}
+
+// endpointRow is an endpoint with its health.
+type endpointRow struct {
+	schema.Endpoint
+	Health postgres.EndpointHealth
+}
+
+// Sampled says that the health counts only the latest attempts.
+func (e endpointRow) Sampled() bool { return e.Health.Attempts >= postgres.HealthSample }
+
+type endpointsData struct {
+	Endpoints      []endpointRow
+	Next           string
+	FrameAncestors string
+	Window         string
+}
+
+func (s *Server) endpointsPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	ctx := r.Context()
+	eps, err := s.Store.Endpoints(ctx, sc.Tenant, r.URL.Query().Get("after"), endpointsPerPage+1)
+	if err != nil {
+		s.internal(w, r, sc, "endpoints", err)
+		return
+	}
+	d := endpointsData{Window: "1h"}
+	if len(eps) > endpointsPerPage {
+		eps = eps[:endpointsPerPage]
+		d.Next = eps[endpointsPerPage-1].ID
+	}
+	rows, err := s.withHealth(r, sc.Tenant, eps)
+	if err != nil {
+		s.internal(w, r, sc, "endpoint health", err)
+		return
+	}
+	d.Endpoints = rows
+	if sc.Admin {
+		origins, err := s.Store.PortalFrameAncestors(ctx, sc.Tenant)
+		if err != nil {
+			s.internal(w, r, sc, "portal frame ancestors", err)
+			return
+		}
+		d.FrameAncestors = strings.Join(origins, " ")
+	}
+	s.render(w, r, sc, "endpoints", http.StatusOK, "Endpoints", d)
+}
+
+func (s *Server) withHealth(r *http.Request, tenant string, eps []schema.Endpoint) ([]endpointRow, error) {
+	ids := make([]string, len(eps))
+	for i, e := range eps {
+		ids[i] = e.ID
+	}
+	health, err := s.Store.EndpointHealth(r.Context(), tenant, ids, s.Now().Add(-healthWindow))
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]endpointRow, len(eps))
+	for i, e := range eps {
+		rows[i] = endpointRow{Endpoint: e, Health: health[e.ID]}
+	}
+	return rows, nil
+}
+
+type endpointData struct {
+	Endpoint   endpointRow
+	Deliveries []postgres.Delivery
+	TestType   string
+}
+
+func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	ctx := r.Context()
+	ep, err := s.Store.Endpoint(ctx, sc.Tenant, r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		s.fail(w, r, sc, http.StatusNotFound, "There is no such endpoint.")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, sc, "endpoint", err)
+		return
+	}
+	rows, err := s.withHealth(r, sc.Tenant, []schema.Endpoint{ep})
+	if err != nil {
+		s.internal(w, r, sc, "endpoint health", err)
+		return
+	}
+	ds, err := s.Store.Deliveries(ctx, postgres.DeliveryFilter{Tenant: sc.Tenant, EndpointID: ep.ID, Limit: recentDeliveries})
+	if err != nil {
+		s.internal(w, r, sc, "deliveries", err)
+		return
+	}
+	s.render(w, r, sc, "endpoint", http.StatusOK, ep.DisplayURL, endpointData{Endpoint: rows[0], Deliveries: ds,
+		TestType: testType(ep.EventTypes)})
+}
+
+// testType is the event type a test event of an endpoint has: its first
+// exact type, or one its first pattern matches.
+func testType(patterns []string) string {
+	for _, p := range patterns {
+		if !strings.Contains(p, "*") {
+			return p
+		}
+	}
+	if len(patterns) > 0 && patterns[0] != "*" {
+		return strings.ReplaceAll(patterns[0], "*", "test")
+	}
+	return "test.ping"
+}
+
+// deliveryQuery is the search of the deliveries page, as its form sends it.
+type deliveryQuery struct {
+	Endpoint, EventID, Type, Status, Since, Until string
+}
+
+// Query is the search as a query string, for the links of the page.
+func (q deliveryQuery) Query() string {
+	v := url.Values{}
+	for k, val := range map[string]string{"endpoint": q.Endpoint, "event": q.EventID, "type": q.Type, "status": q.Status,
+		"since": q.Since, "until": q.Until} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	return v.Encode()
+}
+
+type deliveriesData struct {
+	Q          deliveryQuery
+	Statuses   []string
+	Deliveries []postgres.Delivery
+	More       bool
+	Live       bool // the first page, refreshed as deliveries come
+	Problem    string
+}
+
+// formTime reads a datetime-local field (in UTC) or an RFC 3339 time.
+func formTime(v string) (*time.Time, bool) {
+	if v == "" {
+		return nil, true
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339Nano} {
+		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+			return &t, true
+		}
+	}
+	return nil, false
+}
+
+var statuses = []string{string(schema.OutcomeSucceeded), string(schema.OutcomeRetrying), string(schema.OutcomeDead),
+	string(schema.OutcomeParked)}
+
+func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	qs := r.URL.Query()
+	q := deliveryQuery{Endpoint: qs.Get("endpoint"), EventID: qs.Get("event"), Type: qs.Get("type"),
+		Status: qs.Get("status"), Since: qs.Get("since"), Until: qs.Get("until")}
+	d := deliveriesData{Q: q, Statuses: statuses}
+	f := postgres.DeliveryFilter{Tenant: sc.Tenant, EndpointID: q.Endpoint, EventID: q.EventID, EventType: q.Type,
+		Limit: deliveriesPerPage + 1}
+	var ok1, ok2 bool
+	f.Since, ok1 = formTime(q.Since)
+	f.Until, ok2 = formTime(q.Until)
+	if q.Status != "" && slices.Contains(statuses, q.Status) {
+		f.Status = q.Status
+	}
+	if at, id := qs.Get("before_at"), qs.Get("before_id"); at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			ok1 = false
+		}
+		f.Before = &postgres.DeliveryCursor{CreatedAt: t, ID: id}
+	}
+	d.Live = f.Before == nil
+	if !ok1 || !ok2 {
+		d.Problem = "A time could not be read: use the date picker, or YYYY-MM-DDTHH:MM (UTC)."
+		s.render(w, r, sc, "deliveries", http.StatusBadRequest, "Deliveries", d)
+		return
+	}
+	ds, err := s.Store.Deliveries(r.Context(), f)
+	if err != nil {
+		s.internal(w, r, sc, "deliveries", err)
+		return
+	}
+	if len(ds) > deliveriesPerPage {
+		ds, d.More = ds[:deliveriesPerPage], true
+	}
+	d.Deliveries = ds
+	s.render(w, r, sc, "deliveries", http.StatusOK, "Deliveries", d)
+}
+
+// header is a request header as the console shows it.
+type header struct{ Name, Value string }
+
+type attemptView struct {
+	postgres.AttemptRow
+	Request []header
+}
+
+type deliveryData struct {
+	Delivery postgres.Delivery
+	Event    *postgres.StoredEvent
+	Attempts []attemptView
+	Endpoint *schema.Endpoint
+}
+
+func (s *Server) deliveryPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	ctx := r.Context()
+	ds, err := s.Store.Deliveries(ctx, postgres.DeliveryFilter{Tenant: sc.Tenant, ID: r.PathValue("id"), Limit: 1})
+	if err != nil {
+		s.internal(w, r, sc, "delivery", err)
+		return
+	}
+	if len(ds) == 0 {
+		s.fail(w, r, sc, http.StatusNotFound, "There is no such delivery.")
+		return
+	}
+	d := deliveryData{Delivery: ds[0]}
+	if ev, err := s.Store.StoredEvent(ctx, sc.Tenant, d.Delivery.EventID); err == nil {
+		d.Event = &ev
+	} else if !errors.Is(err, postgres.ErrNotFound) {
+		s.internal(w, r, sc, "event", err)
+		return
+	}
+	if ep, err := s.Store.Endpoint(ctx, sc.Tenant, d.Delivery.EndpointID); err == nil {
+		d.Endpoint = &ep
+	} else if !errors.Is(err, postgres.ErrNotFound) {
+		s.internal(w, r, sc, "endpoint", err)
+		return
+	}
+	as, err := s.Store.Attempts(ctx, sc.Tenant, d.Delivery.ID)
+	if err != nil {
+		s.internal(w, r, sc, "attempts", err)
+		return
+	}
+	for i := len(as) - 1; i >= 0; i-- { // newest first
+		d.Attempts = append(d.Attempts, attemptView{AttemptRow: as[i], Request: requestHeaders(d.Delivery, as[i], d.Endpoint)})
+	}
+	s.render(w, r, sc, "delivery", http.StatusOK, "Delivery "+d.Delivery.ID, d)
+}
+
+// requestHeaders are the headers an attempt was sent with, as far as they
+// are known without its secrets: the signature and the values of the
+// endpoint's custom headers are never shown.
+func requestHeaders(d postgres.Delivery, a postgres.AttemptRow, ep *schema.Endpoint) []header {
+	unix := a.At.Unix()
+	hs := []header{
+		{"Content-Type", "application/json"},
+		{"webhook-id", d.ID},
+		{"webhook-timestamp", itoa64(unix) + " (about: the attempt's start)"},
+		{"webhook-signature", "v1,… (signed with the endpoint's secret: not shown)"},
+		{"X-Webhook-Attempt", itoa64(int64(a.Attempt))},
+		{"X-Webhook-Event-Type", d.EventType},
+		{"X-Webhook-Event-Id", d.EventID},
+	}
+	if ep != nil {
+		for _, n := range ep.HeaderNames {
+			hs = append(hs, header{n, "(custom header: value not shown)"})
+		}
+	}
+	return hs
+}
+
+type jobData struct {
+	Job     postgres.Job
+	Handled int
+}
+
+func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	j, err := s.Store.Job(r.Context(), sc.Tenant, r.PathValue("id"))
+	if errors.Is(err, postgres.ErrNotFound) {
+		s.fail(w, r, sc, http.StatusNotFound, "There is no such job.")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, sc, "job", err)
+		return
+	}
+	s.render(w, r, sc, "job", http.StatusOK, "Recovery", jobData{Job: j, Handled: j.Done + j.Failed + j.Skipped})
+}

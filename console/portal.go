@@ -1,0 +1,108 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
+)
+
+// portalPrefix starts every portal token: hsp_<session id>_<secret>.
+const portalPrefix = "hsp_"
+
+var errBadToken = errors.New("console: unknown, expired or revoked portal token")
+
+var _ api.Portals = (*Server)(nil)
+
+// CreateSession opens a portal session of a tenant for ttl. The token
+// (hashed in the store) is returned once, in the session's Path too.
+func (s *Server) CreateSession(ctx context.Context, tenant string, ttl time.Duration) (api.PortalSession, error) {
+	s.init()
+	id := schema.NewID("ps_")
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	secret := base64.RawURLEncoding.EncodeToString(b[:])
+	hash := sha256.Sum256([]byte(secret))
+	ps, err := s.Sessions.CreatePortalSession(ctx, id, tenant, hash[:], s.Now().Add(ttl))
+	if err != nil {
+		return api.PortalSession{}, fmt.Errorf("console: create portal session: %w", err)
+	}
+	token := portalPrefix + strings.TrimPrefix(id, "ps_") + "_" + secret
+	return api.PortalSession{ID: ps.ID, Tenant: ps.Tenant, Token: token, ExpiresAt: ps.ExpiresAt,
+		Path: "/portal/start?token=" + url.QueryEscape(token)}, nil
+}
+
+// RevokeSession ends a tenant's portal session at once.
+func (s *Server) RevokeSession(ctx context.Context, tenant, id string) (api.PortalSession, error) {
+	ps, err := s.Sessions.RevokePortalSession(ctx, tenant, id)
+	if err != nil {
+		return api.PortalSession{}, fmt.Errorf("console: revoke portal session: %w", err)
+	}
+	return api.PortalSession{ID: ps.ID, Tenant: ps.Tenant, ExpiresAt: ps.ExpiresAt, RevokedAt: ps.RevokedAt}, nil
+}
+
+// checkPortalToken returns the live session a token opens, errBadToken
+// when it opens none.
+func (s *Server) checkPortalToken(r *http.Request, token string) (postgres.PortalSession, error) {
+	rest, ok := strings.CutPrefix(token, portalPrefix)
+	idPart, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || idPart == "" || secret == "" || len(token) > 200 {
+		return postgres.PortalSession{}, errBadToken
+	}
+	ps, err := s.Sessions.PortalSession(r.Context(), "ps_"+idPart)
+	if errors.Is(err, postgres.ErrNotFound) {
+		return ps, errBadToken
+	}
+	if err != nil {
+		return ps, err
+	}
+	got := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(got[:], ps.Hash) != 1 || ps.RevokedAt != nil || !s.Now().Before(ps.ExpiresAt) {
+		return ps, errBadToken
+	}
+	return ps, nil
+}
+
+// portalStart exchanges the token of a portal URL for the session's
+// cookie, and sends the browser on to the portal (the token leaves the
+// address bar, and is never sent on as a Referer).
+func (s *Server) portalStart(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	ps, err := s.checkPortalToken(r, token)
+	if errors.Is(err, errBadToken) {
+		s.fail(w, r, scope{}, http.StatusUnauthorized,
+			"This portal link has expired or was revoked: open the portal again from the application that sent you here.")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, scope{}, "portal session", err)
+		return
+	}
+	if !s.frameHeaders(w, r, ps.Tenant) {
+		return
+	}
+	s.setCookie(w, r, portalCookie, token, ps.ExpiresAt)
+	http.Redirect(w, r, "/portal/", http.StatusSeeOther)
+}
+
+// openPortal lets an operator open a tenant's portal (for an hour), to see
+// what its customers see.
+func (s *Server) openPortal(w http.ResponseWriter, r *http.Request, sc scope) {
+	ps, err := s.CreateSession(r.Context(), sc.Tenant, time.Hour)
+	if err != nil {
+		s.internal(w, r, sc, "open portal", err)
+		return
+	}
+	http.Redirect(w, r, ps.Path, http.StatusSeeOther)
+}
