@@ -153,7 +153,7 @@ func exchangeErrors(t testing.TB, req *http.Request, reqBody []byte, status int,
 	return out
 }
 
-var secretPattern = regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+|hsk_[A-Za-z0-9_-]+`)
+var secretPattern = regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+|hsk_[A-Za-z0-9_-]+|hsp_[A-Za-z0-9_-]+`)
 
 // record keeps a response for the secret scan: the secrets it reveals
 // (whsec_… and hsk_… values), and any credentials the request sent.
