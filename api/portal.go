@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -26,7 +25,7 @@ type PortalSession struct {
 }
 
 // Portals issues and revokes the sessions of the tenants' portals (package
-// console). Both answer an error matching postgres.ErrNotFound when the
+// console). Both answer an error matching schema.ErrNotFound when the
 // tenant, or its session, does not exist.
 type Portals interface {
 	CreateSession(ctx context.Context, tenant string, ttl time.Duration) (PortalSession, error)
@@ -109,7 +108,7 @@ func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps, err := s.Portals.CreateSession(r.Context(), tenant, ttl)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
 		return
 	}
@@ -128,7 +127,7 @@ func (s *Server) revokePortalSession(w http.ResponseWriter, r *http.Request, ten
 		return
 	}
 	ps, err := s.Portals.RevokeSession(r.Context(), tenant, r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such portal session"))
 		return
 	}

@@ -37,31 +37,30 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
 // Store is what the console reads in Postgres. Every method but Tenants
 // takes the tenant whose data it returns.
 type Store interface {
-	Tenants(ctx context.Context, after string, limit int) ([]postgres.Tenant, error)
-	Tenant(ctx context.Context, id string) (postgres.Tenant, error)
+	Tenants(ctx context.Context, after string, limit int) ([]schema.Tenant, error)
+	Tenant(ctx context.Context, id string) (schema.Tenant, error)
 	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
 	Endpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error)
-	EndpointHealth(ctx context.Context, tenant string, ids []string, since time.Time) (map[string]postgres.EndpointHealth, error)
-	Deliveries(ctx context.Context, f postgres.DeliveryFilter) ([]postgres.Delivery, error)
-	Attempts(ctx context.Context, tenant, deliveryID string) ([]postgres.AttemptRow, error)
-	StoredEvent(ctx context.Context, tenant, id string) (postgres.StoredEvent, error)
-	Job(ctx context.Context, tenant, id string) (postgres.Job, error)
+	EndpointStats(ctx context.Context, tenant string, ids []string, since time.Time) (map[string]schema.EndpointStats, error)
+	Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema.Delivery, error)
+	Attempts(ctx context.Context, tenant, deliveryID string) ([]schema.AttemptRecord, error)
+	StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error)
+	Job(ctx context.Context, tenant, id string) (schema.Job, error)
 	PortalFrameAncestors(ctx context.Context, tenant string) ([]string, error)
 	SetPortalFrameAncestors(ctx context.Context, tenant string, origins []string) error
 }
 
 // SessionStore keeps the portal sessions, by the hash of their tokens.
 type SessionStore interface {
-	CreatePortalSession(ctx context.Context, id, tenant string, hash []byte, expires time.Time) (postgres.PortalSession, error)
-	PortalSession(ctx context.Context, id string) (postgres.PortalSession, error)
-	RevokePortalSession(ctx context.Context, tenant, id string) (postgres.PortalSession, error)
+	CreatePortalSession(ctx context.Context, id, tenant string, hash []byte, expires time.Time) (schema.PortalSession, error)
+	PortalSession(ctx context.Context, id string) (schema.PortalSession, error)
+	RevokePortalSession(ctx context.Context, tenant, id string) (schema.PortalSession, error)
 }
 
 // Server serves the console and the portals. Set its fields, then call

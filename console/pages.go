@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -22,7 +21,7 @@ const (
 )
 
 type tenantsData struct {
-	Tenants []postgres.Tenant
+	Tenants []schema.Tenant
 	Next    string
 }
 
@@ -43,11 +42,8 @@ func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request, sc scope) {
 // endpointRow is an endpoint with its health.
 type endpointRow struct {
 	schema.Endpoint
-	Health postgres.EndpointHealth
+	Health schema.EndpointStats
 }
-
-// Sampled says that the health counts only the latest attempts.
-func (e endpointRow) Sampled() bool { return e.Health.Attempts >= postgres.HealthSample }
 
 type endpointsData struct {
 	Endpoints      []endpointRow
@@ -90,7 +86,7 @@ func (s *Server) withHealth(r *http.Request, tenant string, eps []schema.Endpoin
 	for i, e := range eps {
 		ids[i] = e.ID
 	}
-	health, err := s.Store.EndpointHealth(r.Context(), tenant, ids, s.Now().Add(-healthWindow))
+	health, err := s.Store.EndpointStats(r.Context(), tenant, ids, s.Now().Add(-healthWindow))
 	if err != nil {
 		return nil, err
 	}
@@ -103,14 +99,14 @@ func (s *Server) withHealth(r *http.Request, tenant string, eps []schema.Endpoin
 
 type endpointData struct {
 	Endpoint   endpointRow
-	Deliveries []postgres.Delivery
+	Deliveries []schema.Delivery
 	TestType   string
 }
 
 func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	ctx := r.Context()
 	ep, err := s.Store.Endpoint(ctx, sc.Tenant, r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		s.fail(w, r, sc, http.StatusNotFound, "There is no such endpoint.")
 		return
 	}
@@ -123,7 +119,7 @@ func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) 
 		s.internal(w, r, sc, "endpoint health", err)
 		return
 	}
-	ds, err := s.Store.Deliveries(ctx, postgres.DeliveryFilter{Tenant: sc.Tenant, EndpointID: ep.ID, Limit: recentDeliveries})
+	ds, err := s.Store.Deliveries(ctx, schema.DeliveryFilter{Tenant: sc.Tenant, EndpointID: ep.ID, Limit: recentDeliveries})
 	if err != nil {
 		s.internal(w, r, sc, "deliveries", err)
 		return
@@ -166,7 +162,7 @@ func (q deliveryQuery) Query() string {
 type deliveriesData struct {
 	Q          deliveryQuery
 	Statuses   []string
-	Deliveries []postgres.Delivery
+	Deliveries []schema.Delivery
 	More       bool
 	Live       bool // the first page, refreshed as deliveries come
 	Problem    string
@@ -193,7 +189,7 @@ func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request, sc scope
 	q := deliveryQuery{Endpoint: qs.Get("endpoint"), EventID: qs.Get("event"), Type: qs.Get("type"),
 		Status: qs.Get("status"), Since: qs.Get("since"), Until: qs.Get("until")}
 	d := deliveriesData{Q: q, Statuses: statuses}
-	f := postgres.DeliveryFilter{Tenant: sc.Tenant, EndpointID: q.Endpoint, EventID: q.EventID, EventType: q.Type,
+	f := schema.DeliveryFilter{Tenant: sc.Tenant, EndpointID: q.Endpoint, EventID: q.EventID, EventType: q.Type,
 		Limit: deliveriesPerPage + 1}
 	var ok1, ok2 bool
 	f.Since, ok1 = formTime(q.Since)
@@ -206,7 +202,7 @@ func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request, sc scope
 		if err != nil {
 			ok1 = false
 		}
-		f.Before = &postgres.DeliveryCursor{CreatedAt: t, ID: id}
+		f.Before = &schema.Cursor{CreatedAt: t, ID: id}
 	}
 	d.Live = f.Before == nil
 	if !ok1 || !ok2 {
@@ -230,20 +226,20 @@ func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request, sc scope
 type header struct{ Name, Value string }
 
 type attemptView struct {
-	postgres.AttemptRow
+	schema.AttemptRecord
 	Request []header
 }
 
 type deliveryData struct {
-	Delivery postgres.Delivery
-	Event    *postgres.StoredEvent
+	Delivery schema.Delivery
+	Event    *schema.StoredEvent
 	Attempts []attemptView
 	Endpoint *schema.Endpoint
 }
 
 func (s *Server) deliveryPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	ctx := r.Context()
-	ds, err := s.Store.Deliveries(ctx, postgres.DeliveryFilter{Tenant: sc.Tenant, ID: r.PathValue("id"), Limit: 1})
+	ds, err := s.Store.Deliveries(ctx, schema.DeliveryFilter{Tenant: sc.Tenant, ID: r.PathValue("id"), Limit: 1})
 	if err != nil {
 		s.internal(w, r, sc, "delivery", err)
 		return
@@ -255,13 +251,13 @@ func (s *Server) deliveryPage(w http.ResponseWriter, r *http.Request, sc scope) 
 	d := deliveryData{Delivery: ds[0]}
 	if ev, err := s.Store.StoredEvent(ctx, sc.Tenant, d.Delivery.EventID); err == nil {
 		d.Event = &ev
-	} else if !errors.Is(err, postgres.ErrNotFound) {
+	} else if !errors.Is(err, schema.ErrNotFound) {
 		s.internal(w, r, sc, "event", err)
 		return
 	}
 	if ep, err := s.Store.Endpoint(ctx, sc.Tenant, d.Delivery.EndpointID); err == nil {
 		d.Endpoint = &ep
-	} else if !errors.Is(err, postgres.ErrNotFound) {
+	} else if !errors.Is(err, schema.ErrNotFound) {
 		s.internal(w, r, sc, "endpoint", err)
 		return
 	}
@@ -271,7 +267,7 @@ func (s *Server) deliveryPage(w http.ResponseWriter, r *http.Request, sc scope) 
 		return
 	}
 	for i := len(as) - 1; i >= 0; i-- { // newest first
-		d.Attempts = append(d.Attempts, attemptView{AttemptRow: as[i], Request: requestHeaders(d.Delivery, as[i], d.Endpoint)})
+		d.Attempts = append(d.Attempts, attemptView{AttemptRecord: as[i], Request: requestHeaders(d.Delivery, as[i], d.Endpoint)})
 	}
 	s.render(w, r, sc, "delivery", http.StatusOK, "Delivery "+d.Delivery.ID, d)
 }
@@ -279,7 +275,7 @@ func (s *Server) deliveryPage(w http.ResponseWriter, r *http.Request, sc scope) 
 // requestHeaders are the headers an attempt was sent with, as far as they
 // are known without its secrets: the signature and the values of the
 // endpoint's custom headers are never shown.
-func requestHeaders(d postgres.Delivery, a postgres.AttemptRow, ep *schema.Endpoint) []header {
+func requestHeaders(d schema.Delivery, a schema.AttemptRecord, ep *schema.Endpoint) []header {
 	unix := a.At.Unix()
 	hs := []header{
 		{"Content-Type", "application/json"},
@@ -299,13 +295,13 @@ func requestHeaders(d postgres.Delivery, a postgres.AttemptRow, ep *schema.Endpo
 }
 
 type jobData struct {
-	Job     postgres.Job
+	Job     schema.Job
 	Handled int
 }
 
 func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	j, err := s.Store.Job(r.Context(), sc.Tenant, r.PathValue("id"))
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		s.fail(w, r, sc, http.StatusNotFound, "There is no such job.")
 		return
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/api"
-	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -54,14 +53,14 @@ func (s *Server) RevokeSession(ctx context.Context, tenant, id string) (api.Port
 
 // checkPortalToken returns the live session a token opens, errBadToken
 // when it opens none.
-func (s *Server) checkPortalToken(r *http.Request, token string) (postgres.PortalSession, error) {
+func (s *Server) checkPortalToken(r *http.Request, token string) (schema.PortalSession, error) {
 	rest, ok := strings.CutPrefix(token, portalPrefix)
 	idPart, secret, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || idPart == "" || secret == "" || len(token) > 200 {
-		return postgres.PortalSession{}, errBadToken
+		return schema.PortalSession{}, errBadToken
 	}
 	ps, err := s.Sessions.PortalSession(r.Context(), "ps_"+idPart)
-	if errors.Is(err, postgres.ErrNotFound) {
+	if errors.Is(err, schema.ErrNotFound) {
 		return ps, errBadToken
 	}
 	if err != nil {

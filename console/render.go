@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
 )
 
 // csp is the Content-Security-Policy of every page, with the frame
@@ -136,13 +136,13 @@ var funcs = template.FuncMap{
 	"micros":   func(us int64) string { return millis(time.Duration(us) * time.Microsecond) },
 	"cursorAt": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	"deref":    func(t *time.Time) time.Time { return *t },
-	"rows":     func(sc scope, ds []postgres.Delivery) rowsData { return rowsData{Scope: sc, Deliveries: ds} },
+	"rows":     func(sc scope, ds []schema.Delivery) rowsData { return rowsData{Scope: sc, Deliveries: ds} },
 }
 
 // rowsData is what the deliveryRows partial gets.
 type rowsData struct {
 	Scope      scope
-	Deliveries []postgres.Delivery
+	Deliveries []schema.Delivery
 }
 
 func ago(t time.Time) string {

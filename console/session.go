@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/postgres"
+	"github.com/hookstream/hookstream/schema"
 )
 
 // Cookie names. Over TLS they take the __Host- prefix, which browsers
@@ -169,7 +169,7 @@ func (s *Server) operatorTenant(h tenantHandler) http.Handler {
 	return s.operator(func(w http.ResponseWriter, r *http.Request, sc scope) {
 		tenant := r.PathValue("tenant")
 		_, err := s.Store.Tenant(r.Context(), tenant)
-		if errors.Is(err, postgres.ErrNotFound) {
+		if errors.Is(err, schema.ErrNotFound) {
 			s.fail(w, r, sc, http.StatusNotFound, "There is no such tenant.")
 			return
 		}
@@ -212,7 +212,7 @@ func (s *Server) portalTenant(h tenantHandler) http.Handler {
 // pages (and only those pages).
 func (s *Server) frameHeaders(w http.ResponseWriter, r *http.Request, tenant string) bool {
 	origins, err := s.Store.PortalFrameAncestors(r.Context(), tenant)
-	if err != nil && !errors.Is(err, postgres.ErrNotFound) {
+	if err != nil && !errors.Is(err, schema.ErrNotFound) {
 		s.internal(w, r, scope{}, "portal frame ancestors", err)
 		return false
 	}

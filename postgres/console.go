@@ -7,30 +7,18 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// EndpointHealth is how an endpoint has fared lately: its attempts since a
-// time (at most the latest HealthSample of them), their success rate and
-// latency, its last failure ever, and its parked deliveries.
-type EndpointHealth struct {
-	Attempts  int // attempts in the window, at most HealthSample
-	Succeeded int
-	P50, P99  time.Duration
-	// LastFailureAt is nil when the endpoint never failed.
-	LastFailureAt     *time.Time
-	LastFailureStatus int
-	LastFailureError  string
-	Parked            int
-}
+	"github.com/hookstream/hookstream/schema"
+)
 
 // HealthSample bounds the attempts EndpointHealth reads per endpoint: a busy
 // endpoint's rates and latencies are those of its latest attempts.
 const HealthSample = 1000
 
-// EndpointHealth returns the health of a tenant's endpoints (ids) over the
-// attempts made since since, keyed by endpoint id. Endpoints of another
-// tenant are left out.
-func (db *DB) EndpointHealth(ctx context.Context, tenant string, ids []string, since time.Time) (map[string]EndpointHealth, error) {
+// EndpointStats returns how a tenant's endpoints (ids) fared in the
+// attempts made since since (at most the latest HealthSample of each),
+// keyed by endpoint id. Endpoints of another tenant are left out.
+func (db *DB) EndpointStats(ctx context.Context, tenant string, ids []string, since time.Time) (map[string]schema.EndpointStats, error) {
 	rows, err := db.pool.Query(ctx, `
 		SELECT e.id, s.n, s.ok, COALESCE(s.p50, 0), COALESCE(s.p99, 0),
 			f.attempted_at, COALESCE(f.status_code, 0), COALESCE(f.error, ''),
@@ -51,46 +39,37 @@ func (db *DB) EndpointHealth(ctx context.Context, tenant string, ids []string, s
 		) f ON true
 		WHERE e.tenant = $1 AND e.id = ANY($2)`, tenant, ids, since, HealthSample)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: endpoint health: %w", err)
+		return nil, fmt.Errorf("postgres: endpoint stats: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[string]EndpointHealth, len(ids))
+	out := make(map[string]schema.EndpointStats, len(ids))
 	for rows.Next() {
 		var (
 			id       string
-			h        EndpointHealth
+			h        schema.EndpointStats
 			p50, p99 int64
 		)
 		if err := rows.Scan(&id, &h.Attempts, &h.Succeeded, &p50, &p99, &h.LastFailureAt,
 			&h.LastFailureStatus, &h.LastFailureError, &h.Parked); err != nil {
-			return nil, fmt.Errorf("postgres: endpoint health: %w", err)
+			return nil, fmt.Errorf("postgres: endpoint stats: %w", err)
 		}
+		h.Sampled = h.Attempts >= HealthSample
 		h.P50, h.P99 = time.Duration(p50)*time.Microsecond, time.Duration(p99)*time.Microsecond
 		out[id] = h
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: endpoint health: %w", err)
+		return nil, fmt.Errorf("postgres: endpoint stats: %w", err)
 	}
 	return out, nil
 }
 
-// PortalSession is a session of a tenant's portal, without its token.
-type PortalSession struct {
-	ID        string
-	Tenant    string
-	Hash      []byte // of the token's secret part
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	RevokedAt *time.Time
-}
-
 const portalColumns = `id, tenant, hash, created_at, expires_at, revoked_at`
 
-func scanPortalSession(r pgx.Row) (PortalSession, error) {
-	var s PortalSession
+func scanPortalSession(r pgx.Row) (schema.PortalSession, error) {
+	var s schema.PortalSession
 	err := r.Scan(&s.ID, &s.Tenant, &s.Hash, &s.CreatedAt, &s.ExpiresAt, &s.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s, ErrNotFound
+		return s, schema.ErrNotFound
 	}
 	return s, err
 }
@@ -98,8 +77,8 @@ func scanPortalSession(r pgx.Row) (PortalSession, error) {
 // CreatePortalSession stores a portal session of a tenant by the hash of
 // its token's secret; ErrNotFound when the tenant does not exist. It
 // forgets the tenant's sessions that expired more than a day ago.
-func (db *DB) CreatePortalSession(ctx context.Context, id, tenant string, hash []byte, expires time.Time) (PortalSession, error) {
-	var s PortalSession
+func (db *DB) CreatePortalSession(ctx context.Context, id, tenant string, hash []byte, expires time.Time) (schema.PortalSession, error) {
+	var s schema.PortalSession
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM portal_sessions WHERE tenant = $1 AND expires_at < now() - interval '1 day'`,
 			tenant); err != nil {
@@ -115,14 +94,14 @@ func (db *DB) CreatePortalSession(ctx context.Context, id, tenant string, hash [
 
 // PortalSession returns a portal session, expired and revoked ones too:
 // the caller checks.
-func (db *DB) PortalSession(ctx context.Context, id string) (PortalSession, error) {
+func (db *DB) PortalSession(ctx context.Context, id string) (schema.PortalSession, error) {
 	s, err := scanPortalSession(db.pool.QueryRow(ctx, `SELECT `+portalColumns+` FROM portal_sessions WHERE id = $1`, id))
 	return s, wrapErr("portal session", err)
 }
 
 // RevokePortalSession revokes a tenant's portal session (again: a no-op)
 // and returns it; ErrNotFound when the tenant has no such session.
-func (db *DB) RevokePortalSession(ctx context.Context, tenant, id string) (PortalSession, error) {
+func (db *DB) RevokePortalSession(ctx context.Context, tenant, id string) (schema.PortalSession, error) {
 	s, err := scanPortalSession(db.pool.QueryRow(ctx, `UPDATE portal_sessions SET revoked_at = COALESCE(revoked_at, now())
 		WHERE tenant = $1 AND id = $2 RETURNING `+portalColumns, tenant, id))
 	return s, wrapErr("revoke portal session", err)
@@ -134,7 +113,7 @@ func (db *DB) PortalFrameAncestors(ctx context.Context, tenant string) ([]string
 	var out []string
 	err := db.pool.QueryRow(ctx, `SELECT portal_frame_ancestors FROM tenants WHERE id = $1`, tenant).Scan(&out)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, schema.ErrNotFound
 	}
 	return out, wrapErr("portal frame ancestors", err)
 }
@@ -150,7 +129,7 @@ func (db *DB) SetPortalFrameAncestors(ctx context.Context, tenant string, origin
 		return fmt.Errorf("postgres: set portal frame ancestors: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return ErrNotFound
+		return schema.ErrNotFound
 	}
 	return nil
 }

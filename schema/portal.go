@@ -1,0 +1,31 @@
+package schema
+
+import "time"
+
+// PortalSession is a session of a tenant's portal (package console),
+// stored without its token.
+type PortalSession struct {
+	ID        string
+	Tenant    string
+	Hash      []byte // of the token's secret part
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+// EndpointStats is how an endpoint has fared lately, as the console shows
+// it: its attempts since a time, their success rate and latency, its last
+// failure, and its parked deliveries.
+type EndpointStats struct {
+	Attempts  int
+	Succeeded int
+	// Sampled says that only the latest attempts of the window were
+	// counted (a busy endpoint's).
+	Sampled  bool
+	P50, P99 time.Duration
+	// LastFailureAt is nil when the endpoint never failed.
+	LastFailureAt     *time.Time
+	LastFailureStatus int
+	LastFailureError  string
+	Parked            int
+}
