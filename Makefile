@@ -73,6 +73,24 @@ test-hostile:
 test-api:
 	GO=$(GO) scripts/api-fuzz
 
+# The console and the portals in a real browser: headless Chromium (Debian's
+# package: apt-get install chromium; CHROMIUM names another binary) driven
+# by chromedp from cmd/hookstream/ui_test.go (build tag ui), against
+# hookstream on kfake and Postgres. Screenshots go to $(UI_SHOTS);
+# `make ui-screenshots` refreshes those of docs/screenshots.
+UI_SHOTS ?= $(DEV)/ui-shots
+.PHONY: test-ui ui-screenshots
+test-ui:
+	@command -v "$${CHROMIUM:-chromium}" >/dev/null || { echo "test-ui needs Chromium: apt-get install chromium"; exit 1; }
+	$(GO) vet -tags ui ./cmd/hookstream/
+	@if [ -z "$${HOOKSTREAM_TEST_DATABASE_URL:-}" ]; then scripts/pg-local start; fi
+	HOOKSTREAM_TEST_DATABASE_URL="$${HOOKSTREAM_TEST_DATABASE_URL:-$$(scripts/pg-local url)}" \
+	HOOKSTREAM_UI_SCREENSHOTS="$(abspath $(UI_SHOTS))" \
+	$(GO) test -tags ui -count=1 -timeout 10m -run '^TestUI' ./cmd/hookstream/
+
+ui-screenshots:
+	$(MAKE) test-ui UI_SHOTS=docs/screenshots
+
 kafka-start:
 	HOOKSTREAM_KAFKA_PORT=$(KAFKA_TEST_PORT) scripts/kafka-local start
 
