@@ -11,25 +11,14 @@ import (
 	"github.com/hookstream/hookstream/schema"
 )
 
-// PortalSession is a session of a tenant's portal. Token (and the URL
-// that carries it) are set only where the session is created.
-type PortalSession struct {
-	ID     string
-	Tenant string
-	Token  string
-	// Path is the portal's path that exchanges the token for a cookie,
-	// with the token in its query.
-	Path      string
-	ExpiresAt time.Time
-	RevokedAt *time.Time
-}
-
 // Portals issues and revokes the sessions of the tenants' portals (package
-// console). Both answer an error matching schema.ErrNotFound when the
-// tenant, or its session, does not exist.
+// console). CreateSession returns the session with its token, and the
+// portal's path that exchanges the token for a cookie (the token in its
+// query). Both answer schema.ErrNotFound when the tenant, or its session,
+// does not exist.
 type Portals interface {
-	CreateSession(ctx context.Context, tenant string, ttl time.Duration) (PortalSession, error)
-	RevokeSession(ctx context.Context, tenant, id string) (PortalSession, error)
+	CreateSession(ctx context.Context, tenant string, ttl time.Duration) (s schema.PortalSession, path string, err error)
+	RevokeSession(ctx context.Context, tenant, id string) (schema.PortalSession, error)
 }
 
 // Lifetimes of a portal session.
@@ -107,7 +96,7 @@ func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, problem(http.StatusTooManyRequests, "tenant "+strconv.Quote(tenant)+" is over its limit of calls"))
 		return
 	}
-	ps, err := s.Portals.CreateSession(r.Context(), tenant, ttl)
+	ps, path, err := s.Portals.CreateSession(r.Context(), tenant, ttl)
 	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
 		return
@@ -116,7 +105,7 @@ func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "create portal session", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, portalJSON{ID: ps.ID, Tenant: ps.Tenant, URL: s.portalURL(ps.Path), Token: ps.Token,
+	writeJSON(w, http.StatusCreated, portalJSON{ID: ps.ID, Tenant: ps.Tenant, URL: s.portalURL(path), Token: ps.Token,
 		ExpiresAt: ps.ExpiresAt})
 }
 

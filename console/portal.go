@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -22,11 +21,10 @@ const portalPrefix = "hsp_"
 
 var errBadToken = errors.New("console: unknown, expired or revoked portal token")
 
-var _ api.Portals = (*Server)(nil)
-
-// CreateSession opens a portal session of a tenant for ttl. The token
-// (hashed in the store) is returned once, in the session's Path too.
-func (s *Server) CreateSession(ctx context.Context, tenant string, ttl time.Duration) (api.PortalSession, error) {
+// CreateSession opens a portal session of a tenant for ttl. It returns
+// the session with its token (the store keeps its hash) and the path that
+// opens the portal with it.
+func (s *Server) CreateSession(ctx context.Context, tenant string, ttl time.Duration) (schema.PortalSession, string, error) {
 	s.init()
 	id := schema.NewID("ps_")
 	var b [32]byte
@@ -35,20 +33,19 @@ func (s *Server) CreateSession(ctx context.Context, tenant string, ttl time.Dura
 	hash := sha256.Sum256([]byte(secret))
 	ps, err := s.Sessions.CreatePortalSession(ctx, id, tenant, hash[:], s.Now().Add(ttl))
 	if err != nil {
-		return api.PortalSession{}, fmt.Errorf("console: create portal session: %w", err)
+		return ps, "", fmt.Errorf("console: create portal session: %w", err)
 	}
-	token := portalPrefix + strings.TrimPrefix(id, "ps_") + "_" + secret
-	return api.PortalSession{ID: ps.ID, Tenant: ps.Tenant, Token: token, ExpiresAt: ps.ExpiresAt,
-		Path: "/portal/start?token=" + url.QueryEscape(token)}, nil
+	ps.Token = portalPrefix + strings.TrimPrefix(id, "ps_") + "_" + secret
+	return ps, "/portal/start?token=" + url.QueryEscape(ps.Token), nil
 }
 
 // RevokeSession ends a tenant's portal session at once.
-func (s *Server) RevokeSession(ctx context.Context, tenant, id string) (api.PortalSession, error) {
+func (s *Server) RevokeSession(ctx context.Context, tenant, id string) (schema.PortalSession, error) {
 	ps, err := s.Sessions.RevokePortalSession(ctx, tenant, id)
 	if err != nil {
-		return api.PortalSession{}, fmt.Errorf("console: revoke portal session: %w", err)
+		return ps, fmt.Errorf("console: revoke portal session: %w", err)
 	}
-	return api.PortalSession{ID: ps.ID, Tenant: ps.Tenant, ExpiresAt: ps.ExpiresAt, RevokedAt: ps.RevokedAt}, nil
+	return ps, nil
 }
 
 // checkPortalToken returns the live session a token opens, errBadToken
@@ -98,10 +95,10 @@ func (s *Server) portalStart(w http.ResponseWriter, r *http.Request) {
 // openPortal lets an operator open a tenant's portal (for an hour), to see
 // what its customers see.
 func (s *Server) openPortal(w http.ResponseWriter, r *http.Request, sc scope) {
-	ps, err := s.CreateSession(r.Context(), sc.Tenant, time.Hour)
+	_, path, err := s.CreateSession(r.Context(), sc.Tenant, time.Hour)
 	if err != nil {
 		s.internal(w, r, sc, "open portal", err)
 		return
 	}
-	http.Redirect(w, r, ps.Path, http.StatusSeeOther)
+	http.Redirect(w, r, path, http.StatusSeeOther)
 }

@@ -15,6 +15,10 @@ import (
 // endpoint's rates and latencies are those of its latest attempts.
 const HealthSample = 1000
 
+// ParkedCount bounds the parked deliveries EndpointStats counts per
+// endpoint: beyond, it says there are more.
+const ParkedCount = 1000
+
 // EndpointStats returns how a tenant's endpoints (ids) fared in the
 // attempts made since since (at most the latest HealthSample of each),
 // keyed by endpoint id. Endpoints of another tenant are left out.
@@ -22,7 +26,7 @@ func (db *DB) EndpointStats(ctx context.Context, tenant string, ids []string, si
 	rows, err := db.pool.Query(ctx, `
 		SELECT e.id, s.n, s.ok, COALESCE(s.p50, 0), COALESCE(s.p99, 0),
 			f.attempted_at, COALESCE(f.status_code, 0), COALESCE(f.error, ''),
-			(SELECT count(*) FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'parked')
+			(SELECT count(*) FROM (SELECT FROM deliveries d WHERE d.endpoint_id = e.id AND d.status = 'parked' LIMIT $5) p)
 		FROM endpoints e
 		CROSS JOIN LATERAL (
 			SELECT count(*) AS n, count(*) FILTER (WHERE a.outcome = 'succeeded') AS ok,
@@ -37,7 +41,7 @@ func (db *DB) EndpointStats(ctx context.Context, tenant string, ids []string, si
 			WHERE endpoint_id = e.id AND outcome <> 'succeeded'
 			ORDER BY attempted_at DESC LIMIT 1
 		) f ON true
-		WHERE e.tenant = $1 AND e.id = ANY($2)`, tenant, ids, since, HealthSample)
+		WHERE e.tenant = $1 AND e.id = ANY($2)`, tenant, ids, since, HealthSample, ParkedCount+1)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: endpoint stats: %w", err)
 	}
@@ -54,6 +58,9 @@ func (db *DB) EndpointStats(ctx context.Context, tenant string, ids []string, si
 			return nil, fmt.Errorf("postgres: endpoint stats: %w", err)
 		}
 		h.Sampled = h.Attempts >= HealthSample
+		if h.Parked > ParkedCount {
+			h.Parked, h.MoreParked = ParkedCount, true
+		}
 		h.P50, h.P99 = time.Duration(p50)*time.Microsecond, time.Duration(p99)*time.Microsecond
 		out[id] = h
 	}

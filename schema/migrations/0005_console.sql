@@ -3,8 +3,8 @@
 -- An endpoint's health over the last hour, and its last failure, read
 -- without scanning the whole table: one index by endpoint and time, and a
 -- small one of the failures alone.
-CREATE INDEX attempts_endpoint_at_idx ON attempts (endpoint_id, attempted_at DESC);
-CREATE INDEX attempts_endpoint_failed_idx ON attempts (endpoint_id, attempted_at DESC) WHERE outcome <> 'succeeded';
+CREATE INDEX IF NOT EXISTS attempts_endpoint_at_idx ON attempts (endpoint_id, attempted_at DESC);
+CREATE INDEX IF NOT EXISTS attempts_endpoint_failed_idx ON attempts (endpoint_id, attempted_at DESC) WHERE outcome <> 'succeeded';
 
 -- Sessions of a tenant's portal: the token is stored hashed, like API keys.
 CREATE TABLE portal_sessions (

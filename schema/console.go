@@ -5,9 +5,11 @@ import "time"
 // PortalSession is a session of a tenant's portal (package console),
 // stored without its token.
 type PortalSession struct {
-	ID        string
-	Tenant    string
-	Hash      []byte // of the token's secret part
+	ID     string
+	Tenant string
+	Hash   []byte // of the token's secret part
+	// Token is set only in what creates the session: it is shown once.
+	Token     string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	RevokedAt *time.Time
@@ -28,4 +30,6 @@ type EndpointStats struct {
 	LastFailureStatus int
 	LastFailureError  string
 	Parked            int
+	// MoreParked says that more deliveries are parked than Parked counts.
+	MoreParked bool
 }
