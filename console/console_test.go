@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/console"
@@ -353,5 +356,55 @@ func TestPortalFrameAncestors(t *testing.T) {
 	}
 	if csp := op.get("/console/t/acme/").header.Get("Content-Security-Policy"); !strings.HasSuffix(csp, "frame-ancestors 'none'") {
 		t.Errorf("the console: CSP %q", csp)
+	}
+}
+
+var (
+	olderLink = regexp.MustCompile(`id="older" href="([^"]+)"`)
+	liveLink  = regexp.MustCompile(`hx-get="([^"]+)"`)
+)
+
+func TestDeliveriesSearchAndPages(t *testing.T) {
+	s := newSite(t, false)
+	conn, err := pgx.Connect(context.Background(), s.dbURL)
+	testenv.Must(t, err, "connect")
+	defer conn.Close(context.Background())
+	// 70 deliveries of ep_a: 60 dead, 10 succeeded; 5 of ep_b.
+	_, err = conn.Exec(context.Background(), `
+		INSERT INTO deliveries (id, tenant, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
+		SELECT 'msg_' || i, 'default', CASE WHEN i <= 70 THEN 'ep_a' ELSE 'ep_b' END, 'evt_' || i, 'order.paid',
+			CASE WHEN i <= 60 THEN 'dead' ELSE 'succeeded' END, 1, now() - (i || ' seconds')::interval, now()
+		FROM generate_series(1, 75) i`)
+	testenv.Must(t, err, "seed")
+	b := s.browser(t)
+	b.login()
+	rows := func(p page) int { return strings.Count(p.body, `<tr class="delivery"`) }
+
+	first := b.get("/console/t/default/deliveries?endpoint=ep_a&status=dead&type=order.paid")
+	if rows(first) != 50 {
+		t.Fatalf("first page: %d rows, want 50", rows(first))
+	}
+	live := liveLink.FindStringSubmatch(first.body)
+	if live == nil || html.UnescapeString(live[1]) != "/console/t/default/deliveries?endpoint=ep_a&status=dead&type=order.paid" {
+		t.Errorf("the first page refreshes itself from %q, want the same search", live)
+	}
+	older := olderLink.FindStringSubmatch(first.body)
+	if older == nil {
+		t.Fatal("no link to older deliveries")
+	}
+	second := b.get(html.UnescapeString(older[1]))
+	if second.status != http.StatusOK || rows(second) != 10 || strings.Contains(second.body, `id="older"`) ||
+		strings.Contains(second.body, "hx-get") {
+		t.Errorf("second page (%s): %d, %d rows", older[1], second.status, rows(second))
+	}
+	if p := b.get("/console/t/default/deliveries?endpoint=ep_b"); rows(p) != 5 {
+		t.Errorf("ep_b: %d rows, want 5", rows(p))
+	}
+	if p := b.get("/console/t/default/deliveries?since=yesterday"); p.status != http.StatusBadRequest {
+		t.Errorf("a bad time: %d, want 400", p.status)
+	}
+	recent := b.get("/console/t/default/deliveries?since=" + url.QueryEscape(time.Now().UTC().Add(-30*time.Second).Format("2006-01-02T15:04:05")))
+	if n := rows(recent); n < 20 || n > 30 {
+		t.Errorf("the last 30 s: %d rows", n)
 	}
 }

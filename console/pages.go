@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -147,8 +148,9 @@ type deliveryQuery struct {
 	Endpoint, EventID, Type, Status, Since, Until string
 }
 
-// Query is the search as a query string, for the links of the page.
-func (q deliveryQuery) Query() string {
+// Query is the search as a query string, for the links of the page
+// (encoded here: the template must not encode it again).
+func (q deliveryQuery) Query() template.URL {
 	v := url.Values{}
 	for k, val := range map[string]string{"endpoint": q.Endpoint, "event": q.EventID, "type": q.Type, "status": q.Status,
 		"since": q.Since, "until": q.Until} {
@@ -156,7 +158,7 @@ func (q deliveryQuery) Query() string {
 			v.Set(k, val)
 		}
 	}
-	return v.Encode()
+	return template.URL(v.Encode()) //nolint:gosec // url.Values.Encode escapes every value
 }
 
 type deliveriesData struct {

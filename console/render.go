@@ -131,7 +131,6 @@ var funcs = template.FuncMap{
 	"pct":      percent,
 	"pretty":   prettyJSON,
 	"join":     strings.Join,
-	"q":        template.URLQueryEscaper,
 	"add":      func(a, b int) int { return a + b },
 	"micros":   func(us int64) string { return millis(time.Duration(us) * time.Microsecond) },
 	"cursorAt": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
