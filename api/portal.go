@@ -29,7 +29,7 @@ const (
 )
 
 type portalRequest struct {
-	Tenant     string       `json:"tenant"`
+	Tenant     *string      `json:"tenant"`
 	TTLSeconds *wholeNumber `json:"ttl_seconds"`
 }
 
@@ -69,9 +69,12 @@ func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, p)
 		return
 	}
-	tenant := req.Tenant
+	tenant := ""
+	if req.Tenant != nil {
+		tenant = *req.Tenant
+	}
 	switch {
-	case tenant != "" && !validTenantID(tenant):
+	case req.Tenant != nil && !validTenantID(tenant):
 		writeProblem(w, fieldProblem("tenant", "must be a tenant id"))
 		return
 	case !c.admin && tenant != "" && tenant != c.tenant:

@@ -73,6 +73,7 @@ func TestPortalSessions(t *testing.T) {
 	assertProblem(t, call(t, "POST", base+"/v1/portal-sessions", `{"ttl_seconds":10}`), http.StatusUnprocessableEntity, "ttl_seconds")
 	assertProblem(t, call(t, "POST", base+"/v1/portal-sessions", `{"ttl_seconds":86401}`), http.StatusUnprocessableEntity, "ttl_seconds")
 	assertProblem(t, call(t, "POST", base+"/v1/portal-sessions", `{"tenant":"a b"}`), http.StatusUnprocessableEntity, "tenant")
+	assertProblem(t, call(t, "POST", base+"/v1/portal-sessions", `{"tenant":""}`), http.StatusUnprocessableEntity, "tenant")
 	assertProblem(t, callAuth(t, "", "POST", base+"/v1/portal-sessions", ""), http.StatusUnauthorized, "")
 
 	// The portal opens with the token, and not once it is revoked (by the
