@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/page"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hookstream/hookstream/internal/testenv"
@@ -51,16 +51,16 @@ func browser(t *testing.T) context.Context {
 	// alert would be a receiver's markup running); confirmations are
 	// accepted.
 	go func() {
-		for d, err := range chromedp.Events(ctx, page.JavascriptDialogOpening) {
+		for d, err := range chromedp.Events(ctx, cdppage.JavascriptDialogOpening) {
 			if err != nil {
 				return
 			}
-			if d.Type != page.DialogTypeConfirm {
+			if d.Type != cdppage.DialogTypeConfirm {
 				t.Errorf("a %s dialog opened: %q", d.Type, d.Message)
 			}
 			go func() {
 				_ = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-					_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+					_, err := cdp.Call(ctx, tg, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: true})
 					return err
 				}))
 			}()
