@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,8 +101,10 @@ func TestListenIsAWebSocketStream(t *testing.T) {
 	if r := call(t, "GET", base+"/v1/listen?events=a.b*", ""); r.status != http.StatusBadRequest {
 		t.Errorf("GET /v1/listen?events=a.b*: %d, want 400", r.status)
 	}
-	if r := call(t, "GET", base+"/v1/listen", "", "X-Hookstream-Listener-Secret", "whsec_nope"); r.status != http.StatusBadRequest {
-		t.Errorf("GET /v1/listen with a bad secret: %d, want 400", r.status)
+	for _, bad := range []string{"whsec_nope", "", "whsec_" + strings.Repeat("A", 120)} {
+		if r := call(t, "GET", base+"/v1/listen", "", "X-Hookstream-Listener-Secret", bad); r.status != http.StatusBadRequest {
+			t.Errorf("GET /v1/listen with secret %q: %d, want 400", bad, r.status)
+		}
 	}
 	if r := callAuth(t, "", "GET", base+"/v1/listen", ""); r.status != http.StatusUnauthorized {
 		t.Errorf("GET /v1/listen without a token: %d, want 401", r.status)

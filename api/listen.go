@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -33,14 +34,11 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request, tenant string) {
 	}
 	// A client that reconnects keeps its secret: the receiver it feeds
 	// need not learn a new one.
-	secret := r.Header.Get(ListenerSecretHeader)
-	if secret != "" {
-		if !strings.HasPrefix(secret, delivery.SecretPrefix) {
-			writeProblem(w, headerProblem(ListenerSecretHeader, "must be a whsec_ signing secret"))
-			return
-		}
-		if _, err := delivery.ParseSecret(secret); err != nil {
-			writeProblem(w, headerProblem(ListenerSecretHeader, "must be a whsec_ signing secret of 24 to 64 bytes"))
+	var secret string
+	if given := r.Header.Values(ListenerSecretHeader); len(given) > 0 {
+		secret = given[0]
+		if _, err := delivery.ParseSecret(secret); err != nil || len(given) > 1 || !listenerSecret.MatchString(secret) {
+			writeProblem(w, headerProblem(ListenerSecretHeader, "must be one whsec_ signing secret: whsec_ and the standard base64 of 24 to 64 bytes"))
 			return
 		}
 	} else {
@@ -83,6 +81,9 @@ func (s *Server) listen(w http.ResponseWriter, r *http.Request, tenant string) {
 // client asks its listener to use (a reconnection keeps its secret);
 // without it, the listener gets a new one.
 const ListenerSecretHeader = "X-Hookstream-Listener-Secret"
+
+// listenerSecret is the shape the document gives ListenerSecretHeader.
+var listenerSecret = regexp.MustCompile(`^whsec_[A-Za-z0-9+/]{32,88}={0,2}$`)
 
 // isWebSocket reports whether r asks to upgrade to a WebSocket.
 func isWebSocket(r *http.Request) bool {
