@@ -79,5 +79,10 @@ Try it:
   echo '{"tenant":"default","type":"invoice.paid","data":{"invoice":"in_2"}}' | kcat -P -b %[2]s -t %[3]sevents
   curl -s "%[1]s/v1/deliveries" -H "Authorization: Bearer $TOKEN"
 
+Or with this binary as a client (hookstream --help):
+  export HOOKSTREAM_API_URL=%[1]s HOOKSTREAM_TOKEN=%[4]s
+  hookstream deliveries tail
+  hookstream listen --forward-to http://127.0.0.1:3000/hook
+
 `, base, cfg.KafkaBrokers[0], cfg.TopicPrefix, cfg.AdminToken, metrics)
 }
