@@ -94,22 +94,19 @@ func (s *Server) createPortalSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if wait, ok := s.calls.Take(tenant, 1); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
-		writeProblem(w, problem(http.StatusTooManyRequests, "tenant "+strconv.Quote(tenant)+" is over its limit of calls"))
-		return
-	}
-	ps, path, err := s.Portals.CreateSession(r.Context(), tenant, ttl)
-	if errors.Is(err, schema.ErrNotFound) {
-		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
-		return
-	}
-	if err != nil {
-		s.internal(w, r, "create portal session", err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, portalJSON{ID: ps.ID, Tenant: ps.Tenant, URL: s.portalURL(path), Token: ps.Token,
-		ExpiresAt: ps.ExpiresAt})
+	s.limited(&s.calls, "calls", func(w http.ResponseWriter, r *http.Request, tenant string) {
+		ps, path, err := s.Portals.CreateSession(r.Context(), tenant, ttl)
+		if errors.Is(err, schema.ErrNotFound) {
+			writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+			return
+		}
+		if err != nil {
+			s.internal(w, r, "create portal session", err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, portalJSON{ID: ps.ID, Tenant: ps.Tenant, URL: s.portalURL(path), Token: ps.Token,
+			ExpiresAt: ps.ExpiresAt})
+	})(w, r, tenant)
 }
 
 // revokePortalSession ends a tenant's portal session at once.

@@ -70,22 +70,30 @@ func (s *Server) checkPortalToken(r *http.Request, token string) (schema.PortalS
 	return ps, nil
 }
 
+// openSession checks a portal token and sets the frame headers of its
+// tenant; when it cannot, it has answered (401 for a token that opens
+// nothing).
+func (s *Server) openSession(w http.ResponseWriter, r *http.Request, token string) (schema.PortalSession, bool) {
+	ps, err := s.checkPortalToken(r, token)
+	if errors.Is(err, errBadToken) {
+		s.fail(w, r, scope{}, http.StatusUnauthorized,
+			"This portal session has ended or was revoked: open the portal again from the application that sent you here.")
+		return ps, false
+	}
+	if err != nil {
+		s.internal(w, r, scope{}, "portal session", err)
+		return ps, false
+	}
+	return ps, s.frameHeaders(w, r, ps.Tenant)
+}
+
 // portalStart exchanges the token of a portal URL for the session's
 // cookie, and sends the browser on to the portal (the token leaves the
 // address bar, and is never sent on as a Referer).
 func (s *Server) portalStart(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	ps, err := s.checkPortalToken(r, token)
-	if errors.Is(err, errBadToken) {
-		s.fail(w, r, scope{}, http.StatusUnauthorized,
-			"This portal link has expired or was revoked: open the portal again from the application that sent you here.")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, scope{}, "portal session", err)
-		return
-	}
-	if !s.frameHeaders(w, r, ps.Tenant) {
+	ps, ok := s.openSession(w, r, token)
+	if !ok {
 		return
 	}
 	s.setCookie(w, r, portalCookie, token, ps.ExpiresAt)

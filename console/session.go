@@ -187,20 +187,11 @@ func (s *Server) operatorTenant(h tenantHandler) http.Handler {
 func (s *Server) portalTenant(h tenantHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := s.cookie(r, portalCookie)
-		ps, err := s.checkPortalToken(r, token)
-		if errors.Is(err, errBadToken) {
-			s.fail(w, r, scope{}, http.StatusUnauthorized,
-				"This portal session has ended or was revoked: open the portal again from the application that sent you here.")
-			return
-		}
-		if err != nil {
-			s.internal(w, r, scope{}, "portal session", err)
+		ps, ok := s.openSession(w, r, token)
+		if !ok {
 			return
 		}
 		sc := scope{Tenant: ps.Tenant, Base: "/portal", CSRF: csrfToken(token)}
-		if !s.frameHeaders(w, r, ps.Tenant) {
-			return
-		}
 		if r.Method == http.MethodPost && !s.checkForm(w, r, sc) {
 			return
 		}

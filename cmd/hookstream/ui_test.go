@@ -271,6 +271,9 @@ func TestUIOperator(t *testing.T) {
 	screenshot(t, ctx, "endpoints")
 	ui(t, ctx, "live", chromedp.Navigate(s.api+"/console/live"), chromedp.WaitVisible(chromedp.CSS("#charts svg")),
 		chromedp.Sleep(6*time.Second)) // one more sample, for the picture
+	if charts := text(t, ctx, "#charts"); !strings.Contains(charts, "delivered") || !strings.Contains(charts, "5xx") {
+		t.Errorf("the live charts do not draw deliveries and 5xx failures:\n%s", charts)
+	}
 	screenshot(t, ctx, "live")
 }
 
