@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/internal/testenv"
 )
@@ -269,6 +270,33 @@ func TestUIOperator(t *testing.T) {
 		chromedp.Navigate(s.api+"/console/t/default/"),
 		chromedp.WaitVisible(chromedp.CSS(`#endpoints tr.endpoint[data-id="`+bep.ID+`"]`)))
 	screenshot(t, ctx, "endpoints")
+	// A poison record (hostile markup that no stage can decode) lands in
+	// the quarantine: the console lists it as text and puts it back.
+	poison := `<img src=x onerror="window.__pwned = 3">not a task`
+	testenv.Must(t, s.kafka().ProduceSync(context.Background(), &kgo.Record{Topic: s.prefix + "retry.1s",
+		Key: []byte("k"), Value: []byte(poison)}).FirstErr(), "produce poison")
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		var list struct{ Data []struct{ ID string } }
+		code, _ := s.call("GET", "/v1/quarantine", nil, &list)
+		return code == http.StatusOK && len(list.Data) == 1
+	}, "the poison record is not in the quarantine")
+	ui(t, ctx, "quarantine",
+		chromedp.Navigate(s.api+"/console/quarantine"),
+		chromedp.WaitVisible(chromedp.CSS("#quarantine td pre")))
+	if shown := get(t, ctx, "quarantined value", chromedp.TextContent(chromedp.CSS("#quarantine td pre"))); shown != poison {
+		t.Errorf("the quarantined value shows %q, want %q as text", shown, poison)
+	}
+	if get(t, ctx, "script ran?", chromedp.Evaluate[bool](`window.__pwned !== undefined || document.querySelector("main img") !== null`)) {
+		t.Error("the quarantined record's markup was rendered")
+	}
+	screenshot(t, ctx, "quarantine")
+	ui(t, ctx, "put back",
+		chromedp.Click(chromedp.CSS("#quarantine button")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")))
+	if q := text(t, ctx, "#quarantine"); !strings.Contains(q, "put back") {
+		t.Errorf("after putting the record back, the quarantine shows:\n%s", q)
+	}
+
 	ui(t, ctx, "live", chromedp.Navigate(s.api+"/console/live"), chromedp.WaitVisible(chromedp.CSS("#charts svg")),
 		chromedp.Sleep(6*time.Second)) // one more sample, for the picture
 	if charts := text(t, ctx, "#charts"); !strings.Contains(charts, "delivered") || !strings.Contains(charts, "5xx") {
