@@ -66,6 +66,7 @@ func banner(addrs listening, cfg Config) string {
 	return fmt.Sprintf(`
 hookstream is running
   API          %[1]s   (/v1/…, /healthz, /readyz)
+  console      %[1]s/console   (sign in with the admin token)
   metrics      %[5]s
   Kafka        %[2]s   (publish to topic %[3]sevents)
   admin token  %[4]s
