@@ -48,6 +48,14 @@ func browser(t *testing.T) context.Context {
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
 	testenv.Must(t, chromedp.Do(ctx), "start chromium")
+	// Every page records what its Content-Security-Policy blocked (see
+	// screenshot): the pages must work under it, htmx included.
+	testenv.Must(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.__csp = []; document.addEventListener("securitypolicyviolation",
+				e => window.__csp.push(e.violatedDirective + " " + e.blockedURI + " " + (e.sourceFile || "") + ":" + e.lineNumber));`})
+		return err
+	})), "watch the CSP")
 	// Any dialog but the console's own confirmations fails the test (an
 	// alert would be a receiver's markup running); confirmations are
 	// accepted.
@@ -104,12 +112,16 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return get(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
 
-// screenshot saves the page as name.png.
+// screenshot saves the page as name.png, after checking that its
+// Content-Security-Policy blocked nothing.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	dir := os.Getenv("HOOKSTREAM_UI_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
+	}
+	if blocked := get(t, ctx, "CSP violations", chromedp.Evaluate[[]string](`window.__csp || []`)); len(blocked) > 0 {
+		t.Errorf("%s: the Content-Security-Policy blocked %q", name, blocked)
 	}
 	shot := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
 	testenv.Must(t, os.MkdirAll(dir, 0o755), "screenshots")
