@@ -43,7 +43,6 @@ type view struct {
 	Scope  scope
 	Title  string
 	Notice string
-	Error  string
 	Data   any
 }
 
@@ -67,9 +66,6 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, sc scope, page s
 		panic("console: no page " + page)
 	}
 	v := view{Scope: sc, Title: title, Data: data, Notice: notices[r.URL.Query().Get("done")]}
-	if msg, ok := data.(string); ok && page == "login" {
-		v.Error = msg
-	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		s.Log.Error("console page failed", "page", page, "err", err)

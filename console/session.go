@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,17 +65,16 @@ func (s *Server) cookieName(r *http.Request, name string) string {
 }
 
 // setCookie sets a session cookie until expires (deleting it when expires
-// is zero). A portal's cookie is SameSite=None and Partitioned over TLS,
-// so that it works in the frame of the tenant's own pages (its CSRF token
-// and the cross-origin check guard its forms); Lax otherwise.
+// is zero). Cookies are SameSite=Lax, so that a link to a page (in an
+// alert, a chat) opens it signed in; forms are guarded by their CSRF
+// tokens and the cross-origin check, not by the cookie. A portal's cookie
+// is SameSite=None and Partitioned over TLS, so that it works in the frame
+// of the tenant's own pages.
 func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
 	c := &http.Cookie{Name: s.cookieName(r, name), Value: value, Path: "/", HttpOnly: true,
-		Secure: s.secure(r), SameSite: http.SameSiteStrictMode}
-	if name == portalCookie {
-		c.SameSite = http.SameSiteLaxMode
-		if c.Secure {
-			c.SameSite, c.Partitioned = http.SameSiteNoneMode, true
-		}
+		Secure: s.secure(r), SameSite: http.SameSiteLaxMode}
+	if name == portalCookie && c.Secure {
+		c.SameSite, c.Partitioned = http.SameSiteNoneMode, true
 	}
 	if expires.IsZero() {
 		c.MaxAge = -1
@@ -150,7 +150,7 @@ func (s *Server) operator(h tenantHandler) http.Handler {
 		v, ok := s.operatorSession(r)
 		if !ok {
 			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+				http.Redirect(w, r, "/console/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			s.fail(w, r, scope{}, http.StatusUnauthorized, "Your session has ended: sign in again.")
@@ -219,7 +219,22 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, scope{}, "login", http.StatusOK, "Sign in", nil)
+	s.render(w, r, scope{}, "login", http.StatusOK, "Sign in", loginData{Next: next(r.URL.Query().Get("next"))})
+}
+
+// loginData is what the login page shows.
+type loginData struct {
+	Next  string // the page to go to once signed in
+	Error string
+}
+
+// next is where to go after signing in: a page of the console, else its
+// home (never another site).
+func next(path string) string {
+	if !strings.HasPrefix(path, "/console/") || strings.ContainsAny(path, "\\\x00\r\n") {
+		return "/console/"
+	}
+	return path
 }
 
 // login exchanges the admin token for a session cookie.
@@ -232,12 +247,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	got := sha256.Sum256([]byte(r.PostForm.Get("token")))
 	want := sha256.Sum256([]byte(s.AdminToken))
 	if s.AdminToken == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		s.render(w, r, scope{}, "login", http.StatusUnauthorized, "Sign in", "That is not the admin token.")
+		s.render(w, r, scope{}, "login", http.StatusUnauthorized, "Sign in",
+			loginData{Next: next(r.PostForm.Get("next")), Error: "That is not the admin token."})
 		return
 	}
 	expires := s.Now().Add(s.OperatorTTL)
 	s.setCookie(w, r, operatorCookie, s.newOperatorSession(expires), expires)
-	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+	http.Redirect(w, r, next(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
