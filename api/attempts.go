@@ -91,7 +91,9 @@ func parseFeedCursor(s string) (schema.FeedCursor, bool) {
 	}
 	n, id, ok := strings.Cut(c.ID, ".")
 	attempt, err := strconv.Atoi(n)
-	if !ok || err != nil || attempt < 1 || !validID("msg_", id) {
+	// A position, not an attempt: attempt 0 is before every attempt of
+	// its delivery, and valid as the document's pattern says.
+	if !ok || err != nil || attempt < 0 || !validID("msg_", id) {
 		return schema.FeedCursor{}, false
 	}
 	return schema.FeedCursor{At: c.CreatedAt, DeliveryID: id, Attempt: attempt}, true
