@@ -104,6 +104,9 @@ test-short:
 vet:
 	$(GO) vet ./...
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@# The modules under deploy/ require this one: a dependency bumped here
+	@# must be bumped there too, or their suites fail late in CI.
+	@for m in deploy/image deploy/chartcheck; do (cd $$m && $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod is not tidy: run (cd $$m && go mod tidy)"; exit 1; }; done
 
 migrate: build
 	@if [ -z "$${HOOKSTREAM_DATABASE_URL:-}" ]; then scripts/pg-local start; fi
