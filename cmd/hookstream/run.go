@@ -221,36 +221,32 @@ func (p *process) startRoles() (listening, error) {
 		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Origin: origin,
 			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Metrics: p.metrics, Log: p.log.With("stage", "dispatch"),
 			Lanes: &quota.Buckets{Limit: quota.Limit{Rate: cfg.TenantFastLaneRate, Burst: cfg.TenantFastLaneBurst}}}
-		group := p.topics.Group("dispatch")
-		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Events()})
-		// Each session is a member of the group with partitions and
-		// transactions of its own: one tenant's backlog (its events share a
-		// partition) holds up only the partitions of its session.
-		for i := range cfg.DispatchSessions {
-			p.start(session("dispatch", i), func(ctx context.Context) error {
-				// Batches of events that are forwarded cost no Postgres
-				// work, only the transaction's round trips: larger ones
-				// read past a tenant's backlog that much faster.
-				c := p.member(session("dispatch", i), group, p.topics.Events(), 8*cfg.BatchRecords)
-				c.TransactionalID = session(c.TransactionalID, i)
-				c.Outputs = []string{p.topics.Deliveries(), p.topics.EventsBulk(), p.topics.Invalid(), p.topics.Quarantine()}
-				return consumer.RunTransform(ctx, c, d.Transform)
-			})
+		// Each stage runs DispatchSessions members of its group, each with
+		// partitions and transactions of its own: one tenant's backlog (its
+		// events share a partition) holds up only its session's partitions.
+		dispatch := func(stage, topic string, maxRecords int, fn consumer.TransformFunc, outputs ...string) {
+			group := p.topics.Group(stage)
+			stages = append(stages, consumer.Stage{Group: group, Topic: topic})
+			for i := range cfg.DispatchSessions {
+				p.start(session(stage, i), func(ctx context.Context) error {
+					c := p.member(session(stage, i), group, topic, maxRecords)
+					c.TransactionalID = session(c.TransactionalID, i)
+					c.Outputs = outputs
+					return consumer.RunTransform(ctx, c, fn)
+				})
+			}
 		}
+		// Batches of events that are forwarded cost no Postgres work, only
+		// the transaction's round trips: larger ones read past a tenant's
+		// backlog that much faster.
+		dispatch("dispatch", p.topics.Events(), 8*cfg.BatchRecords, d.Transform,
+			p.topics.Deliveries(), p.topics.EventsBulk(), p.topics.Invalid(), p.topics.Quarantine())
 		// The bulk lane of events: those of tenants past their share of the
 		// fast lane, forwarded unclaimed by the dispatcher above.
 		bulk := *d
 		bulk.Bulk, bulk.Lanes, bulk.Log = true, nil, p.log.With("stage", "dispatch-bulk")
-		bgroup := p.topics.Group("dispatch-bulk")
-		stages = append(stages, consumer.Stage{Group: bgroup, Topic: p.topics.EventsBulk()})
-		for i := range cfg.DispatchSessions {
-			p.start(session("dispatch-bulk", i), func(ctx context.Context) error {
-				c := p.member(session("dispatch-bulk", i), bgroup, p.topics.EventsBulk(), cfg.BatchRecords)
-				c.TransactionalID = session(c.TransactionalID, i)
-				c.Outputs = []string{p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine()}
-				return consumer.RunTransform(ctx, c, bulk.Transform)
-			})
-		}
+		dispatch("dispatch-bulk", p.topics.EventsBulk(), cfg.BatchRecords, bulk.Transform,
+			p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine())
 	}
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		// Keep as many idle connections to one host as attempts can be in
