@@ -175,13 +175,17 @@ test-image:
 	HOOKSTREAM_KAFKA_BROKERS=127.0.0.1:$(KAFKA_TEST_PORT) GO=$(GO) \
 	$(GO) test -count=1 -v -timeout 30m ./...
 
-# The benchmark (cmd/hookstream-bench/, README "Performance"): a raw HTTP ceiling, then the
-# steady, max, fanout, slow and backlog scenarios against hookstream
-# subprocesses on an embedded Kafka (or HOOKSTREAM_KAFKA_BROKERS) and the
-# throwaway Postgres (or HOOKSTREAM_DATABASE_URL's server). `make bench`
-# takes a minute or two; `make bench-full` uses the sizes of the targets
-# (1,000,000-event backlog) and takes several minutes. BENCH_FLAGS adds
-# flags, e.g. BENCH_FLAGS='-split -scenario=max'.
+# The benchmark (cmd/hookstream-bench/, docs/performance.md): a raw HTTP
+# ceiling, then the steady, max, ingest, fanout, slow, backlog and fair
+# scenarios against hookstream subprocesses on an embedded Kafka (or
+# HOOKSTREAM_KAFKA_BROKERS) and the bench's own Postgres cluster with durable
+# settings (scripts/pg-local in .dev/pg-bench on port 54339: fsync and
+# synchronous commit on, tuned as docs/performance.md#postgres-settings says;
+# never the shared test cluster). BENCH_FLAGS=-unsafe runs on a second
+# cluster with fsync off and labels the figures so. `make bench` takes a few
+# minutes; `make bench-full` uses the sizes of the targets (1,000,000-event
+# backlog) and takes longer. BENCH_FLAGS adds flags, e.g.
+# BENCH_FLAGS='-scenario=max -profile=10s'.
 BENCH_FLAGS ?=
 
 .PHONY: bench bench-full

@@ -39,24 +39,72 @@ func buildHookstream(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
+// benchClusters are the bench's own Postgres clusters (scripts/pg-local),
+// apart from the shared test cluster on 54329: durable settings by default,
+// the same sizes with fsync off for -unsafe.
+var benchClusters = map[bool]struct {
+	dir, port, tuning string
+}{
+	false: {"pg-bench", "54339", "durable"},
+	true:  {"pg-bench-unsafe", "54338", "unsafe"},
+}
+
 // pgAdminURL returns the URL of a Postgres database from which the bench
-// creates one database per scenario: HOOKSTREAM_DATABASE_URL, else the
-// throwaway cluster of scripts/pg-local (started if needed).
-func pgAdminURL(ctx context.Context, repo string) (string, error) {
-	if u := os.Getenv("HOOKSTREAM_DATABASE_URL"); u != "" {
-		return u, nil
+// creates one database per scenario: dbURL when given, else the bench's
+// own scripts/pg-local cluster (started if needed), durable unless unsafe.
+func pgAdminURL(ctx context.Context, repo, dbURL string, unsafe bool) (string, error) {
+	if dbURL != "" {
+		return dbURL, nil
 	}
+	c := benchClusters[unsafe]
 	script := filepath.Join(repo, "scripts", "pg-local")
+	env := append(os.Environ(), "HOOKSTREAM_PG_DIR="+filepath.Join(repo, ".dev", c.dir),
+		"HOOKSTREAM_PG_PORT="+c.port, "HOOKSTREAM_PG_TUNING="+c.tuning)
 	start := exec.CommandContext(ctx, script, "start")
+	start.Env = env
 	start.Stdout, start.Stderr = os.Stderr, os.Stderr
 	if err := start.Run(); err != nil {
 		return "", fmt.Errorf("scripts/pg-local start: %w", err)
 	}
-	out, err := exec.CommandContext(ctx, script, "url").Output()
+	url := exec.CommandContext(ctx, script, "url")
+	url.Env = env
+	out, err := url.Output()
 	if err != nil {
 		return "", fmt.Errorf("scripts/pg-local url: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// pgSettingNames are the server settings a run reports: what makes a
+// figure durable or not, and the sizes that matter for a write load.
+var pgSettingNames = []string{"server_version", "fsync", "synchronous_commit", "full_page_writes",
+	"wal_sync_method", "shared_buffers", "wal_buffers", "max_wal_size", "checkpoint_timeout",
+	"checkpoint_completion_target", "commit_delay", "shared_preload_libraries"}
+
+// pgSettings reads pgSettingNames from the server at url.
+func pgSettings(ctx context.Context, url string) (map[string]string, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	out := map[string]string{}
+	for _, n := range pgSettingNames {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", n).Scan(&v); err != nil {
+			return nil, fmt.Errorf("SHOW %s: %w", n, err)
+		}
+		out[n] = v
+	}
+	return out, nil
+}
+
+// durable reports whether settings acknowledge a commit only once it is on
+// disk.
+func durable(settings map[string]string) bool {
+	return settings["fsync"] == "on" && settings["full_page_writes"] == "on" &&
+		(settings["synchronous_commit"] == "on" || settings["synchronous_commit"] == "remote_apply" ||
+			settings["synchronous_commit"] == "remote_write" || settings["synchronous_commit"] == "local")
 }
 
 // withDatabase returns rawURL with its database name replaced.

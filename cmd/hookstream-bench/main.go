@@ -37,7 +37,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 )
 
-var allScenarios = []string{"steady", "max", "fanout", "slow", "backlog", "fair"}
+var allScenarios = []string{"steady", "max", "ingest", "fanout", "slow", "backlog", "fair"}
 
 // moreScenarios run only when named.
 var moreScenarios = []string{"fair-nolanes"}
@@ -71,6 +71,12 @@ type options struct {
 	jsonPath        string
 	keep            bool
 	brokers         []string
+	unsafe          bool
+	ingestEvents    int
+	ingestClients   int
+	ingestRepeat    int
+	profile         time.Duration
+	databaseURL     string
 }
 
 func main() {
@@ -102,6 +108,9 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long steady publishes")
 	fs.IntVar(&o.fanoutEndpoints, "fanout-endpoints", 1000, "endpoints every fanout event goes to")
 	fs.IntVar(&o.fanoutEvents, "fanout-events", 20, "events of fanout")
+	fs.IntVar(&o.ingestEvents, "ingest-events", 50000, "events of ingest, posted to POST /v1/events")
+	fs.IntVar(&o.ingestClients, "ingest-clients", 32, "concurrent HTTP clients of ingest")
+	fs.IntVar(&o.ingestRepeat, "ingest-repeat", 10, "ingest posts every n-th event twice with the same Idempotency-Key (0: none)")
 	fs.IntVar(&o.backlog, "backlog", 50000, "events of backlog, published before the pipeline starts")
 	fs.Float64Var(&o.slowFraction, "slow-fraction", 0.2, "fraction of slow endpoints in slow")
 	fs.DurationVar(&o.slowTimeout, "slow-timeout", time.Second, "timeout of the slow endpoints (they answer after 2×)")
@@ -121,6 +130,9 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.bin, "hookstream", "", "hookstream binary (default: built from this module)")
 	fs.StringVar(&o.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the databases and logs of the run")
+	fs.BoolVar(&o.unsafe, "unsafe", false, "run on a Postgres cluster with fsync, synchronous_commit and full_page_writes off: fast, unsafe figures, labelled so")
+	fs.DurationVar(&o.profile, "profile", 0, "take a CPU profile this long of every hookstream process at the start of each scenario's measurement (kept in .dev/bench/profiles/)")
+	fs.StringVar(&o.databaseURL, "database-url", "", "a Postgres server to run on instead of the bench's own cluster (its settings are reported as they are)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -136,6 +148,7 @@ func run(ctx context.Context, args []string) error {
 		def("duration", func() { o.duration = 60 * time.Second })
 		def("fanout-events", func() { o.fanoutEvents = 200 })
 		def("backlog", func() { o.backlog = 1_000_000 })
+		def("ingest-events", func() { o.ingestEvents = 300_000 })
 		def("fair-backlog", func() { o.fairBacklog = 200_000 })
 		def("fair-baseline", func() { o.fairBaseline = 20 * time.Second })
 		def("ceiling-duration", func() { o.ceilingDur = 5 * time.Second })
@@ -180,15 +193,29 @@ func run(ctx context.Context, args []string) error {
 	if !o.keep {
 		defer os.RemoveAll(logDir)
 	}
-	e := &env{opts: o, logDir: logDir, runTag: runTag}
+	e := &env{opts: o, logDir: logDir, runTag: runTag, profileDir: filepath.Join(repo, ".dev", "bench", "profiles", runTag)}
+	if o.profile > 0 {
+		if err := os.MkdirAll(e.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
 	if e.bin = o.bin; e.bin == "" {
 		fmt.Fprintln(os.Stderr, "building hookstream")
 		if e.bin, err = buildHookstream(ctx, logDir); err != nil {
 			return err
 		}
 	}
-	if e.pgAdmin, err = pgAdminURL(ctx, repo); err != nil {
+	if e.pgAdmin, err = pgAdminURL(ctx, repo, o.databaseURL, o.unsafe); err != nil {
 		return err
+	}
+	pgSet, err := pgSettings(ctx, e.pgAdmin)
+	if err != nil {
+		return fmt.Errorf("read the Postgres settings: %w", err)
+	}
+	if o.databaseURL == "" && durable(pgSet) == o.unsafe {
+		c := benchClusters[o.unsafe]
+		return fmt.Errorf("the bench cluster in .dev/%s does not have the %s settings (fsync=%s synchronous_commit=%s); remove it with HOOKSTREAM_PG_DIR=.dev/%s scripts/pg-local destroy",
+			c.dir, c.tuning, pgSet["fsync"], pgSet["synchronous_commit"], c.dir)
 	}
 	e.pgPID = postmasterPID(ctx, e.pgAdmin)
 	if e.rcv, err = startReceiver(); err != nil {
@@ -198,7 +225,8 @@ func run(ctx context.Context, args []string) error {
 
 	report := Report{Date: time.Now().UTC().Format(time.RFC3339), Commit: gitDescribe(ctx, repo),
 		Go: runtime.Version(), CPUs: runtime.NumCPU(), MemGiB: memTotalGiB(), LoadBefore: loadAvg(),
-		Options: o.describe(), Ceiling: map[string]float64{}}
+		Options: o.describe(), Ceiling: map[string]float64{}, Postgres: pgSet, Durable: durable(pgSet)}
+	fmt.Fprintf(os.Stderr, "Postgres: %s\n", report.postgresLine())
 	for _, c := range o.ceilingConc {
 		r := measureCeiling(ctx, e.rcv, c, o.ceilingDur)
 		report.Ceiling[strconv.Itoa(c)] = r
@@ -267,6 +295,14 @@ func (o options) plan(name string) plan {
 	case "backlog":
 		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.backlog, prepublish: true,
 			slow: noSlow, timeoutMS: noTimeout})
+	case "ingest":
+		in := func(int) string { return ingestTenant }
+		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.ingestEvents, prepublish: true, ingest: true,
+			tenants: []string{ingestTenant}, endpointTenant: in, eventTenant: in, slow: noSlow, timeoutMS: noTimeout,
+			// The API's own check of a tenant's fan-out, on as by default.
+			// A tenant that publishes 10,000 events/s has its event rate
+			// raised; the bench lifts it.
+			env: map[string]string{"HOOKSTREAM_MAX_FANOUT": "1000", "HOOKSTREAM_TENANT_EVENT_RATE": "0"}})
 	case "slow":
 		every := max(1, int(1/o.slowFraction+0.5)) // 0.2: every 5th endpoint
 		slow := func(k int) bool { return o.slowFraction > 0 && k%every == 0 }
@@ -298,12 +334,13 @@ func (o options) describe() map[string]any {
 	return map[string]any{
 		"scenarios": o.scenarios, "split": o.split, "endpoints": o.endpoints, "events": o.events,
 		"rate": o.rate, "duration": o.duration.String(), "fanout_endpoints": o.fanoutEndpoints,
-		"fanout_events": o.fanoutEvents, "backlog": o.backlog, "slow_fraction": o.slowFraction,
+		"fanout_events": o.fanoutEvents, "backlog": o.backlog,
+		"ingest_events": o.ingestEvents, "ingest_clients": o.ingestClients, "ingest_repeat": o.ingestRepeat, "slow_fraction": o.slowFraction,
 		"slow_timeout": o.slowTimeout.String(), "deliver_concurrency": o.concurrency,
 		"fair_backlog": o.fairBacklog, "fair_endpoints": o.fairEndpoints, "fair_fanout": o.fairFanout, "fair_rate": o.fairRate,
 		"fair_baseline":       o.fairBaseline.String(),
 		"ceiling_concurrency": o.ceilingConc, "partitions": o.partitions, "payload": o.payload,
-		"external_brokers": len(o.brokers) > 0,
+		"external_brokers": len(o.brokers) > 0, "unsafe": o.unsafe, "external_postgres": o.databaseURL != "",
 	}
 }
 

@@ -16,6 +16,8 @@ type Report struct {
 	MemGiB        float64            `json:"mem_gib"`
 	LoadBefore    float64            `json:"load_before"`
 	Options       map[string]any     `json:"options"`
+	Postgres      map[string]string  `json:"postgres_settings"`
+	Durable       bool               `json:"postgres_durable"` // fsync, full-page writes and synchronous commit on
 	Ceiling       map[string]float64 `json:"raw_ceiling_by_concurrency"`
 	CeilingPerSec float64            `json:"raw_ceiling_per_s"`
 	Results       []Result           `json:"results"`
@@ -74,15 +76,35 @@ func targets(rs []Result, ceiling float64) []Target {
 		return fmt.Sprintf("p99 %.1f ms during a's %d deliveries (%.1f ms alone)", f.During.P99, f.Backlogged.Events*f.Backlogged.Fanout, f.Alone.P99),
 			f.During.N > 0 && f.During.P99 <= 50 && r.Missing == 0
 	})
+	add("ingest", "≥ 10,000 events/s over POST /v1/events, 32 clients", find(rs, "ingest"), func(r *Result) (string, bool) {
+		if r.Ingest == nil {
+			return "no ingest figures", false
+		}
+		return fmt.Sprintf("%.0f events/s with %d clients, p99 %.1f ms", r.Ingest.PerSec, r.Ingest.Clients, r.Ingest.Latency.P99),
+			r.Ingest.PerSec >= 10000 && r.Ingest.Refused+r.Ingest.Errors == 0 && r.ExactlyOnce
+	})
 	add("backlog", "peak RSS ≤ 256 MiB", find(rs, "backlog"), func(r *Result) (string, bool) {
 		return fmt.Sprintf("%.0f MiB after %d events", r.PeakRSSMiB, r.Events), r.PeakRSSMiB <= 256 && r.Missing == 0
 	})
 	return out
 }
 
+// postgresLine labels the run durable or not, with the settings that say so.
+func (rep *Report) postgresLine() string {
+	label := "DURABLE"
+	if !rep.Durable {
+		label = "NOT DURABLE (fast, unsafe figures: a crash loses acknowledged writes)"
+	}
+	s := rep.Postgres
+	return fmt.Sprintf("%s %s: fsync=%s synchronous_commit=%s full_page_writes=%s shared_buffers=%s wal_buffers=%s max_wal_size=%s checkpoint_timeout=%s",
+		s["server_version"], label, s["fsync"], s["synchronous_commit"], s["full_page_writes"], s["shared_buffers"],
+		s["wal_buffers"], s["max_wal_size"], s["checkpoint_timeout"])
+}
+
 func (rep *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nhookstream bench  %s  commit %s  %s  %d CPUs  %.0f GiB  load before %.2f\n",
 		rep.Date, rep.Commit, rep.Go, rep.CPUs, rep.MemGiB, rep.LoadBefore)
+	fmt.Fprintf(w, "Postgres: %s\n", rep.postgresLine())
 	fmt.Fprintf(w, "raw ceiling (Go client → receiver, best before/after): %.0f requests/s\n\n", rep.CeilingPerSec)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tmode\tdeliveries\tdeliv/s\t×ceiling\tp50 ms\tp99 ms\tmax ms\tpeak RSS MiB\trows/s\texactly once\tcores hs/kafka/bench/pg/other\tcpu µs/deliv hs/all\t")
@@ -110,6 +132,24 @@ func (rep *Report) print(w io.Writer) {
 			fmt.Fprintf(w, "  %s: %s\n", r.Scenario, n)
 		}
 	}
+	if r := find(rep.Results, "ingest"); r != nil && r.Ingest != nil {
+		in := r.Ingest
+		fmt.Fprintf(w, "\ningest: POST /v1/events with %d clients, API process alone: %.0f events/s accepted (%d requests, %d of them repeats of an Idempotency-Key, %.0f requests/s), request p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms; %d refused, %d errors; cores api/kafka/pg/bench/other %.2f/%.2f/%.2f/%.2f/%.2f; then delivered exactly once: %v\n",
+			in.Clients, in.PerSec, in.Requests, in.Repeats, in.ReqPerSec, in.Latency.P50, in.Latency.P90, in.Latency.P99, in.Latency.Max,
+			in.Refused, in.Errors, in.CoresAPI, in.CoresKafk, in.CoresPG, in.CoresBnch, in.Other, r.ExactlyOnce)
+	}
+	for _, r := range rep.Results {
+		if len(r.Statements) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: Postgres statements by total time (pg_stat_statements)\n", r.Scenario)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  total ms\tcalls\trows\tmean ms\tWAL MiB\tquery")
+		for _, st := range r.Statements {
+			fmt.Fprintf(tw, "  %.0f\t%d\t%d\t%.2f\t%.1f\t%s\n", st.TotalMS, st.Calls, st.Rows, st.MeanMS, st.WALMiB, st.Query)
+		}
+		tw.Flush()
+	}
 	if b := find(rep.Results, "backlog"); b != nil && len(b.Series) > 0 {
 		fmt.Fprintf(w, "\nbacklog over time (t s: delivered, RSS MiB):")
 		step := max(1, len(b.Series)/10)
@@ -124,7 +164,7 @@ func (rep *Report) print(w io.Writer) {
 			r.Fair.print(w, r.Scenario)
 		}
 	}
-	fmt.Fprintln(w, "\ntargets (issues 5 and 11):")
+	fmt.Fprintln(w, "\ntargets (issues 5, 11 and 17):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range rep.Targets {
 		verdict := "not run"

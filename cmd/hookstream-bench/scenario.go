@@ -20,6 +20,7 @@ type plan struct {
 	events     int
 	rate       float64 // events/s; 0: as fast as possible
 	prepublish bool    // publish everything before the pipeline runs (backlog)
+	ingest     bool    // publish through POST /v1/events, not to Kafka (with prepublish)
 	// endpoint k's subscription, and the type of event seq
 	types     func(k int) []string
 	eventType func(seq int) string
@@ -117,8 +118,13 @@ type Result struct {
 	SinkSecs       float64 `json:"sink_s"` // first delivery to last attempt row
 	RowsPerSec     float64 `json:"rows_per_s"`
 
+	// Statements is where Postgres spent its time (pg_stat_statements,
+	// when the server preloads it).
+	Statements []Statement `json:"postgres_statements,omitempty"`
+
 	CPU    CPU      `json:"cpu_cores"`
 	Fair   *Fair    `json:"fair,omitempty"` // fair and fair-nolanes
+	Ingest *Ingest  `json:"ingest,omitempty"`
 	Series []Sample `json:"series"`
 	Notes  []string `json:"notes,omitempty"`
 	Error  string   `json:"error,omitempty"`
@@ -134,6 +140,21 @@ type env struct {
 	ceiling float64
 	logDir  string
 	runTag  string
+	// profileDir keeps the CPU profiles of -profile.
+	profileDir string
+}
+
+// pgCPU is the CPU seconds of the Postgres server and its backends (0 when
+// its process is not known).
+func (e *env) pgCPU() float64 {
+	if e.pgPID <= 0 {
+		return 0
+	}
+	pg := cpuSeconds(e.pgPID)
+	for _, c := range childrenOf(e.pgPID) {
+		pg += cpuSeconds(c)
+	}
+	return pg
 }
 
 func (e *env) note(r *Result, format string, args ...any) {
@@ -202,6 +223,9 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	if o.concurrency > 0 {
 		extra["HOOKSTREAM_DELIVER_CONCURRENCY"] = strconv.Itoa(o.concurrency)
 	}
+	if o.profile > 0 {
+		extra["HOOKSTREAM_PPROF"] = "true"
+	}
 	for k, v := range p.env {
 		extra[k] = v
 	}
@@ -239,7 +263,36 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	defer e.rcv.cur.Store(nil)
 
 	pubStart := time.Now()
-	if p.prepublish {
+	if p.prepublish && p.ingest {
+		key, err := d.createKey(ctx, api.addr, ingestTenant)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "[%s] posting %d events to POST /v1/events with %d clients before starting the pipeline\n",
+			p.name, p.events, o.ingestClients)
+		a0, k0, b0, p0, m0 := cpuSeconds(api.pid()), 0.0, cpuSeconds(os.Getpid()), e.pgCPU(), machineBusySeconds()
+		if brk != nil {
+			k0 = cpuSeconds(brk.pid())
+		}
+		waitProf := func() {}
+		if o.profile > 0 {
+			waitProf = profileProcs(ctx, e.profileDir, p.name+"-post", []*hsProc{api}, o.profile)
+		}
+		in := ingestHTTP(ctx, api.addr, key, p.events, o.ingestClients, o.ingestRepeat, pub, p.eventType)
+		waitProf()
+		a1, k1, b1, p1, m1 := cpuSeconds(api.pid()), 0.0, cpuSeconds(os.Getpid()), e.pgCPU(), machineBusySeconds()
+		if brk != nil {
+			k1 = cpuSeconds(brk.pid())
+		}
+		w := in.Secs
+		in.CoresAPI, in.CoresKafk, in.CoresBnch, in.CoresPG = (a1-a0)/w, (k1-k0)/w, (b1-b0)/w, (p1-p0)/w
+		in.Other = max(0, (m1-m0)/w-in.CoresAPI-in.CoresKafk-in.CoresBnch-in.CoresPG)
+		res.Ingest = &in
+		res.PublishRate = in.PerSec
+		if in.Accepted < int64(p.events) {
+			e.note(&res, "ingest: %d of %d events accepted; first error: %s", in.Accepted, p.events, in.FirstErr)
+		}
+	} else if p.prepublish {
 		fmt.Fprintf(os.Stderr, "[%s] publishing %d events before starting the pipeline\n", p.name, p.events)
 		pub.run(ctx, p.events, 0, p.eventType)
 		res.PublishRate = Rate(pub.acked.Load(), time.Since(pubStart))
@@ -277,16 +330,15 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 			bk = cpuSeconds(brk.pid())
 		}
 		self = cpuSeconds(os.Getpid())
-		if e.pgPID > 0 {
-			pg = cpuSeconds(e.pgPID)
-			for _, c := range childrenOf(e.pgPID) {
-				pg += cpuSeconds(c)
-			}
-		}
-		return hs, bk, self, pg, machineBusySeconds()
+		return hs, bk, self, e.pgCPU(), machineBusySeconds()
 	}
+	statements := resetStatements(ctx, e.pgAdmin)
 	h0, b0, s0, p0, m0 := cpuOf()
 	t0 := time.Now()
+	if o.profile > 0 {
+		wait := profileProcs(ctx, e.profileDir, p.name, procs, o.profile)
+		defer wait()
+	}
 
 	pubCtx, stopPub := context.WithCancel(ctx)
 	defer stopPub()
@@ -397,6 +449,12 @@ wait:
 		if first := tr.first.Load(); first > 0 {
 			res.SinkSecs = lastChange.Sub(time.Unix(0, first)).Seconds()
 			res.RowsPerSec = float64(res.RowsEvents+res.RowsDeliveries+res.RowsAttempts) / res.SinkSecs
+		}
+	}
+
+	if statements {
+		if res.Statements, err = topStatements(ctx, e.pgAdmin, db, 8); err != nil {
+			e.note(&res, "pg_stat_statements: %v", err)
 		}
 	}
 
