@@ -24,39 +24,58 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 		tenants[i], ids[i], types[i], data[i] = c.Event.Tenant, c.Event.ID, c.Event.Type, string(c.Event.Data)
 		created[i], parts[i], offs[i] = c.Event.CreatedAt, c.Partition, c.Offset
 	}
-	if _, err := db.pool.Exec(ctx, `
-		INSERT INTO events (tenant, id, type, data, created_at, src_partition, src_offset)
-		SELECT t, i, ty, d::json, c, p, o
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[])
-			AS u(t, i, ty, d, c, p, o)
-		ON CONFLICT (tenant, id) DO NOTHING`,
-		tenants, ids, types, data, created, parts, offs); err != nil {
-		return nil, fmt.Errorf("postgres: claim events: %w", dataError(err))
-	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT e.tenant, e.id, e.src_partition, e.src_offset
-		FROM events e JOIN unnest($1::text[], $2::text[]) AS u(t, i) ON e.tenant = u.t AND e.id = u.i`,
-		tenants, ids)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: claim events: %w", err)
-	}
-	defer rows.Close()
 	type key struct{ tenant, id string }
 	type pos struct {
 		p int32
 		o int64
 	}
 	owner := make(map[key]pos, n)
-	for rows.Next() {
-		var k key
-		var p pos
-		if err := rows.Scan(&k.tenant, &k.id, &p.p, &p.o); err != nil {
+	scan := func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var k key
+			var p pos
+			if err := rows.Scan(&k.tenant, &k.id, &p.p, &p.o); err != nil {
+				return err
+			}
+			owner[k] = p
+		}
+		return rows.Err()
+	}
+	// One statement in the common case: the rows inserted now name their
+	// owners. Only ids that were already claimed (a duplicate, or this
+	// same record read again after a crash) need a second look.
+	rows, err := db.pool.Query(ctx, `
+		INSERT INTO events (tenant, id, type, data, created_at, src_partition, src_offset)
+		SELECT t, i, ty, d::json, c, p, o
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[])
+			AS u(t, i, ty, d, c, p, o)
+		ON CONFLICT (tenant, id) DO NOTHING
+		RETURNING tenant, id, src_partition, src_offset`,
+		tenants, ids, types, data, created, parts, offs)
+	if err == nil {
+		err = scan(rows)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim events: %w", dataError(err))
+	}
+	var otherTenants, otherIDs []string
+	for _, c := range claims {
+		if _, ok := owner[key{c.Event.Tenant, c.Event.ID}]; !ok {
+			otherTenants, otherIDs = append(otherTenants, c.Event.Tenant), append(otherIDs, c.Event.ID)
+		}
+	}
+	if len(otherIDs) > 0 {
+		rows, err := db.pool.Query(ctx, `
+			SELECT e.tenant, e.id, e.src_partition, e.src_offset
+			FROM events e JOIN unnest($1::text[], $2::text[]) AS u(t, i) ON e.tenant = u.t AND e.id = u.i`,
+			otherTenants, otherIDs)
+		if err == nil {
+			err = scan(rows)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("postgres: claim events: %w", err)
 		}
-		owner[k] = p
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: claim events: %w", err)
 	}
 	fresh := make([]bool, n)
 	for i, c := range claims {

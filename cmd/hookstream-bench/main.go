@@ -228,10 +228,11 @@ func run(ctx context.Context, args []string) error {
 		Options: o.describe(), Ceiling: map[string]float64{}, Postgres: pgSet, Durable: durable(pgSet)}
 	fmt.Fprintf(os.Stderr, "Postgres: %s\n", report.postgresLine())
 	for _, c := range o.ceilingConc {
-		r := measureCeiling(ctx, e.rcv, c, o.ceilingDur)
+		r, us := measureCeiling(ctx, e.rcv, c, o.ceilingDur)
 		report.Ceiling[strconv.Itoa(c)] = r
-		fmt.Fprintf(os.Stderr, "raw ceiling: %d concurrent clients: %.0f requests/s\n", c, r)
+		fmt.Fprintf(os.Stderr, "raw ceiling: %d concurrent clients: %.0f requests/s, %.0f CPU µs per request\n", c, r, us)
 		e.ceiling = max(e.ceiling, r)
+		e.ceilingCPU = minPositive(e.ceilingCPU, us)
 	}
 
 	var maxRes *Result
@@ -256,15 +257,21 @@ func run(ctx context.Context, args []string) error {
 		if ctx.Err() != nil || len(report.Results) == 0 {
 			break
 		}
-		r := measureCeiling(ctx, e.rcv, c, o.ceilingDur)
+		r, us := measureCeiling(ctx, e.rcv, c, o.ceilingDur)
 		report.Ceiling[strconv.Itoa(c)+" after"] = r
-		fmt.Fprintf(os.Stderr, "raw ceiling after the scenarios: %d concurrent clients: %.0f requests/s\n", c, r)
+		fmt.Fprintf(os.Stderr, "raw ceiling after the scenarios: %d concurrent clients: %.0f requests/s, %.0f CPU µs per request\n", c, r, us)
 		e.ceiling = max(e.ceiling, r)
+		e.ceilingCPU = minPositive(e.ceilingCPU, us)
 	}
 	report.CeilingPerSec = e.ceiling
+	report.CeilingCPU = e.ceilingCPU
 	for i := range report.Results {
+		r := &report.Results[i]
 		if e.ceiling > 0 {
-			report.Results[i].CeilingRatio = report.Results[i].PerSec / e.ceiling
+			r.CeilingRatio = r.PerSec / e.ceiling
+		}
+		if r.CPU.OursPerDelivery > 0 {
+			r.CPURatio = e.ceilingCPU / r.CPU.OursPerDelivery
 		}
 	}
 	report.Targets = targets(report.Results, e.ceiling)
@@ -344,10 +351,22 @@ func (o options) describe() map[string]any {
 	}
 }
 
+// minPositive is the smaller of a and b, ignoring values not above 0.
+func minPositive(a, b float64) float64 {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
 // measureCeiling hits the receiver straight from a Go HTTP client with
 // conc concurrent requests for d: the same signed requests hookstream
-// sends, the same verification. It returns requests/s.
-func measureCeiling(ctx context.Context, rcv *receiver, conc int, d time.Duration) float64 {
+// sends, the same verification. It returns requests/s and the CPU
+// microseconds the bench process (client and receiver) spent per request.
+func measureCeiling(ctx context.Context, rcv *receiver, conc int, d time.Duration) (perSec, cpuMicros float64) {
 	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, IdleConnTimeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -357,6 +376,7 @@ func measureCeiling(ctx context.Context, rcv *receiver, conc int, d time.Duratio
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := rcv.raw.Load()
+	cpu0 := cpuSeconds(os.Getpid())
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	for range conc {
@@ -381,7 +401,11 @@ func measureCeiling(ctx context.Context, rcv *receiver, conc int, d time.Duratio
 		})
 	}
 	wg.Wait()
-	return Rate(rcv.raw.Load()-start, time.Since(t0))
+	n := rcv.raw.Load() - start
+	if n > 0 {
+		cpuMicros = (cpuSeconds(os.Getpid()) - cpu0) / float64(n) * 1e6
+	}
+	return Rate(n, time.Since(t0)), cpuMicros
 }
 
 func moduleDir(ctx context.Context) (string, error) {

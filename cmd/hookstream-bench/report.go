@@ -20,6 +20,7 @@ type Report struct {
 	Durable       bool               `json:"postgres_durable"` // fsync, full-page writes and synchronous commit on
 	Ceiling       map[string]float64 `json:"raw_ceiling_by_concurrency"`
 	CeilingPerSec float64            `json:"raw_ceiling_per_s"`
+	CeilingCPU    float64            `json:"raw_ceiling_cpu_us_per_request"`
 	Results       []Result           `json:"results"`
 	Targets       []Target           `json:"targets"`
 }
@@ -54,7 +55,7 @@ func targets(rs []Result, ceiling float64) []Target {
 		out = append(out, t)
 	}
 	add("max", "≥ 0.5 × raw ceiling", find(rs, "max"), func(r *Result) (string, bool) {
-		return fmt.Sprintf("%.0f/s = %.3f × %.0f/s", r.PerSec, r.CeilingRatio, ceiling), r.CeilingRatio >= 0.5 && r.ExactlyOnce
+		return fmt.Sprintf("%.0f/s = %.3f × %.0f/s (by CPU: %.3f ×)", r.PerSec, r.CeilingRatio, ceiling, r.CPURatio), r.CeilingRatio >= 0.5 && r.ExactlyOnce
 	})
 	add("steady", "p99 publish→2xx ≤ 50 ms", find(rs, "steady"), func(r *Result) (string, bool) {
 		return fmt.Sprintf("p99 %.1f ms at %.0f events/s", r.Latency.P99, r.Rate), r.Latency.P99 <= 50 && r.Missing == 0
@@ -105,12 +106,13 @@ func (rep *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "\nhookstream bench  %s  commit %s  %s  %d CPUs  %.0f GiB  load before %.2f\n",
 		rep.Date, rep.Commit, rep.Go, rep.CPUs, rep.MemGiB, rep.LoadBefore)
 	fmt.Fprintf(w, "Postgres: %s\n", rep.postgresLine())
-	fmt.Fprintf(w, "raw ceiling (Go client → receiver, best before/after): %.0f requests/s\n\n", rep.CeilingPerSec)
+	fmt.Fprintf(w, "raw ceiling (Go client → receiver, best before/after): %.0f requests/s, %.0f CPU µs per request (client and receiver)\n", rep.CeilingPerSec, rep.CeilingCPU)
+	fmt.Fprintf(w, "load average at the end: %.2f (×ceiling compares rates; ×cpu compares CPU per delivery with CPU per raw request, which other work on the machine sways less)\n\n", loadAvg())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tmode\tdeliveries\tdeliv/s\t×ceiling\tp50 ms\tp99 ms\tmax ms\tpeak RSS MiB\trows/s\texactly once\tcores hs/kafka/bench/pg/other\tcpu µs/deliv hs/all\t")
+	fmt.Fprintln(tw, "scenario\tmode\tdeliveries\tdeliv/s\t×ceiling\t×cpu\tp50 ms\tp99 ms\tmax ms\tpeak RSS MiB\trows/s\texactly once\tcores hs/kafka/bench/pg/other\tcpu µs/deliv hs/all\t")
 	for _, r := range rep.Results {
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\t%s\terror: %s\t\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Mode, r.Error)
+			fmt.Fprintf(tw, "%s\t%s\terror: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", r.Scenario, r.Mode, r.Error)
 			continue
 		}
 		once := "yes"
@@ -120,8 +122,8 @@ func (rep *Report) print(w io.Writer) {
 				once += fmt.Sprintf(", %d unexpected, %d bad sig, %d bad id", r.Unexpected, r.BadSig, r.BadID)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.0f\t%.3f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%s\t%.2f/%.2f/%.2f/%.2f/%.2f\t%.0f/%.0f\t\n",
-			r.Scenario, r.Mode, r.Delivered, r.Expected, r.PerSec, r.CeilingRatio,
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.0f\t%.3f\t%.3f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%s\t%.2f/%.2f/%.2f/%.2f/%.2f\t%.0f/%.0f\t\n",
+			r.Scenario, r.Mode, r.Delivered, r.Expected, r.PerSec, r.CeilingRatio, r.CPURatio,
 			r.Latency.P50, r.Latency.P99, r.Latency.Max, r.PeakRSSMiB, r.RowsPerSec, once,
 			r.CPU.Hookstream, r.CPU.Broker, r.CPU.Bench, r.CPU.Postgres, r.CPU.Other,
 			r.CPU.HookstreamPerDelivery, r.CPU.OursPerDelivery)

@@ -102,10 +102,14 @@ type Result struct {
 	SlowHits    int64 `json:"slow_requests,omitempty"`
 	ExactlyOnce bool  `json:"exactly_once"`
 
-	PublishRate   float64            `json:"publish_per_s"`
-	DeliverySecs  float64            `json:"delivery_s"` // first to last delivery
-	PerSec        float64            `json:"deliveries_per_s"`
-	CeilingRatio  float64            `json:"ratio_to_ceiling"`
+	PublishRate  float64 `json:"publish_per_s"`
+	DeliverySecs float64 `json:"delivery_s"` // first to last delivery
+	PerSec       float64 `json:"deliveries_per_s"`
+	CeilingRatio float64 `json:"ratio_to_ceiling"`
+	// CPURatio is the raw ceiling's CPU per request over this scenario's
+	// CPU per delivery (all parties): the ratio where CPU is the bound,
+	// which other work on the machine sways less than rates.
+	CPURatio      float64            `json:"cpu_ratio_to_ceiling,omitempty"`
 	VsMax         float64            `json:"ratio_to_max,omitempty"`
 	Latency       Summary            `json:"publish_to_2xx"`
 	PeakRSSMiB    float64            `json:"peak_rss_mib"` // hookstream, summed over processes
@@ -138,8 +142,10 @@ type env struct {
 	pgPID   int
 	rcv     *receiver
 	ceiling float64
-	logDir  string
-	runTag  string
+	// ceilingCPU is the least CPU µs per raw request measured.
+	ceilingCPU float64
+	logDir     string
+	runTag     string
 	// profileDir keeps the CPU profiles of -profile.
 	profileDir string
 }
