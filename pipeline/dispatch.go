@@ -236,7 +236,7 @@ func (d *Dispatcher) decode(r *kgo.Record, at position) (schema.Event, error) {
 	if d.MaxEventBytes > 0 && len(r.Value) > d.MaxEventBytes {
 		return schema.Event{}, fmt.Errorf("value: %d bytes exceeds the limit of %d", len(r.Value), d.MaxEventBytes)
 	}
-	ev, err := schema.DecodeEvent(r.Value)
+	ev, err := decodeRecord(r)
 	if err != nil {
 		return ev, err
 	}
@@ -250,6 +250,38 @@ func (d *Dispatcher) decode(r *kgo.Record, at position) (schema.Event, error) {
 		ev.CreatedAt = r.Timestamp.UTC()
 	}
 	return ev, nil
+}
+
+// decodeRecord reads the event a record of the events topic carries: a
+// CloudEvent in either mode of the Kafka protocol binding (its tenant from
+// the tenant extension attribute), or else hookstream's JSON envelope.
+func decodeRecord(r *kgo.Record) (schema.Event, error) {
+	hs := recordHeaders(r)
+	mode := schema.CloudEventModeOf(hs)
+	if mode == schema.NotCloudEvent {
+		return schema.DecodeEvent(r.Value)
+	}
+	ev, err := schema.DecodeCloudEvent(mode, hs, r.Value)
+	if err != nil {
+		return ev, err
+	}
+	if ev.Tenant == "" {
+		return ev, &schema.FieldError{Field: "tenant", Reason: "is required: the CloudEvents extension attribute " +
+			schema.TenantAttribute + " (header " + schema.CloudEventsHeaderPrefix + schema.TenantAttribute + " in binary mode)"}
+	}
+	return ev, ev.Validate()
+}
+
+// recordHeaders returns r's headers as schema reads them (nil without).
+func recordHeaders(r *kgo.Record) []schema.Header {
+	if len(r.Headers) == 0 {
+		return nil
+	}
+	hs := make([]schema.Header, len(r.Headers))
+	for i, h := range r.Headers {
+		hs[i] = schema.Header{Key: h.Key, Value: h.Value}
+	}
+	return hs
 }
 
 // invalidRecord copies r to the invalid topic with the reason and source in

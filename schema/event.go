@@ -40,6 +40,10 @@ type Event struct {
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
 	CreatedAt time.Time       `json:"created_at"`
+	// CloudEvent holds the attributes of an event that arrived as a
+	// CloudEvent (DecodeCloudEvent); nil for any other. Publishers cannot
+	// set it in the JSON envelope: DecodeEvent drops it.
+	CloudEvent *CloudEvent `json:"cloudevent,omitempty"`
 }
 
 // FieldError says which field of a message is wrong and why.
@@ -88,6 +92,7 @@ func DecodeEvent(b []byte) (Event, error) {
 		return w.Event, fieldErr("value", "must be a JSON object with id, tenant, type, data and created_at")
 	}
 	ev := w.Event
+	ev.CloudEvent = nil
 	if c := bytes.TrimSpace(w.CreatedAt); len(c) > 0 && !bytes.Equal(c, []byte("null")) {
 		var s string
 		if err := unmarshal(c, &s); err != nil {
