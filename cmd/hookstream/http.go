@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/console"
@@ -59,7 +60,13 @@ func (p *process) serveHTTP() (string, error) {
 	p.closers = append(p.closers, func() { _ = ln.Close() })
 	var handler http.Handler
 	if p.cfg.has(RoleAPI) {
-		pub, err := p.kafkaClient("api")
+		// No linger: each POST /v1/events waits for its record to be
+		// stored, and a linger (franz-go's default is 10 ms) would be
+		// added to every request. Requests that arrive while a produce
+		// request is in flight still share the next one: up to five are
+		// in flight per broker, and the records that wait are sent
+		// together.
+		pub, err := p.kafkaClient("api", kgo.ProducerLinger(0))
 		if err != nil {
 			return "", err
 		}

@@ -164,10 +164,11 @@ func (p *process) clientOpts(name string) []kgo.Opt {
 		kgo.WithHooks(kprom.NewMetrics("hookstream_kafka", kprom.Registerer(reg))))
 }
 
-// kafkaClient returns a plain client closed with the process.
-func (p *process) kafkaClient(name string) (*kgo.Client, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.KafkaBrokers...),
-		kgo.RequiredAcks(kgo.AllISRAcks())}, p.clientOpts(name)...)...)
+// kafkaClient returns a plain client closed with the process, with extra
+// options after the shared ones.
+func (p *process) kafkaClient(name string, extra ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.KafkaBrokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks())}, p.clientOpts(name)...), extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
