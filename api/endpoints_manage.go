@@ -1,9 +1,11 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
@@ -175,4 +177,75 @@ func (s *Server) changed(r *http.Request, id string) {
 	if s.EndpointChanged != nil {
 		s.EndpointChanged(r.Context(), id)
 	}
+}
+
+// testRequest is the body of a test event: both fields optional.
+type testRequest struct {
+	Type *string         `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+type testJSON struct {
+	EventID    string `json:"event_id"`
+	DeliveryID string `json:"delivery_id"`
+	EndpointID string `json:"endpoint_id"`
+	Type       string `json:"type"`
+}
+
+// defaultTestData is the data of a test event that names none.
+var defaultTestData = []byte(`{"test":true}`)
+
+// testEndpoint publishes a test event to one endpoint and no other: of the
+// type the body names, which the endpoint must subscribe to (default
+// schema.ExampleType of its patterns), with the body's data (default
+// {"test":true}). It goes the way of every event (dispatch, signing,
+// retries, history), so that it shows what the receiver will see.
+func (s *Server) testEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	ep, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
+	if errors.Is(err, schema.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "get endpoint", err)
+		return
+	}
+	var req testRequest
+	if p := decodeOptional(w, r, s.MaxEventBytes+4<<10, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	typ := schema.ExampleType(ep.EventTypes)
+	if req.Type != nil {
+		typ = *req.Type
+	}
+	switch err := schema.ValidateType(typ); {
+	case req.Type == nil && typ == "":
+		writeProblem(w, fieldProblem("type", "is required: the endpoint subscribes only to hookstream's own events"))
+		return
+	case err != nil:
+		var fe *schema.FieldError
+		errors.As(err, &fe)
+		writeProblem(w, fieldProblem("type", fe.Reason))
+		return
+	case strings.HasPrefix(typ, schema.ReservedTypePrefix):
+		writeProblem(w, fieldProblem("type", "the \"hookstream.\" namespace is reserved for hookstream's own events"))
+		return
+	case !schema.MatchAny(ep.EventTypes, typ):
+		writeProblem(w, fieldProblem("type", "the endpoint does not subscribe to this type"))
+		return
+	}
+	data := []byte(req.Data)
+	if len(data) == 0 {
+		data = defaultTestData
+	}
+	if int64(len(data)) > s.MaxEventBytes {
+		writeProblem(w, problem(http.StatusRequestEntityTooLarge, "data exceeds the event size limit"))
+		return
+	}
+	ev, ok := s.publish(w, r, schema.Event{Tenant: tenant, Type: typ, Data: data, EndpointID: ep.ID})
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusAccepted, testJSON{EventID: ev.ID, DeliveryID: schema.DeliveryID(tenant, ev.ID, ep.ID), EndpointID: ep.ID, Type: typ})
 }

@@ -24,13 +24,16 @@ type eventRequest struct {
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
 	CreatedAt *dateTime       `json:"created_at"`
+	// EndpointID narrows the fan-out to one endpoint of the tenant.
+	EndpointID string `json:"endpoint_id"`
 }
 
 type eventJSON struct {
-	ID        string    `json:"id"`
-	Tenant    string    `json:"tenant"`
-	Type      string    `json:"type"`
-	CreatedAt time.Time `json:"created_at"`
+	ID         string    `json:"id"`
+	Tenant     string    `json:"tenant"`
+	Type       string    `json:"type"`
+	CreatedAt  time.Time `json:"created_at"`
+	EndpointID string    `json:"endpoint_id,omitempty"`
 }
 
 // publishEvent accepts an event for delivery: 202 once it is stored in the
@@ -57,10 +60,19 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		writeProblem(w, problem(http.StatusRequestEntityTooLarge, "data exceeds the event size limit"))
 		return
 	}
-	ev := schema.Event{ID: req.ID, Tenant: tenant, Type: req.Type, Data: req.Data}
+	ev := schema.Event{ID: req.ID, Tenant: tenant, Type: req.Type, Data: req.Data, EndpointID: req.EndpointID}
 	if req.CreatedAt != nil {
 		ev.CreatedAt = req.CreatedAt.UTC()
 	}
+	if ev, ok := s.publish(w, r, ev); ok {
+		writeJSON(w, http.StatusAccepted, eventJSON{ID: ev.ID, Tenant: ev.Tenant, Type: ev.Type, CreatedAt: ev.CreatedAt, EndpointID: ev.EndpointID})
+	}
+}
+
+// publish validates an event (its id generated when absent), checks its
+// fan-out and stores it in the events topic. When it cannot, it has
+// answered and ok is false.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, ev schema.Event) (_ schema.Event, ok bool) {
 	if ev.ID == "" {
 		ev.ID = schema.NewID("evt_")
 	}
@@ -68,13 +80,14 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		var fe *schema.FieldError
 		if errors.As(err, &fe) {
 			writeProblem(w, fieldProblem(fe.Field, fe.Reason))
-			return
+			return ev, false
 		}
 		writeProblem(w, problem(http.StatusUnprocessableEntity, err.Error()))
-		return
+		return ev, false
 	}
-	if !s.checkFanout(w, r, tenant, ev.Type) {
-		return
+	// An event for one endpoint reaches at most one.
+	if ev.EndpointID == "" && !s.checkFanout(w, r, ev.Tenant, ev.Type) {
+		return ev, false
 	}
 	ev, err := s.Publisher.Publish(r.Context(), ev)
 	if errors.Is(err, producer.ErrTooLarge) {
@@ -83,15 +96,15 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		writeProblem(w, problem(http.StatusRequestEntityTooLarge,
 			"the event is too large once encoded with its id, type and created_at ("+
 				strings.TrimPrefix(err.Error(), producer.ErrTooLarge.Error()+": ")+"); sending it again will not help"))
-		return
+		return ev, false
 	}
 	if err != nil {
 		s.Log.Error("publish failed", "event_id", ev.ID, "err", err)
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, problem(http.StatusServiceUnavailable, "the event could not be stored; retry with the same Idempotency-Key"))
-		return
+		return ev, false
 	}
-	writeJSON(w, http.StatusAccepted, eventJSON{ID: ev.ID, Tenant: ev.Tenant, Type: ev.Type, CreatedAt: ev.CreatedAt})
+	return ev, true
 }
 
 // storedEventJSON is an event as recorded by the dispatcher's dedupe gate.

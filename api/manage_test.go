@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/schema"
 )
 
 func createEndpoint(t *testing.T, base, body string) endpointView {
@@ -176,4 +177,34 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestTestEndpoint(t *testing.T) {
+	base, e := newServer(t)
+	ep := createEndpoint(t, base, `{"url":"http://127.0.0.1:9/a","event_types":["order.*","invoice.paid"]}`)
+	var sent struct {
+		EventID    string `json:"event_id"`
+		DeliveryID string `json:"delivery_id"`
+		EndpointID string `json:"endpoint_id"`
+		Type       string `json:"type"`
+	}
+	decodeJSON(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", ""), http.StatusAccepted, &sent)
+	if sent.Type != "invoice.paid" || sent.EndpointID != ep.ID || sent.DeliveryID != schema.DeliveryID("default", sent.EventID, ep.ID) {
+		t.Errorf("test event answered %+v; want the first exact type and the delivery's stable id", sent)
+	}
+	decodeJSON(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", `{"type":"order.shipped","data":[1]}`), http.StatusAccepted, &sent)
+	evs := e.topicEvents(t, 2)
+	if evs[0].EndpointID != ep.ID || string(evs[0].Data) != `{"test":true}` ||
+		evs[1].EndpointID != ep.ID || evs[1].Type != "order.shipped" || string(evs[1].Data) != `[1]` {
+		t.Errorf("the events topic holds %+v; want both for %s only, with the default and the given data", evs, ep.ID)
+	}
+
+	assertProblem(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", `{"type":"user.created"}`), http.StatusUnprocessableEntity, "type")
+	assertProblem(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", `{"type":"order.*"}`), http.StatusUnprocessableEntity, "type")
+	assertProblem(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", `{"data":null}`), http.StatusUnprocessableEntity, "data")
+	assertProblem(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", `{"type":7}`), http.StatusBadRequest, "type")
+	assertProblem(t, call(t, "POST", base+"/v1/endpoints/ep_missing/test", ""), http.StatusNotFound, "")
+	// Another tenant cannot reach it, whatever id it names.
+	decodeJSON(t, call(t, "POST", base+"/v1/tenants", `{"id":"acme","name":"Acme"}`), http.StatusCreated, &struct{}{})
+	assertProblem(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/test", "", "X-Hookstream-Tenant", "acme"), http.StatusNotFound, "")
 }

@@ -189,13 +189,19 @@ func (s *Server) endpointAction(w http.ResponseWriter, r *http.Request, sc scope
 		}
 		done(w, r, sc.Base+"/", "deleted")
 	case "test":
-		typ := strings.TrimSpace(r.PostForm.Get("type"))
-		data := json.RawMessage(`{"test":true,"sent_from":"hookstream console"}`)
-		if e := s.call(ctx, sc.Tenant, http.MethodPost, "/v1/events", map[string]any{"type": typ, "data": data}, nil); e != nil {
+		// To this endpoint only: the API narrows the event's fan-out.
+		body := map[string]any{"data": json.RawMessage(`{"test":true,"sent_from":"hookstream console"}`)}
+		if typ := strings.TrimSpace(r.PostForm.Get("type")); typ != "" {
+			body["type"] = typ
+		}
+		var sent struct {
+			EventID string `json:"event_id"`
+		}
+		if e := s.call(ctx, sc.Tenant, http.MethodPost, path("/v1/endpoints/", id, "/test"), body, &sent); e != nil {
 			s.failed(w, r, sc, "Sending the test event", e)
 			return
 		}
-		done(w, r, sc.Base+"/deliveries?endpoint="+url.QueryEscape(id)+"&type="+url.QueryEscape(typ), "sent")
+		done(w, r, sc.Base+"/deliveries?endpoint="+url.QueryEscape(id)+"&event="+url.QueryEscape(sent.EventID), "sent")
 	default:
 		s.fail(w, r, sc, http.StatusNotFound, "There is no such action.")
 	}

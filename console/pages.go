@@ -126,21 +126,7 @@ func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) 
 		return
 	}
 	s.render(w, r, sc, "endpoint", http.StatusOK, ep.DisplayURL, endpointData{Endpoint: rows[0], Deliveries: ds,
-		TestType: testType(ep.EventTypes)})
-}
-
-// testType is the event type a test event of an endpoint has: its first
-// exact type, or one its first pattern matches.
-func testType(patterns []string) string {
-	for _, p := range patterns {
-		if !strings.Contains(p, "*") {
-			return p
-		}
-	}
-	if len(patterns) > 0 && patterns[0] != "*" {
-		return strings.ReplaceAll(patterns[0], "*", "test")
-	}
-	return "test.ping"
+		TestType: schema.ExampleType(ep.EventTypes)})
 }
 
 // deliveryQuery is the search of the deliveries page, as its form sends it.

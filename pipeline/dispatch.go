@@ -118,6 +118,9 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		var ids []string
 		if err == nil {
 			ids = d.Routes.Match(ev.Tenant, ev.Type)
+			if ev.EndpointID != "" {
+				ids = only(ids, ev.EndpointID)
+			}
 			err = schema.CheckFanout(len(ids), d.MaxFanout)
 		}
 		if err != nil {
@@ -220,6 +223,16 @@ func (d *Dispatcher) position(r *kgo.Record) (position, error) {
 		return position{}, fmt.Errorf("a record of the bulk lane without a valid %s header (%q)", schema.HeaderSource, schema.CleanText(v))
 	}
 	return position{topic, int32(p), o}, nil
+}
+
+// only narrows ids to id, when it is among them.
+func only(ids []string, id string) []string {
+	for _, x := range ids {
+		if x == id {
+			return []string{id}
+		}
+	}
+	return nil
 }
 
 func cutLast(s string) (before, after string, ok bool) {

@@ -44,6 +44,10 @@ type Event struct {
 	// CloudEvent (DecodeCloudEvent); nil for any other. Publishers cannot
 	// set it in the JSON envelope: DecodeEvent drops it.
 	CloudEvent *CloudEvent `json:"cloudevent,omitempty"`
+	// EndpointID, when set, narrows the fan-out to that one endpoint of
+	// the tenant, if it subscribes to the type: a test event of one
+	// endpoint (POST /v1/endpoints/{id}/test).
+	EndpointID string `json:"endpoint_id,omitempty"`
 }
 
 // FieldError says which field of a message is wrong and why.
@@ -154,6 +158,9 @@ func (ev *Event) ValidateFields() error {
 		if err := checkText("id", ev.ID, MaxIDLen); err != nil {
 			return err
 		}
+	}
+	if ev.EndpointID != "" && (len(ev.EndpointID) > MaxIDLen || !isName(ev.EndpointID, false)) {
+		return fieldErr("endpoint_id", "must be an endpoint id")
 	}
 	if ev.Tenant == "" {
 		return fieldErr("tenant", "is required")

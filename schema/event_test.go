@@ -110,6 +110,9 @@ func TestDecodeEventInvalid(t *testing.T) {
 		{"id with newline", `{"id":"a\nb",` + ok + `}`, "id"},
 		{"id with DEL", `{"id":"a\u007fb",` + ok + `}`, "id"},
 		{"id too long", `{"id":"` + strings.Repeat("i", MaxIDLen+1) + `",` + ok + `}`, "id"},
+		{"endpoint id with space", `{"endpoint_id":"ep 1",` + ok + `}`, "endpoint_id"},
+		{"endpoint id with NUL", `{"endpoint_id":"ep\u0000",` + ok + `}`, "endpoint_id"},
+		{"endpoint id not a string", `{"endpoint_id":7,` + ok + `}`, "endpoint_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,3 +64,30 @@ func MatchAny(patterns []string, t string) bool {
 	}
 	return false
 }
+
+// ExampleType is an event type the patterns match, for a test event: the
+// first exact type, else the first pattern with each '*' read as "test",
+// else "test.ping" (for "*"). Patterns of the reserved namespace are
+// skipped; "" when only they are left.
+func ExampleType(patterns []string) string {
+	var others []string
+	for _, p := range patterns {
+		if !strings.HasPrefix(p, ReservedTypePrefix) {
+			others = append(others, p)
+		}
+	}
+	for _, p := range others {
+		if !strings.Contains(p, "*") {
+			return p
+		}
+	}
+	for _, p := range others {
+		if p != "*" {
+			return strings.ReplaceAll(p, "*", "test")
+		}
+	}
+	if len(others) > 0 {
+		return "test.ping"
+	}
+	return ""
+}

@@ -87,3 +87,25 @@ func TestMatchAny(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleType(t *testing.T) {
+	for _, c := range []struct {
+		patterns []string
+		want     string
+	}{
+		{[]string{"order.*", "invoice.paid"}, "invoice.paid"},
+		{[]string{"order.*.v1"}, "order.test.v1"},
+		{[]string{"*"}, "test.ping"},
+		{[]string{"*", "user.*"}, "user.test"},
+		{[]string{"hookstream.endpoint.disabled", "billing.*"}, "billing.test"},
+		{[]string{"hookstream.*"}, ""},
+	} {
+		got := ExampleType(c.patterns)
+		if got != c.want {
+			t.Errorf("ExampleType(%q) = %q, want %q", c.patterns, got, c.want)
+		}
+		if got != "" && !MatchAny(c.patterns, got) {
+			t.Errorf("ExampleType(%q) = %q, which the patterns do not match", c.patterns, got)
+		}
+	}
+}

@@ -171,3 +171,51 @@ func TestLoadConfigManagementAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestTestEventReachesOneEndpoint(t *testing.T) {
+	s := startSystem(t, nil)
+	rcA, rcB := newReceiver(t, nil), newReceiver(t, nil)
+	a, b := s.endpoint(rcA.URL+"/hook", "invoice.*"), s.endpoint(rcB.URL+"/hook", "invoice.*")
+
+	var sent struct {
+		EventID    string `json:"event_id"`
+		DeliveryID string `json:"delivery_id"`
+		EndpointID string `json:"endpoint_id"`
+		Type       string `json:"type"`
+	}
+	if code, raw := s.call("POST", "/v1/endpoints/"+a.ID+"/test", nil, &sent); code != http.StatusAccepted {
+		t.Fatalf("test event: %d %s", code, raw)
+	}
+	if sent.Type != "invoice.test" || sent.EndpointID != a.ID || sent.EventID == "" {
+		t.Errorf("test event answered %+v; want type invoice.test for %s", sent, a.ID)
+	}
+	got := rcA.waitRequests(t, 1, 30*time.Second)[0]
+	if got.Header.Get("webhook-id") != sent.DeliveryID || string(got.Body) != `{"test":true}` || !verifies(t, a.Secret, got) {
+		t.Errorf("A received webhook-id %q body %s (verifies %v); want %q, {\"test\":true}, signed",
+			got.Header.Get("webhook-id"), got.Body, verifies(t, a.Secret, got), sent.DeliveryID)
+	}
+
+	// An event published after it, to the same partition (keyed by tenant),
+	// reaches both: once B has it recorded, the test event was dispatched,
+	// and B must have had nothing else.
+	s.publish("invoice.paid", `{"n":1}`)
+	s.waitStatus(b.ID, 1, "succeeded", 30*time.Second)
+	s.waitStatus(a.ID, 2, "succeeded", 30*time.Second)
+	if reqs := rcB.requests(); len(reqs) != 1 || string(reqs[0].Body) != `{"n":1}` {
+		t.Errorf("B received %d requests (first %q); want only the published event", len(reqs), reqs[0].Body)
+	}
+
+	for _, c := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/v1/endpoints/" + a.ID + "/test", `{"type":"order.created"}`, http.StatusUnprocessableEntity}, // not subscribed
+		{"/v1/endpoints/" + a.ID + "/test", `{"type":"hookstream.endpoint.disabled"}`, http.StatusUnprocessableEntity},
+		{"/v1/endpoints/" + a.ID + "/test", `{"data":null}`, http.StatusUnprocessableEntity},
+		{"/v1/endpoints/ep_nope/test", ``, http.StatusNotFound},
+	} {
+		if code, raw := s.call("POST", c.path, c.body, nil); code != c.want {
+			t.Errorf("POST %s %s: %d %s, want %d", c.path, c.body, code, raw, c.want)
+		}
+	}
+}

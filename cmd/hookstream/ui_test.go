@@ -218,6 +218,22 @@ func TestUIOperator(t *testing.T) {
 	}
 	screenshot(t, ctx, "attempt")
 
+	// Send a test event from the endpoint's page: it reaches this endpoint
+	// (and no other), and the page it leads to shows its delivery.
+	before := len(good.requests())
+	ui(t, ctx, "send a test event",
+		chromedp.Navigate(epURL),
+		chromedp.WaitVisible(chromedp.CSS("#send-test")),
+		chromedp.Click(chromedp.CSS("#send-test")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+		chromedp.WaitVisible(chromedp.CSS(`#deliveries tr.delivery[data-status="succeeded"]`)))
+	if reqs := good.waitRequests(t, before+1, 30*time.Second); !strings.Contains(string(reqs[before].Body), `"sent_from":"hookstream console"`) {
+		t.Errorf("the test event reached the receiver as %s", reqs[before].Body)
+	}
+	if rows := get(t, ctx, "rows", chromedp.Evaluate[int](`document.querySelectorAll("#deliveries tr.delivery").length`)); rows != 1 {
+		t.Errorf("the test event's page lists %d deliveries, want its own only", rows)
+	}
+
 	// A failing endpoint whose receiver answers hostile markup: its
 	// deliveries die; the body shows as text, never as markup.
 	bep := s.endpoint(bad.URL+"/fail", "invoice.*")
