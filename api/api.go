@@ -36,6 +36,7 @@ type Store interface {
 	EventStore
 	DeliveryStore
 	JobStore
+	PortalSettingsStore
 	Ping(ctx context.Context) error
 }
 
@@ -194,6 +195,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("POST /v1/portal-sessions", s.createPortalSession)
 	mux.Handle("POST /v1/portal-sessions/{id}/revoke", call(s.revokePortalSession))
+	mux.Handle("GET /v1/portal-settings", call(s.getPortalSettings))
+	mux.Handle("PUT /v1/portal-settings", call(s.putPortalSettings))
 	mux.HandleFunc("/", noRoute)
 	return mux
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -125,4 +127,88 @@ func (s *Server) revokePortalSession(w http.ResponseWriter, r *http.Request, ten
 		return
 	}
 	writeJSON(w, http.StatusOK, portalJSON{ID: ps.ID, Tenant: ps.Tenant, ExpiresAt: ps.ExpiresAt, RevokedAt: ps.RevokedAt})
+}
+
+// PortalSettingsStore keeps each tenant's portal settings: the origins that
+// may embed its portal in a frame (its Content-Security-Policy's
+// frame-ancestors). Both answer schema.ErrNotFound for an unknown tenant.
+type PortalSettingsStore interface {
+	PortalFrameAncestors(ctx context.Context, tenant string) ([]string, error)
+	SetPortalFrameAncestors(ctx context.Context, tenant string, origins []string) error
+}
+
+// maxFrameAncestors bounds the origins of a tenant's frame allow-list.
+const maxFrameAncestors = 20
+
+type portalSettingsJSON struct {
+	FrameAncestors []string `json:"frame_ancestors"`
+}
+
+// getPortalSettings returns the tenant's portal settings.
+func (s *Server) getPortalSettings(w http.ResponseWriter, r *http.Request, tenant string) {
+	origins, err := s.Store.PortalFrameAncestors(r.Context(), tenant)
+	if errors.Is(err, schema.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "portal settings", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, portalSettingsJSON{FrameAncestors: append([]string{}, origins...)})
+}
+
+// putPortalSettings replaces the tenant's portal settings: the origins
+// that may frame its portal, each an http(s) origin and nothing else
+// (scheme, host, optional port), at most maxFrameAncestors; an empty list
+// forbids every frame.
+func (s *Server) putPortalSettings(w http.ResponseWriter, r *http.Request, tenant string) {
+	var req struct {
+		FrameAncestors *[]string `json:"frame_ancestors"`
+	}
+	if p := decode(w, r, s.MaxBodyBytes, &req); p != nil {
+		writeProblem(w, p)
+		return
+	}
+	if req.FrameAncestors == nil {
+		writeProblem(w, fieldProblem("frame_ancestors", "is required (an empty list forbids every frame)"))
+		return
+	}
+	origins := *req.FrameAncestors
+	if len(origins) > maxFrameAncestors {
+		writeProblem(w, fieldProblem("frame_ancestors", "must hold at most "+strconv.Itoa(maxFrameAncestors)+" origins"))
+		return
+	}
+	for _, o := range origins {
+		if !ValidOrigin(o) {
+			writeProblem(w, fieldProblem("frame_ancestors", "each must be an origin like https://app.example.com "+
+				"(a scheme, a host, an optional port; nothing else)"))
+			return
+		}
+	}
+	err := s.Store.SetPortalFrameAncestors(r.Context(), tenant, origins)
+	if errors.Is(err, schema.ErrNotFound) {
+		writeProblem(w, problem(http.StatusNotFound, "no such tenant"))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "set portal settings", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, portalSettingsJSON{FrameAncestors: append([]string{}, origins...)})
+}
+
+// originPattern is an http(s) origin as the API takes it: a scheme, a
+// host name or IPv4 address, an optional port (api/openapi.json says the
+// same).
+var originPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$`)
+
+// ValidOrigin reports whether o is an http(s) origin and nothing else, so
+// that it can stand in a Content-Security-Policy source list.
+func ValidOrigin(o string) bool {
+	if len(o) > 2048 || !originPattern.MatchString(o) {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Hostname() != ""
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,50 @@ func TestPortalSessions(t *testing.T) {
 	}
 	if code := open(); code != http.StatusUnauthorized {
 		t.Errorf("opening a revoked session's portal: %d, want 401", code)
+	}
+}
+
+func TestPortalSettings(t *testing.T) {
+	base, _ := newServer(t)
+	acme := tenantWithKey(t, base, "acme")
+	tenantWithKey(t, base, "globex")
+	type settings struct {
+		FrameAncestors []string `json:"frame_ancestors"`
+	}
+	var got settings
+	decodeJSON(t, callAuth(t, "Bearer "+acme, "GET", base+"/v1/portal-settings", ""), http.StatusOK, &got)
+	if got.FrameAncestors == nil || len(got.FrameAncestors) != 0 {
+		t.Errorf("a new tenant's frame_ancestors = %#v, want []", got.FrameAncestors)
+	}
+	// The tenant's own key sets them; another tenant does not see them.
+	decodeJSON(t, callAuth(t, "Bearer "+acme, "PUT", base+"/v1/portal-settings",
+		`{"frame_ancestors":["https://app.acme.example","http://localhost:3000"]}`), http.StatusOK, &got)
+	decodeJSON(t, callAuth(t, "Bearer "+acme, "GET", base+"/v1/portal-settings", ""), http.StatusOK, &got)
+	if !slices.Equal(got.FrameAncestors, []string{"https://app.acme.example", "http://localhost:3000"}) {
+		t.Errorf("acme's frame_ancestors = %q", got.FrameAncestors)
+	}
+	decodeJSON(t, call(t, "GET", base+"/v1/portal-settings", "", "X-Hookstream-Tenant", "globex"), http.StatusOK, &got)
+	if len(got.FrameAncestors) != 0 {
+		t.Errorf("globex sees frame_ancestors %q", got.FrameAncestors)
+	}
+	assertProblem(t, callAuth(t, "Bearer "+acme, "PUT", base+"/v1/portal-settings", `{"frame_ancestors":[]}`,
+		"X-Hookstream-Tenant", "globex"), http.StatusForbidden, "")
+
+	many := `["` + strings.TrimSuffix(strings.Repeat(`https://a.example","`, 21), `","`) + `"]`
+	for _, bad := range []string{
+		`{}`, `{"frame_ancestors":null}`, `{"frame_ancestors":` + many + `}`,
+		`{"frame_ancestors":["https://a.example/path"]}`, `{"frame_ancestors":["https://a.example?q"]}`,
+		`{"frame_ancestors":["https://user@a.example"]}`, `{"frame_ancestors":["javascript:alert(1)"]}`,
+		`{"frame_ancestors":["https://a.example; script-src *"]}`, `{"frame_ancestors":["'self'"]}`,
+		`{"frame_ancestors":["*"]}`, `{"frame_ancestors":["https://a.exa\u0000mple"]}`,
+	} {
+		r := callAuth(t, "Bearer "+acme, "PUT", base+"/v1/portal-settings", bad)
+		if r.status != http.StatusUnprocessableEntity && r.status != http.StatusBadRequest {
+			t.Errorf("PUT %s: %d %s, want 422 or 400", bad, r.status, r.body)
+		}
+	}
+	decodeJSON(t, callAuth(t, "Bearer "+acme, "GET", base+"/v1/portal-settings", ""), http.StatusOK, &got)
+	if len(got.FrameAncestors) != 2 {
+		t.Errorf("refused changes changed the settings to %q", got.FrameAncestors)
 	}
 }

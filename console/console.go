@@ -53,7 +53,6 @@ type Store interface {
 	StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error)
 	Job(ctx context.Context, tenant, id string) (schema.Job, error)
 	PortalFrameAncestors(ctx context.Context, tenant string) ([]string, error)
-	SetPortalFrameAncestors(ctx context.Context, tenant string, origins []string) error
 }
 
 // SessionStore keeps the portal sessions, by the hash of their tokens.
