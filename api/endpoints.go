@@ -24,7 +24,7 @@ type EndpointStore interface {
 	Endpoints(ctx context.Context, tenant, after string, limit int) ([]schema.Endpoint, error)
 	UpdateEndpoint(ctx context.Context, tenant, id string, u schema.EndpointUpdate) (schema.Endpoint, error)
 	DeleteEndpoint(ctx context.Context, tenant, id string) error
-	RotateSecret(ctx context.Context, tenant, id, secret string, overlap time.Duration) (schema.Endpoint, error)
+	RotateSecret(ctx context.Context, tenant, id, secret, publicKey string, overlap time.Duration) (schema.Endpoint, error)
 	SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error)
 	ParkedTasks(ctx context.Context, endpointID string, after *schema.Cursor, limit int) ([]schema.Task, *schema.Cursor, error)
 	MarkRequeued(ctx context.Context, ids []string) error
@@ -47,6 +47,10 @@ type endpointRequest struct {
 	Headers     map[string]string `json:"headers"`
 	Secret      string            `json:"secret"`
 	TimeoutMS   *wholeNumber      `json:"timeout_ms"`
+	// PayloadFormat is one of delivery.Formats; "" is "data".
+	PayloadFormat string `json:"payload_format"`
+	// SignatureScheme is "hmac-sha256" (default) or "ed25519".
+	SignatureScheme string `json:"signature_scheme"`
 }
 
 // endpointJSON is an endpoint as the API shows it: the URL redacted, custom
@@ -69,7 +73,14 @@ type endpointJSON struct {
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
 	// Listener marks the temporary endpoint of a `hookstream listen`
 	// stream.
-	Listener bool `json:"listener,omitempty"`
+	Listener        bool   `json:"listener,omitempty"`
+	PayloadFormat   string `json:"payload_format"`
+	SignatureScheme string `json:"signature_scheme"`
+	// PublicKey verifies the v1a signatures of an Ed25519 endpoint;
+	// PreviousPublicKey those of the previous key during a rotation's
+	// overlap. Public: shown on every read.
+	PublicKey         string `json:"public_key,omitempty"`
+	PreviousPublicKey string `json:"previous_public_key,omitempty"`
 	// Secret is set only in the response that creates the endpoint.
 	Secret string `json:"secret,omitempty"`
 }
@@ -94,6 +105,12 @@ func toEndpointJSON(ep schema.Endpoint) endpointJSON {
 		out.PreviousSecretUntil = &ep.SecretsUntil
 	}
 	out.Listener = ep.Listener()
+	out.PayloadFormat = ep.PayloadFormat
+	if out.PayloadFormat == "" {
+		out.PayloadFormat = schema.PayloadFormatData
+	}
+	out.SignatureScheme = ep.SignatureScheme()
+	out.PublicKey, out.PreviousPublicKey = ep.PublicKey, ep.PreviousPublicKey
 	return out
 }
 
@@ -125,7 +142,10 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 	s.changed(r, ep.ID)
 	ep.Headers = req.Headers
 	out := toEndpointJSON(ep)
-	out.Secret = ne.Secret
+	if ne.PublicKey == "" {
+		// An Ed25519 private key never leaves: its public key is shown.
+		out.Secret = ne.Secret
+	}
 	w.Header().Set("Location", "/v1/endpoints/"+ep.ID)
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -158,11 +178,15 @@ func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Pro
 		}
 		ne.Timeout = t
 	}
-	secret, p := newSecret(req.Secret)
+	if req.PayloadFormat != "" && !delivery.ValidFormat(req.PayloadFormat) {
+		return ne, formatProblem()
+	}
+	ne.PayloadFormat = req.PayloadFormat
+	secret, public, p := newSigningKey(req.SignatureScheme, req.Secret)
 	if p != nil {
 		return ne, p
 	}
-	ne.Secret = secret
+	ne.Secret, ne.PublicKey = secret, public
 	ne.URL, ne.DisplayURL = req.URL, delivery.RedactURL(req.URL)
 	ne.Description, ne.EventTypes, ne.Headers = req.Description, req.EventTypes, req.Headers
 	return ne, nil
@@ -243,6 +267,40 @@ func validateTimeout(ms int) (time.Duration, *Problem) {
 		return 0, fieldProblem("timeout_ms", "must be between 1 and "+strconv.Itoa(int(maxTimeout.Milliseconds())))
 	}
 	return time.Duration(ms) * time.Millisecond, nil
+}
+
+func formatProblem() *Problem {
+	return fieldProblem("payload_format", "must be one of "+strings.Join(delivery.Formats, ", "))
+}
+
+// newSigningKey checks a supplied secret, or generates one of the scheme
+// (hmac-sha256 when ""), and returns it with its public key (Ed25519
+// only). A supplied whsk_ key is an Ed25519 endpoint's private key.
+func newSigningKey(scheme, supplied string) (secret, public string, p *Problem) {
+	switch {
+	case scheme != "" && scheme != delivery.SchemeHMAC && scheme != delivery.SchemeEd25519:
+		return "", "", fieldProblem("signature_scheme", "must be hmac-sha256 (Standard Webhooks v1) or ed25519 (v1a)")
+	case supplied != "" && scheme != "" && delivery.SecretScheme(supplied) != scheme:
+		return "", "", fieldProblem("secret", "is not a "+scheme+" key: whsec_… signs with hmac-sha256, whsk_… with ed25519")
+	case supplied != "":
+		scheme = delivery.SecretScheme(supplied)
+	}
+	if scheme != delivery.SchemeEd25519 {
+		secret, p := newSecret(supplied)
+		return secret, "", p
+	}
+	if supplied == "" {
+		priv, pub, err := delivery.GenerateKeyPair()
+		if err != nil {
+			return "", "", problem(http.StatusInternalServerError, "cannot generate a key pair")
+		}
+		return priv, pub, nil
+	}
+	pub, err := delivery.PublicKey(supplied)
+	if err != nil {
+		return "", "", fieldProblem("secret", "must be whsk_ followed by the base64 of a 32-byte Ed25519 seed (or the 64-byte private key)")
+	}
+	return supplied, pub, nil
 }
 
 // newSecret checks a supplied secret, or generates one when it is "".

@@ -20,19 +20,23 @@ const (
 
 // endpointPatch is a PATCH body: absent fields stay as they are.
 type endpointPatch struct {
-	URL         *string            `json:"url"`
-	Description *string            `json:"description"`
-	EventTypes  *[]string          `json:"event_types"`
-	Headers     *map[string]string `json:"headers"`
-	TimeoutMS   *wholeNumber       `json:"timeout_ms"`
-	Enabled     *bool              `json:"enabled"`
-	// Secret is refused: secrets change by rotation only.
-	Secret *string `json:"secret"`
+	URL           *string            `json:"url"`
+	Description   *string            `json:"description"`
+	EventTypes    *[]string          `json:"event_types"`
+	Headers       *map[string]string `json:"headers"`
+	TimeoutMS     *wholeNumber       `json:"timeout_ms"`
+	Enabled       *bool              `json:"enabled"`
+	PayloadFormat *string            `json:"payload_format"`
+	// Secret and SignatureScheme are refused: keys change by rotation only.
+	Secret          *string `json:"secret"`
+	SignatureScheme *string `json:"signature_scheme"`
 }
 
 type rotateRequest struct {
 	Secret         string       `json:"secret"`
 	OverlapSeconds *wholeNumber `json:"overlap_seconds"`
+	// SignatureScheme is the new key's; "" keeps the endpoint's.
+	SignatureScheme string `json:"signature_scheme"`
 }
 
 // validatePatch checks each field present exactly as creation does.
@@ -40,6 +44,15 @@ func (s *Server) validatePatch(req endpointPatch) (schema.EndpointUpdate, *Probl
 	var u schema.EndpointUpdate
 	if req.Secret != nil {
 		return u, fieldProblem("secret", "cannot be changed by PATCH: use POST /v1/endpoints/{id}/rotate-secret")
+	}
+	if req.SignatureScheme != nil {
+		return u, fieldProblem("signature_scheme", "cannot be changed by PATCH: use POST /v1/endpoints/{id}/rotate-secret, which signs with both keys during the overlap")
+	}
+	if req.PayloadFormat != nil {
+		if !delivery.ValidFormat(*req.PayloadFormat) {
+			return u, formatProblem()
+		}
+		u.PayloadFormat = req.PayloadFormat
 	}
 	if req.URL != nil {
 		if *req.URL == "" {
@@ -134,7 +147,9 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 }
 
 // rotateSecret gives an endpoint a new signing secret (generated, or the
-// body's), shown in this response only. The previous secret keeps signing
+// body's), shown in this response only; an Ed25519 key's public key is
+// shown instead, and on every read. signature_scheme changes the scheme
+// (from HMAC to Ed25519 or back) with the same overlap. The previous secret keeps signing
 // too for overlap_seconds (default 24 h; 0 drops it at once).
 func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant string) {
 	var req rotateRequest
@@ -150,12 +165,25 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant str
 		}
 		overlap = time.Duration(*req.OverlapSeconds) * time.Second
 	}
-	secret, p := newSecret(req.Secret)
+	scheme := req.SignatureScheme
+	if scheme == "" && req.Secret == "" {
+		cur, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
+		if errors.Is(err, schema.ErrNotFound) {
+			writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+			return
+		}
+		if err != nil {
+			s.internal(w, r, "rotate secret", err)
+			return
+		}
+		scheme = cur.SignatureScheme()
+	}
+	secret, public, p := newSigningKey(scheme, req.Secret)
 	if p != nil {
 		writeProblem(w, p)
 		return
 	}
-	ep, err := s.Store.RotateSecret(r.Context(), tenant, r.PathValue("id"), secret, overlap)
+	ep, err := s.Store.RotateSecret(r.Context(), tenant, r.PathValue("id"), secret, public, overlap)
 	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
@@ -166,7 +194,9 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant str
 	}
 	s.changed(r, ep.ID)
 	out := toEndpointJSON(ep)
-	out.Secret = secret
+	if public == "" {
+		out.Secret = secret // an Ed25519 private key never leaves
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

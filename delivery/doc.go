@@ -1,8 +1,11 @@
 // Package delivery makes one webhook attempt and decides what happens next.
 //
 // It provides:
-//   - signing secrets (GenerateSecret, ParseSecret) and Standard Webhooks
-//     signatures (Sign), with several keys during a secret rotation;
+//   - signing secrets and keys (GenerateSecret, ParseSecret, GenerateKeyPair,
+//     ParseKey) and Standard Webhooks signatures (Sign): HMAC-SHA256 ("v1")
+//     and Ed25519 ("v1a"), with several keys during a rotation;
+//   - payload formats (Encode): the event's data, the Standard Webhooks
+//     envelope, CloudEvents' HTTP binding in binary and structured mode;
 //   - SSRF protection (Guard): which IP addresses may be dialled, checked
 //     when an endpoint URL is validated and again for every resolved address
 //     at dial time, so DNS rebinding cannot reach internal networks;

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -45,12 +46,17 @@ type Request struct {
 	EventType string    // sent as X-Webhook-Event-Type
 	Attempt   int       // sent as X-Webhook-Attempt, 1-based
 	Timestamp time.Time // webhook-timestamp and X-Webhook-Timestamp in unix seconds; zero means now
-	Body      []byte    // the event data, sent verbatim as the request body
-	URL       string    // the endpoint URL
+	Body      []byte    // the payload (see Encode), sent verbatim as the request body
+	// ContentType is the body's media type; "" means application/json.
+	ContentType string
+	// FormatHeaders are the payload format's headers (see Payload), set
+	// after the custom headers.
+	FormatHeaders []Header
+	URL           string // the endpoint URL
 	// Headers are the endpoint's custom headers. They cannot replace the
 	// headers Send sets itself nor hop-by-hop ones; see IsReservedHeader.
 	Headers map[string]string
-	Keys    [][]byte // signing keys, current first
+	Keys    []Key // signing keys, current first
 	// Timeout bounds the whole attempt, reading the captured response body
 	// included; zero means the Sender's default.
 	Timeout time.Duration
@@ -160,7 +166,8 @@ func guardDial(g Guard, address string) error {
 }
 
 // Send makes one attempt: it POSTs r.Body to r.URL, signed with r.Keys,
-// and captures the response. It sets Content-Type (application/json), the
+// and captures the response. It sets Content-Type (r.ContentType), the
+// payload format's headers (r.FormatHeaders), the
 // Standard Webhooks headers webhook-id, webhook-timestamp and
 // webhook-signature, X-Webhook-Timestamp, X-Webhook-Attempt,
 // X-Webhook-Event-Type, X-Webhook-Event-Id and User-Agent, after the
@@ -240,6 +247,9 @@ func SetHeaders(h http.Header, r Request, userAgent string) {
 			h.Set(k, v)
 		}
 	}
+	for _, fh := range r.FormatHeaders {
+		h.Set(fh.Name, fh.Value)
+	}
 	ts := r.Timestamp
 	if ts.IsZero() {
 		ts = time.Now()
@@ -247,7 +257,11 @@ func SetHeaders(h http.Header, r Request, userAgent string) {
 	unix := strconv.FormatInt(ts.Unix(), 10)
 	// Canonical keys set directly: Set would canonicalise each one again
 	// on every attempt.
-	h["Content-Type"] = []string{"application/json"}
+	ct := r.ContentType
+	if ct == "" {
+		ct = contentTypeJSON
+	}
+	h["Content-Type"] = []string{ct}
 	h[canonicalID] = []string{r.ID}
 	h[canonicalTimestamp] = []string{unix}
 	h[canonicalSignature] = []string{Sign(r.ID, ts, r.Body, r.Keys...)}
@@ -293,10 +307,12 @@ var reservedHeaders = map[string]bool{
 
 // IsReservedHeader reports whether name is a header an endpoint's custom
 // headers cannot set: the signature, id, timestamp and other headers Send
-// owns, Content-*, Host, User-Agent and hop-by-hop headers. Send skips
-// them; an API can refuse them up front.
+// owns, Content-*, Host, User-Agent, hop-by-hop headers, and the ce-*
+// headers of CloudEvents. Send skips them; an API can refuse them up
+// front.
 func IsReservedHeader(name string) bool {
-	return reservedHeaders[textproto.CanonicalMIMEHeaderKey(name)]
+	c := textproto.CanonicalMIMEHeaderKey(name)
+	return reservedHeaders[c] || strings.HasPrefix(c, "Ce-")
 }
 
 // Close releases the Sender's idle connections. Sends in flight finish.

@@ -61,7 +61,7 @@ func TestSendRequest(t *testing.T) {
 		Timestamp: ts,
 		Body:      body,
 		URL:       srv.URL + "/hook",
-		Keys:      [][]byte{key},
+		Keys:      []Key{key},
 		Headers: map[string]string{
 			"X-Custom":             "yes",
 			"Authorization":        "Bearer tok",

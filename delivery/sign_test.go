@@ -53,15 +53,15 @@ func TestSendVerifiesWithStandardWebhooks(t *testing.T) {
 	oldKey, newKey := mustParseSecret(t, oldSecret), mustParseSecret(t, newSecret)
 	tests := []struct {
 		name     string
-		keys     [][]byte // what the sender signs with
-		verifier string   // the secret the receiver holds
+		keys     []Key  // what the sender signs with
+		verifier string // the secret the receiver holds
 		want     int
 	}{
-		{"one key", [][]byte{newKey}, newSecret, http.StatusNoContent},
-		{"rotation, receiver holds old", [][]byte{newKey, oldKey}, oldSecret, http.StatusNoContent},
-		{"rotation, receiver holds new", [][]byte{newKey, oldKey}, newSecret, http.StatusNoContent},
-		{"wrong secret", [][]byte{newKey, oldKey}, strangerSecret, http.StatusUnauthorized},
-		{"rotation over, receiver holds old", [][]byte{newKey}, oldSecret, http.StatusUnauthorized},
+		{"one key", []Key{newKey}, newSecret, http.StatusNoContent},
+		{"rotation, receiver holds old", []Key{newKey, oldKey}, oldSecret, http.StatusNoContent},
+		{"rotation, receiver holds new", []Key{newKey, oldKey}, newSecret, http.StatusNoContent},
+		{"wrong secret", []Key{newKey, oldKey}, strangerSecret, http.StatusUnauthorized},
+		{"rotation over, receiver holds old", []Key{newKey}, oldSecret, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,9 +103,9 @@ func TestSendVerifiesWithStandardWebhooks(t *testing.T) {
 	}
 }
 
-func mustParseSecret(t *testing.T, s string) []byte {
+func mustParseSecret(t *testing.T, s string) Key {
 	t.Helper()
-	key, err := ParseSecret(s)
+	key, err := ParseKey(s)
 	if err != nil {
 		t.Fatal(err)
 	}

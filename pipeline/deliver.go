@@ -129,19 +129,41 @@ func (d *Deliverer) send(ctx context.Context, r *kgo.Record, task schema.Task, r
 	if route.Listener() {
 		sender, url = d.Relay, listener.RelayURL(route.RelayURL, route.Tenant, route.ID)
 	}
+	p := payload(route.PayloadFormat, task.Event)
 	return sender.Send(ctx, delivery.Request{
-		ID:        task.DeliveryID,
-		EventID:   task.Event.ID,
-		EventType: task.Event.Type,
-		Attempt:   task.Attempt,
-		Timestamp: now,
-		Body:      task.Event.Data,
-		URL:       url,
-		Headers:   route.Headers,
-		Keys:      route.Keys(now),
-		Timeout:   route.Timeout,
+		ID:            task.DeliveryID,
+		EventID:       task.Event.ID,
+		EventType:     task.Event.Type,
+		Attempt:       task.Attempt,
+		Timestamp:     now,
+		Body:          p.Body,
+		ContentType:   p.ContentType,
+		FormatHeaders: p.Headers,
+		URL:           url,
+		Headers:       route.Headers,
+		Keys:          route.Keys(now),
+		Timeout:       route.Timeout,
 	})
 }
+
+// payload shapes an event in an endpoint's payload format. The data
+// format (the default) costs nothing: the body is the event's data.
+func payload(format string, ev schema.Event) delivery.Payload {
+	if format == "" || format == schema.PayloadFormatData {
+		return delivery.Payload{Body: ev.Data}
+	}
+	return delivery.Encode(format, delivery.Message{
+		ID:     ev.ID,
+		Type:   ev.Type,
+		Time:   ev.CreatedAt,
+		Data:   ev.Data,
+		Source: CloudEventsSource(ev.Tenant),
+	})
+}
+
+// CloudEventsSource is the CloudEvents source of the events hookstream
+// sends that did not come in as CloudEvents: one per tenant.
+func CloudEventsSource(tenant string) string { return "hookstream/" + tenant }
 
 // handle runs one task and emits its outcome and what follows.
 func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task, emit consumer.Emit) error {

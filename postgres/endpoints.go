@@ -52,11 +52,14 @@ func (db *DB) CreateEndpoint(ctx context.Context, e schema.NewEndpoint) (schema.
 		}
 		row := tx.QueryRow(ctx, `
 			INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
-				headers_enc, secret_enc, timeout_ms, relay_url, listener_seen_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), CASE WHEN $10 = '' THEN NULL ELSE now() END)
+				headers_enc, secret_enc, timeout_ms, relay_url, listener_seen_at,
+				public_key, payload_format, filter)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), CASE WHEN $10 = '' THEN NULL ELSE now() END,
+				NULLIF($11, ''), $12, $13)
 			RETURNING `+endpointColumns,
 			e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
-			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds(), e.RelayURL)
+			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds(), e.RelayURL,
+			e.PublicKey, payloadFormat(e.PayloadFormat), e.Filter)
 		var err error
 		ep, err = db.scanEndpoint(row, false)
 		return err
@@ -175,7 +178,16 @@ func (db *DB) queryEndpoints(ctx context.Context, open bool, sql string, args ..
 
 const endpointColumns = `id, tenant, url_enc, url_display, description, event_types, headers_enc,
 	secret_enc, prev_secret_enc, prev_secret_until, timeout_ms, state,
-	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at, COALESCE(relay_url, '')`
+	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at, COALESCE(relay_url, ''),
+	COALESCE(public_key, ''), COALESCE(prev_public_key, ''), payload_format, filter`
+
+// payloadFormat stores "" as the default format.
+func payloadFormat(f string) string {
+	if f == "" {
+		return schema.PayloadFormatData
+	}
+	return f
+}
 
 func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	var (
@@ -187,7 +199,8 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	)
 	err := row.Scan(&ep.ID, &ep.Tenant, &urlEnc, &ep.DisplayURL, &ep.Description, &ep.EventTypes,
 		&headersEnc, &secretEnc, &prevSecretEnc, &prevUntil, &timeoutMS, &ep.State,
-		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt, &ep.RelayURL)
+		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt, &ep.RelayURL,
+		&ep.PublicKey, &ep.PreviousPublicKey, &ep.PayloadFormat, &ep.Filter)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ep, schema.ErrNotFound
 	}
@@ -200,6 +213,8 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	}
 	if prevSecretEnc != nil && prevUntil != nil && time.Now().Before(*prevUntil) {
 		ep.SecretsUntil = *prevUntil
+	} else {
+		ep.PreviousPublicKey = ""
 	}
 	if !open {
 		// The API shows header names, never values: keep only the names.
@@ -274,9 +289,12 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 			event_types = COALESCE($6, event_types),
 			headers_enc = CASE WHEN $7 THEN $8 ELSE headers_enc END,
 			timeout_ms = COALESCE($9, timeout_ms),
+			payload_format = COALESCE($10, payload_format),
+			filter = COALESCE($11, filter),
 			updated_at = clock_timestamp()
 		WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns,
-		tenant, id, urlEnc, u.DisplayURL, u.Description, u.EventTypes, u.Headers != nil, headersEnc, timeoutMS)
+		tenant, id, urlEnc, u.DisplayURL, u.Description, u.EventTypes, u.Headers != nil, headersEnc, timeoutMS,
+		u.PayloadFormat, u.Filter)
 	ep, err := db.scanEndpoint(row, false)
 	err = wrapErr("update endpoint", err)
 	return ep, err
@@ -295,11 +313,12 @@ func (db *DB) DeleteEndpoint(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// RotateSecret makes secret the endpoint's signing secret. The current one
-// becomes the previous secret, valid (requests carry both signatures) for
-// overlap; a previous secret from an earlier rotation is dropped. With no
-// overlap, the current secret is dropped at once.
-func (db *DB) RotateSecret(ctx context.Context, tenant, id, secret string, overlap time.Duration) (schema.Endpoint, error) {
+// RotateSecret makes secret the endpoint's signing secret (publicKey: its
+// whpk_ key when it is an Ed25519 key, else ""). The current one becomes
+// the previous secret, valid (requests carry both signatures) for overlap;
+// a previous secret from an earlier rotation is dropped. With no overlap,
+// the current secret is dropped at once.
+func (db *DB) RotateSecret(ctx context.Context, tenant, id, secret, publicKey string, overlap time.Duration) (schema.Endpoint, error) {
 	var ep schema.Endpoint
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var cur []byte
@@ -322,9 +341,10 @@ func (db *DB) RotateSecret(ctx context.Context, tenant, id, secret string, overl
 			until = &u
 		}
 		ep, err = db.scanEndpoint(tx.QueryRow(ctx, `UPDATE endpoints SET secret_enc = $3, prev_secret_enc = $4,
-				prev_secret_until = $5, updated_at = clock_timestamp()
+				prev_secret_until = $5, prev_public_key = CASE WHEN $4::bytea IS NULL THEN NULL ELSE public_key END,
+				public_key = NULLIF($6, ''), updated_at = clock_timestamp()
 			WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns,
-			tenant, id, db.box.Seal([]byte(secret), id+"/secret"), prev, until), false)
+			tenant, id, db.box.Seal([]byte(secret), id+"/secret"), prev, until, publicKey), false)
 		return err
 	})
 	err = wrapErr("rotate secret", err)

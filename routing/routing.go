@@ -35,12 +35,12 @@ var ErrUnknownEndpoint = errors.New("routing: unknown endpoint")
 // Route is an endpoint ready to be sent to.
 type Route struct {
 	schema.Endpoint
-	keys [][]byte
+	keys []delivery.Key
 }
 
 // Keys returns the signing keys valid at now: the current one and, during a
 // rotation overlap, the previous one.
-func (r *Route) Keys(now time.Time) [][]byte {
+func (r *Route) Keys(now time.Time) []delivery.Key {
 	if len(r.keys) > 1 && !now.Before(r.SecretsUntil) {
 		return r.keys[:1]
 	}
@@ -85,7 +85,7 @@ func New(loader Loader, log *slog.Logger) *Table {
 func newRoute(ep schema.Endpoint) (*Route, error) {
 	r := &Route{Endpoint: ep}
 	for _, s := range ep.Secrets {
-		k, err := delivery.ParseSecret(s)
+		k, err := delivery.ParseKey(s)
 		if err != nil {
 			return nil, fmt.Errorf("routing: endpoint %s: %w", ep.ID, err)
 		}

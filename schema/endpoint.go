@@ -24,10 +24,22 @@ type Endpoint struct {
 	HeaderNames []string
 	Timeout     time.Duration
 	State       string
-	// Secrets are the whsec_ signing secrets, current first; a previous
-	// one stays until SecretsUntil, the end of its rotation overlap.
-	Secrets        []string
-	SecretsUntil   time.Time
+	// Secrets are the signing secrets (whsec_ for HMAC, whsk_ for
+	// Ed25519), current first; a previous one stays until SecretsUntil,
+	// the end of its rotation overlap.
+	Secrets      []string
+	SecretsUntil time.Time
+	// PublicKey is the whpk_ public key of the current secret when it is
+	// an Ed25519 key, PreviousPublicKey that of the previous one during
+	// the overlap: what receivers verify v1a signatures with. Not secret.
+	PublicKey         string
+	PreviousPublicKey string
+	// PayloadFormat is what the request body looks like: one of the
+	// PayloadFormat* constants ("" is PayloadFormatData).
+	PayloadFormat string
+	// Filter is a CEL expression over the event: an event it does not let
+	// through is not delivered to the endpoint. "" lets everything through.
+	Filter         string
 	DisabledReason string
 	DisabledAt     time.Time
 	CreatedAt      time.Time
@@ -72,8 +84,12 @@ type NewEndpoint struct {
 	Description string
 	EventTypes  []string
 	Headers     map[string]string
-	Secret      string // whsec_…
-	Timeout     time.Duration
+	Secret      string // whsec_… or whsk_…
+	// PublicKey is the whpk_ key of an Ed25519 Secret, else "".
+	PublicKey     string
+	PayloadFormat string
+	Filter        string
+	Timeout       time.Duration
 	// MaxPerTenant is the most endpoints the tenant may have (0: no
 	// limit): creating one more fails with ErrLimitReached.
 	MaxPerTenant int
@@ -90,4 +106,25 @@ type EndpointUpdate struct {
 	EventTypes  []string
 	Headers     *map[string]string // sealed; an empty map removes them all
 	Timeout     *time.Duration
+	// PayloadFormat and Filter: "" for Filter removes it.
+	PayloadFormat *string
+	Filter        *string
+}
+
+// Payload formats of an endpoint (see package delivery's Encode).
+const (
+	PayloadFormatData                  = "data"
+	PayloadFormatStandardWebhooks      = "standard-webhooks"
+	PayloadFormatCloudEventsBinary     = "cloudevents-binary"
+	PayloadFormatCloudEventsStructured = "cloudevents-structured"
+)
+
+// SignatureScheme returns how the endpoint's requests are signed with its
+// current secret: "ed25519" (Standard Webhooks v1a) when it has a public
+// key, else "hmac-sha256" (v1).
+func (e *Endpoint) SignatureScheme() string {
+	if e.PublicKey != "" {
+		return "ed25519"
+	}
+	return "hmac-sha256"
 }

@@ -390,7 +390,7 @@ func measureCeiling(ctx context.Context, rcv *receiver, conc int, d time.Duratio
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set(delivery.HeaderID, id)
 				req.Header.Set(delivery.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-				req.Header.Set(delivery.HeaderSignature, delivery.Sign(id, now, body, rawKey))
+				req.Header.Set(delivery.HeaderSignature, delivery.Sign(id, now, body, delivery.HMACKey(rawKey)))
 				resp, err := client.Do(req)
 				if err != nil {
 					errs.Add(1)

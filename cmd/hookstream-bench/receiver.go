@@ -232,7 +232,7 @@ func verify(h http.Header, id string, body, key []byte) bool {
 	if err != nil || id == "" {
 		return false
 	}
-	want := delivery.Sign(id, time.Unix(ts, 0), body, key)
+	want := delivery.Sign(id, time.Unix(ts, 0), body, delivery.HMACKey(key))
 	for sig := range strings.FieldsSeq(h.Get(delivery.HeaderSignature)) {
 		if sig == want {
 			return true

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/hookstream/hookstream/internal/testenv"
+)
+
+// outboundEndpoint is what creating or rotating an endpoint answers, with
+// its outbound fields.
+type outboundEndpoint struct {
+	createdEndpoint
+	PayloadFormat     string `json:"payload_format"`
+	SignatureScheme   string `json:"signature_scheme"`
+	PublicKey         string `json:"public_key"`
+	PreviousPublicKey string `json:"previous_public_key"`
+}
+
+func (s *system) outboundEndpoint(body map[string]any) outboundEndpoint {
+	s.t.Helper()
+	var ep outboundEndpoint
+	if code, raw := s.call("POST", "/v1/endpoints", body, &ep); code != http.StatusCreated {
+		s.t.Fatalf("create endpoint: %d %s", code, raw)
+	}
+	return ep
+}
+
+// verifyEd25519 verifies a request's v1a signatures as the Standard
+// Webhooks specification says, written from it and not from hookstream's
+// code: Ed25519 over "{webhook-id}.{webhook-timestamp}.{body}" under the
+// key after whpk_, each signature "v1a," and its base64, in the
+// space-separated webhook-signature header. It returns how many of the
+// header's v1a signatures verify.
+func verifyEd25519(publicKey string, h http.Header, body []byte) (int, error) {
+	raw, ok := strings.CutPrefix(publicKey, "whpk_")
+	pub, err := base64.StdEncoding.DecodeString(raw)
+	if !ok || err != nil || len(pub) != ed25519.PublicKeySize {
+		return 0, errors.New("not a whpk_ key")
+	}
+	ts := h.Get("webhook-timestamp")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || h.Get("webhook-id") == "" {
+		return 0, errors.New("missing webhook-id or webhook-timestamp")
+	}
+	if d := time.Since(time.Unix(sec, 0)); d.Abs() > 5*time.Minute {
+		return 0, errors.New("timestamp out of tolerance")
+	}
+	content := []byte(h.Get("webhook-id") + "." + ts + "." + string(body))
+	n := 0
+	for _, s := range strings.Fields(h.Get("webhook-signature")) {
+		v, sig, _ := strings.Cut(s, ",")
+		b, err := base64.StdEncoding.DecodeString(sig)
+		if v == "v1a" && err == nil && ed25519.Verify(pub, content, b) {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("no v1a signature verifies")
+	}
+	return n, nil
+}
+
+// An event reaches four endpoints, one per payload format, two signing
+// with HMAC and two with Ed25519: each real receiver gets the bytes its
+// format makes, and the signature verifies over exactly those bytes
+// (HMAC with the stock Standard Webhooks library, Ed25519 with the
+// specification's algorithm and the public key alone). After an Ed25519
+// rotation, a request carries both keys' signatures.
+func TestPayloadFormatsAndEd25519(t *testing.T) {
+	s := startSystem(t, nil)
+	rcv := newReceiver(t, nil)
+	eps := map[string]outboundEndpoint{}
+	for path, body := range map[string]map[string]any{
+		"/data": {},
+		"/sw":   {"payload_format": "standard-webhooks"},
+		"/ceb":  {"payload_format": "cloudevents-binary", "signature_scheme": "ed25519"},
+		"/ces":  {"payload_format": "cloudevents-structured", "signature_scheme": "ed25519"},
+	} {
+		body["url"], body["event_types"] = rcv.URL+path, []string{"invoice.*"}
+		eps[path] = s.outboundEndpoint(body)
+	}
+	if eps["/ceb"].Secret != "" || eps["/ceb"].PublicKey == "" {
+		t.Fatalf("an ed25519 endpoint showed its private key or no public key: %+v", eps["/ceb"])
+	}
+
+	data := `{"invoice":"in_1","amount":4200,"note":"ünï"}`
+	id := s.publish("invoice.paid", data)
+	rcv.waitRequests(t, 4, 30*time.Second)
+	for _, r := range rcv.requests() {
+		ep := eps[r.Path]
+		switch ep.SignatureScheme {
+		case "hmac-sha256":
+			wh, err := standardwebhooks.NewWebhook(ep.Secret)
+			testenv.Must(t, err, "verifier")
+			if err := wh.Verify(r.Body, r.Header); err != nil {
+				t.Errorf("%s: HMAC signature: %v", r.Path, err)
+			}
+		case "ed25519":
+			if _, err := verifyEd25519(ep.PublicKey, r.Header, r.Body); err != nil {
+				t.Errorf("%s: Ed25519 signature: %v", r.Path, err)
+			}
+		default:
+			t.Fatalf("%s: scheme %q", r.Path, ep.SignatureScheme)
+		}
+		ct := r.Header.Get("Content-Type")
+		switch r.Path {
+		case "/data":
+			if string(r.Body) != data || ct != "application/json" {
+				t.Errorf("data: %s (%s)", r.Body, ct)
+			}
+		case "/sw":
+			var env struct {
+				Type      string          `json:"type"`
+				Timestamp time.Time       `json:"timestamp"`
+				Data      json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(r.Body, &env); err != nil || env.Type != "invoice.paid" || string(env.Data) != data ||
+				time.Since(env.Timestamp) > time.Minute || ct != "application/json" {
+				t.Errorf("standard-webhooks envelope %s (%s): %v", r.Body, ct, err)
+			}
+		case "/ceb":
+			if string(r.Body) != data || ct != "application/json" || r.Header.Get("ce-specversion") != "1.0" ||
+				r.Header.Get("ce-id") != id || r.Header.Get("ce-type") != "invoice.paid" ||
+				r.Header.Get("ce-source") != "hookstream/default" || r.Header.Get("ce-time") == "" {
+				t.Errorf("cloudevents binary: %s %v", r.Body, r.Header)
+			}
+		case "/ces":
+			var ce map[string]any
+			if err := json.Unmarshal(r.Body, &ce); err != nil || ct != "application/cloudevents+json; charset=UTF-8" ||
+				ce["specversion"] != "1.0" || ce["id"] != id || ce["type"] != "invoice.paid" || ce["source"] != "hookstream/default" ||
+				ce["datacontenttype"] != "application/json" || ce["data"].(map[string]any)["invoice"] != "in_1" {
+				t.Errorf("cloudevents structured: %s (%s): %v", r.Body, ct, err)
+			}
+		}
+	}
+
+	// Rotate the binary endpoint's Ed25519 key: during the overlap each
+	// request verifies with the old public key and with the new one.
+	var rot outboundEndpoint
+	if code, raw := s.call("POST", "/v1/endpoints/"+eps["/ceb"].ID+"/rotate-secret", `{}`, &rot); code != http.StatusOK {
+		t.Fatalf("rotate: %d %s", code, raw)
+	}
+	if rot.PreviousPublicKey != eps["/ceb"].PublicKey || rot.PublicKey == eps["/ceb"].PublicKey || rot.Secret != "" {
+		t.Fatalf("rotated: %+v", rot)
+	}
+	s.publish("invoice.sent", data)
+	reqs := rcv.waitRequests(t, 8, 30*time.Second)
+	for _, r := range reqs[4:] {
+		if r.Path != "/ceb" {
+			continue
+		}
+		for _, pub := range []string{eps["/ceb"].PublicKey, rot.PublicKey} {
+			if n, err := verifyEd25519(pub, r.Header, r.Body); err != nil || n != 1 {
+				t.Errorf("after rotation, %d signatures verify with one of the keys (%v), want 1 each", n, err)
+			}
+		}
+		if got := len(strings.Fields(r.Header.Get("webhook-signature"))); got != 2 {
+			t.Errorf("after rotation the request carries %d signatures, want 2", got)
+		}
+	}
+}
