@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/internal/testenv"
 )
@@ -166,6 +169,51 @@ func TestPayloadFormatsAndEd25519(t *testing.T) {
 		}
 		if got := len(strings.Fields(r.Header.Get("webhook-signature"))); got != 2 {
 			t.Errorf("after rotation the request carries %d signatures, want 2", got)
+		}
+	}
+}
+
+// A CloudEvent published to the topic in binary mode goes out to a
+// CloudEvents endpoint as the same CloudEvent: its id, source, type,
+// subject, time and extensions, not hookstream's own.
+func TestCloudEventInCloudEventOut(t *testing.T) {
+	s := startSystem(t, nil)
+	rcv := newReceiver(t, nil)
+	s.outboundEndpoint(map[string]any{"url": rcv.URL + "/ces", "event_types": []string{"com.example.*"}, "payload_format": "cloudevents-structured"})
+	s.outboundEndpoint(map[string]any{"url": rcv.URL + "/ceb", "event_types": []string{"com.example.*"}, "payload_format": "cloudevents-binary"})
+	rec := &kgo.Record{Topic: s.prefix + "events", Value: []byte(`{"invoice":"in_1"}`),
+		Headers: kheaders("ce_specversion", "1.0", "ce_id", "A-1", "ce_source", "/billing", "ce_type", "com.example.invoice.paid",
+			"ce_time", "2026-12-02T09:00:00Z", "ce_subject", "in 1", "ce_tenant", "default", "ce_region", "eu", "content-type", "application/json")}
+	testenv.Must(t, s.kafka().ProduceSync(context.Background(), rec).FirstErr(), "produce")
+	rcv.waitRequests(t, 2, 30*time.Second)
+	for _, r := range rcv.requests() {
+		got := map[string]string{}
+		switch r.Path {
+		case "/ces":
+			var ce map[string]any
+			testenv.Must(t, json.Unmarshal(r.Body, &ce), "structured body")
+			for k, v := range ce {
+				if sv, ok := v.(string); ok {
+					got[k] = sv
+				}
+			}
+		case "/ceb":
+			for k := range r.Header {
+				if name, ok := strings.CutPrefix(strings.ToLower(k), "ce-"); ok {
+					v, err := url.PathUnescape(r.Header.Get(k))
+					testenv.Must(t, err, "percent-decoding "+k)
+					got[name] = v
+				}
+			}
+			if string(r.Body) != `{"invoice":"in_1"}` {
+				t.Errorf("binary body %s", r.Body)
+			}
+		}
+		for k, v := range map[string]string{"specversion": "1.0", "id": "A-1", "source": "/billing", "type": "com.example.invoice.paid",
+			"time": "2026-12-02T09:00:00Z", "subject": "in 1", "region": "eu", "tenant": "default"} {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q (all: %v)", r.Path, k, got[k], v, got)
+			}
 		}
 	}
 }
