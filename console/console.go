@@ -146,6 +146,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /console/{$}", s.operator(s.tenantsPage))
 	mux.Handle("POST /console/tenants", s.operator(s.createTenant))
 	mux.Handle("GET /console/live", s.operator(s.livePage))
+	mux.Handle("GET /console/deliveries", s.operator(func(w http.ResponseWriter, r *http.Request, sc scope) {
+		sc.Base = "/console"
+		s.deliveriesPage(w, r, sc)
+	}))
 	mux.Handle("GET /console/quarantine", s.operator(s.quarantinePage))
 	mux.Handle("POST /console/quarantine/{id}/redrive", s.operator(s.redrive))
 	mux.Handle("POST /console/t/{tenant}/settings", s.operatorTenant(s.saveSettings))

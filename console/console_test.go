@@ -373,6 +373,8 @@ func TestPortalFrameAncestors(t *testing.T) {
 var (
 	olderLink = regexp.MustCompile(`id="older" href="([^"]+)"`)
 	liveLink  = regexp.MustCompile(`hx-get="([^"]+)"`)
+	// deliveryRow is a row of a deliveries table.
+	deliveryRow = regexp.MustCompile(`<tr class="delivery"[^>]*>`)
 )
 
 func TestDeliveriesSearchAndPages(t *testing.T) {
@@ -417,5 +419,48 @@ func TestDeliveriesSearchAndPages(t *testing.T) {
 	recent := b.get("/console/t/default/deliveries?since=" + url.QueryEscape(time.Now().UTC().Add(-30*time.Second).Format("2006-01-02T15:04:05")))
 	if n := rows(recent); n < 20 || n > 30 {
 		t.Errorf("the last 30 s: %d rows", n)
+	}
+}
+
+func TestDeliveriesOfEveryTenant(t *testing.T) {
+	s := newSite(t, false)
+	conn, err := pgx.Connect(context.Background(), s.dbURL)
+	testenv.Must(t, err, "connect")
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), `
+		INSERT INTO tenants (id, name) VALUES ('acme', 'Acme');
+		INSERT INTO deliveries (id, tenant, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
+		SELECT 'msg_' || i, CASE WHEN i % 2 = 0 THEN 'acme' ELSE 'default' END, 'ep_' || i, 'evt_' || i, 'order.paid',
+			CASE WHEN i <= 3 THEN 'dead' ELSE 'succeeded' END, 1, now() - (i || ' seconds')::interval, now()
+		FROM generate_series(1, 6) i`)
+	testenv.Must(t, err, "seed")
+	b := s.browser(t)
+	b.login()
+	rows := func(p page) []string { return deliveryRow.FindAllString(p.body, -1) }
+
+	all := b.get("/console/deliveries")
+	if got := rows(all); all.status != http.StatusOK || len(got) != 6 {
+		t.Fatalf("every tenant: %d, %d rows, want 6", all.status, len(got))
+	}
+	for _, want := range []string{`href="/console/t/acme/deliveries/msg_2"`, `href="/console/t/default/deliveries/msg_1"`,
+		`href="/console/t/acme/endpoints/ep_4"`, `data-tenant="acme"`, `data-tenant="default"`} {
+		if !strings.Contains(all.body, want) {
+			t.Errorf("the search of every tenant has no %s", want)
+		}
+	}
+	acme := b.get("/console/deliveries?tenant=acme&status=dead")
+	if got := rows(acme); len(got) != 1 || !strings.Contains(acme.body, `href="/console/t/acme/deliveries/msg_2"`) {
+		t.Errorf("acme's dead deliveries: %q, want msg_2 only", got)
+	}
+	if live := liveLink.FindStringSubmatch(acme.body); live == nil || html.UnescapeString(live[1]) != "/console/deliveries?status=dead&tenant=acme" {
+		t.Errorf("the page refreshes itself from %q, want the same search", live)
+	}
+
+	// A portal session is no operator: the search of every tenant is not
+	// its to see.
+	p := s.browser(t)
+	p.portal("acme", time.Hour)
+	if page := p.get("/console/deliveries"); len(rows(page)) != 0 || strings.Contains(page.body, "msg_") {
+		t.Errorf("a portal session reached the search of every tenant: %d, %d rows", page.status, len(rows(page)))
 	}
 }

@@ -131,14 +131,14 @@ func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) 
 
 // deliveryQuery is the search of the deliveries page, as its form sends it.
 type deliveryQuery struct {
-	Endpoint, EventID, Type, Status, Since, Until string
+	Tenant, Endpoint, EventID, Type, Status, Since, Until string
 }
 
 // Query is the search as a query string, for the links of the page
 // (encoded here: the template must not encode it again).
 func (q deliveryQuery) Query() template.URL {
 	v := url.Values{}
-	for k, val := range map[string]string{"endpoint": q.Endpoint, "event": q.EventID, "type": q.Type, "status": q.Status,
+	for k, val := range map[string]string{"tenant": q.Tenant, "endpoint": q.Endpoint, "event": q.EventID, "type": q.Type, "status": q.Status,
 		"since": q.Since, "until": q.Until} {
 		if val != "" {
 			v.Set(k, val)
@@ -179,6 +179,12 @@ func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request, sc scope
 	d := deliveriesData{Q: q, Statuses: statuses}
 	f := schema.DeliveryFilter{Tenant: sc.Tenant, EndpointID: q.Endpoint, EventID: q.EventID, EventType: q.Type,
 		Limit: deliveriesPerPage + 1}
+	if sc.Admin && sc.Tenant == "" {
+		// The operator's search of every tenant, or of the one it names.
+		q.Tenant = strings.TrimSpace(qs.Get("tenant"))
+		d.Q.Tenant = q.Tenant
+		f.Tenant, f.AllTenants = q.Tenant, q.Tenant == ""
+	}
 	var ok1, ok2 bool
 	f.Since, ok1 = formTime(q.Since)
 	f.Until, ok2 = formTime(q.Until)

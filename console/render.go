@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +133,14 @@ var funcs = template.FuncMap{
 	"cursorAt": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	"deref":    func(t *time.Time) time.Time { return *t },
 	"rows":     func(sc scope, ds []schema.Delivery) rowsData { return rowsData{Scope: sc, Deliveries: ds} },
+	// base is where a delivery's tenant's pages are: the scope's, or an
+	// operator's of that tenant in a search of every tenant.
+	"base": func(sc scope, tenant string) string {
+		if sc.Admin && sc.Tenant == "" {
+			return "/console/t/" + url.PathEscape(tenant)
+		}
+		return sc.Base
+	},
 }
 
 // rowsData is what the deliveryRows partial gets.

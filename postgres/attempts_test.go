@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +202,38 @@ func TestWriteAttemptsEndpointHealth(t *testing.T) {
 	writeAttempts(t, db, attempt(schema.OutcomeSucceeded, 200))
 	if f, failing, _ := health(); f != 0 || failing {
 		t.Fatalf("after a success: failures %d, failing %v; want 0, false", f, failing)
+	}
+}
+
+func TestDeliveriesOfEveryTenant(t *testing.T) {
+	db := newTestDB(t)
+	var batch []schema.Attempt
+	for i, tenant := range []string{"acme", "globex", "acme"} {
+		a := outcome(1, schema.OutcomeSucceeded, 200, true)
+		a.Tenant, a.DeliveryID, a.EventID = tenant, "msg_"+strconv.Itoa(i), "evt_"+strconv.Itoa(i)
+		a.EventCreatedAt = t0.Add(time.Duration(i) * time.Second)
+		batch = append(batch, a)
+	}
+	writeAttempts(t, db, batch...)
+	ctx := context.Background()
+
+	none, err := db.Deliveries(ctx, schema.DeliveryFilter{Limit: 10})
+	testenv.Must(t, err, "Deliveries")
+	if len(none) != 0 {
+		t.Errorf("an empty tenant without AllTenants found %d deliveries, want none", len(none))
+	}
+	all, err := db.Deliveries(ctx, schema.DeliveryFilter{AllTenants: true, Tenant: "acme", Limit: 10})
+	testenv.Must(t, err, "Deliveries")
+	var got []string
+	for _, d := range all {
+		got = append(got, d.Tenant+"/"+d.ID)
+	}
+	if want := "acme/msg_2 globex/msg_1 acme/msg_0"; strings.Join(got, " ") != want {
+		t.Errorf("every tenant's deliveries = %q, want %q (newest first)", got, want)
+	}
+	page, err := db.Deliveries(ctx, schema.DeliveryFilter{AllTenants: true, Before: &schema.Cursor{CreatedAt: all[0].CreatedAt, ID: all[0].ID}, Limit: 1})
+	testenv.Must(t, err, "Deliveries")
+	if len(page) != 1 || page[0].ID != "msg_1" {
+		t.Errorf("the page after %s = %+v, want msg_1", all[0].ID, page)
 	}
 }

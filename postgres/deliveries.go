@@ -32,10 +32,16 @@ func (db *DB) Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema
 	if f.Before != nil {
 		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
 	}
+	// Two statements, each with its own plan: one tenant's, on the
+	// tenant's index, and every tenant's (created_at's).
+	tenantCond := "tenant = $1"
+	if f.AllTenants {
+		tenantCond = "$1::text IS NOT NULL"
+	}
 	rows, err := db.pool.Query(ctx, `
 		SELECT `+deliveryColumns+`
 		FROM deliveries d
-		WHERE tenant = $1
+		WHERE `+tenantCond+`
 			AND ($8 = '' OR id = $8)
 			AND ($2 = '' OR endpoint_id = $2)
 			AND ($3 = '' OR event_id = $3)

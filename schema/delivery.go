@@ -30,7 +30,10 @@ type Cursor struct {
 // Results come newest first; Before continues a listing after the last
 // delivery of the previous page.
 type DeliveryFilter struct {
-	Tenant     string
+	Tenant string
+	// AllTenants searches every tenant's deliveries (an operator's
+	// search); Tenant is ignored. Without it, an empty Tenant finds none.
+	AllTenants bool
 	ID         string
 	EndpointID string
 	EventID    string
