@@ -40,7 +40,7 @@ import (
 var allScenarios = []string{"steady", "max", "ingest", "fanout", "slow", "backlog", "fair"}
 
 // moreScenarios run only when named.
-var moreScenarios = []string{"fair-nolanes"}
+var moreScenarios = []string{"fair-nolanes", "scale"}
 
 type options struct {
 	scenarios       []string
@@ -240,6 +240,28 @@ func run(ctx context.Context, args []string) error {
 		if ctx.Err() != nil {
 			break
 		}
+		if name == "scale" {
+			// The same backlog drained by one deliver,sink process, then
+			// by two, on the same broker and Postgres.
+			var one float64
+			for _, n := range []int{1, 2} {
+				if ctx.Err() != nil {
+					break
+				}
+				p := o.plan(name)
+				p.instances = n
+				fmt.Fprintf(os.Stderr, "\n== %s with %d deliver,sink processes: %d endpoints, %d events\n", name, n, p.endpoints, p.events)
+				res := e.run(ctx, p)
+				res.Scenario = fmt.Sprintf("scale-%d", n)
+				if n == 1 {
+					one = res.PerSec
+				} else if one > 0 {
+					res.VsMax = res.PerSec / one
+				}
+				report.Results = append(report.Results, res)
+			}
+			continue
+		}
 		p := o.plan(name)
 		fmt.Fprintf(os.Stderr, "\n== %s: %d endpoints, %d events, %d deliveries expected\n", name, p.endpoints, p.events, p.expected)
 		res := e.run(ctx, p)
@@ -299,6 +321,9 @@ func (o options) plan(name string) plan {
 			rate: o.rate, slow: noSlow, timeoutMS: noTimeout})
 	case "max":
 		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.events, slow: noSlow, timeoutMS: noTimeout})
+	case "scale":
+		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.events, prepublish: true,
+			slow: noSlow, timeoutMS: noTimeout})
 	case "backlog":
 		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.backlog, prepublish: true,
 			slow: noSlow, timeoutMS: noTimeout})

@@ -84,6 +84,13 @@ func targets(rs []Result, ceiling float64) []Target {
 		return fmt.Sprintf("%.0f events/s with %d clients, p99 %.1f ms", r.Ingest.PerSec, r.Ingest.Clients, r.Ingest.Latency.P99),
 			r.Ingest.PerSec >= 10000 && r.Ingest.Refused+r.Ingest.Errors == 0 && r.ExactlyOnce
 	})
+	add("scale", "deliveries/s of two deliver,sink processes ÷ one", find(rs, "scale-2"), func(r *Result) (string, bool) {
+		one := find(rs, "scale-1")
+		if one == nil || r.VsMax == 0 {
+			return "scale-1 missing", false
+		}
+		return fmt.Sprintf("%.0f/s with one, %.0f/s with two = %.2f ×", one.PerSec, r.PerSec, r.VsMax), r.VsMax > 1 && r.ExactlyOnce && one.ExactlyOnce
+	})
 	add("backlog", "peak RSS ≤ 256 MiB", find(rs, "backlog"), func(r *Result) (string, bool) {
 		return fmt.Sprintf("%.0f MiB after %d events", r.PeakRSSMiB, r.Events), r.PeakRSSMiB <= 256 && r.Missing == 0
 	})

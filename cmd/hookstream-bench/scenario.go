@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,9 @@ type plan struct {
 	rate       float64 // events/s; 0: as fast as possible
 	prepublish bool    // publish everything before the pipeline runs (backlog)
 	ingest     bool    // publish through POST /v1/events, not to Kafka (with prepublish)
+	// instances > 0 runs the pipeline as one dispatch,retry process and
+	// that many deliver,sink processes, as nodes of a cluster would.
+	instances int
 	// endpoint k's subscription, and the type of event seq
 	types     func(k int) []string
 	eventType func(seq int) string
@@ -175,6 +179,9 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	if o.split {
 		mode = "split"
 	}
+	if p.instances > 0 {
+		mode = fmt.Sprintf("%d× deliver,sink", p.instances)
+	}
 	res = Result{Scenario: p.name, Mode: mode, Endpoints: p.endpoints, Events: p.events, Rate: p.rate,
 		Expected: p.expected, ProcPeakMiB: map[string]float64{}}
 	fail := func(err error) Result {
@@ -308,7 +315,13 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 
 	// Phase B: the pipeline.
 	roles := []string{"dispatch", "deliver", "retry", "sink"}
-	if o.split {
+	if p.instances > 0 {
+		for _, r := range append([]string{"dispatch,retry"}, slices.Repeat([]string{"deliver,sink"}, p.instances)...) {
+			if _, err := d.start(ctx, r); err != nil {
+				return fail(err)
+			}
+		}
+	} else if o.split {
 		for _, r := range roles {
 			if _, err := d.start(ctx, r); err != nil {
 				return fail(err)
@@ -492,6 +505,12 @@ wait:
 		res.PerSec = Sustained(res.Delivered, time.Unix(0, f), time.Unix(0, l))
 	}
 	res.Latency = Summarize(tr.latencies())
+	if res.Missing > 0 {
+		// Where the missing ones went, as hookstream counted them.
+		e.note(&res, "missing deliveries: hookstream counted %.0f retrying and %.0f dead outcomes, %.0f tasks moved on to a retry tier, %.0f records quarantined",
+			metric(procs, "hookstream_attempt_outcomes_total", `"retrying"`), metric(procs, "hookstream_attempt_outcomes_total", `"dead"`),
+			metric(procs, "hookstream_tasks_moved_on_total", ""), metric(procs, "hookstream_quarantined_total", ""))
+	}
 	if failed := pub.failed.Load(); failed > 0 {
 		e.note(&res, "%d events failed to publish", failed)
 	}
