@@ -66,10 +66,12 @@ type Statement struct {
 	WALMiB  float64 `json:"wal_mib"`
 }
 
-// resetStatements empties pg_stat_statements, creating the extension in
-// the admin database if the server preloads it. It reports whether the
-// statistics are available.
-func resetStatements(ctx context.Context, adminURL string) bool {
+// resetStatements empties pg_stat_statements of database db (the
+// scenario's: its migration does not count; other databases on the server,
+// other runs', keep theirs), creating the extension in the admin database
+// if the server preloads it. It reports whether the statistics are
+// available.
+func resetStatements(ctx context.Context, adminURL, db string) bool {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return false
@@ -78,7 +80,7 @@ func resetStatements(ctx context.Context, adminURL string) bool {
 	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 		return false
 	}
-	_, err = conn.Exec(ctx, "SELECT pg_stat_statements_reset()")
+	_, err = conn.Exec(ctx, "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = $1), 0)", db)
 	return err == nil
 }
 

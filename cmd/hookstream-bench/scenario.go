@@ -351,7 +351,7 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 		self = cpuSeconds(os.Getpid())
 		return hs, bk, self, e.pgCPU(), machineBusySeconds()
 	}
-	statements := resetStatements(ctx, e.pgAdmin)
+	statements := resetStatements(ctx, e.pgAdmin, db)
 	h0, b0, s0, p0, m0 := cpuOf()
 	t0 := time.Now()
 	if o.profile > 0 {
