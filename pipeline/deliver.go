@@ -48,9 +48,14 @@ type Deliverer struct {
 	Limits *Limits
 	// Bulk marks the deliverer of the bulk lane, whose attempts take at
 	// most a share of the slots (see Limits).
-	Bulk    bool
-	Metrics *Metrics
-	Log     *slog.Logger
+	Bulk bool
+	// Priority, on the fast lane's deliverer, hears how long each new task
+	// waited between its dispatch and its turn; Yield paces the bulk
+	// lane's (see Priority). Both may be nil.
+	Priority *Priority
+	Yield    *Lane
+	Metrics  *Metrics
+	Log      *slog.Logger
 }
 
 // Due is the consumer.Gate of the retry tiers: a task is due at the time in
@@ -82,6 +87,15 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 	}
 	if err != nil {
 		return nil, consumer.Poison(err)
+	}
+	switch {
+	case d.Bulk && d.Yield != nil:
+		if err := d.Yield.Wait(ctx, 1, 0); err != nil {
+			return nil, err // shutting down: the task is read again
+		}
+	case !d.Bulk && task.Attempt == 1 && task.Tier == 0:
+		// A new task of the fast lane: stamped by our own producer.
+		d.Priority.Observe(time.Since(r.Timestamp))
 	}
 	var out []*kgo.Record
 	if err := d.handle(ctx, r, task, func(rec *kgo.Record) { out = append(out, rec) }); err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -55,14 +56,22 @@ type Dispatcher struct {
 	// Bulk makes this the bulk lane's dispatcher: it reads
 	// Topics.EventsBulk, claims each event at the position it was first
 	// published at (HeaderSource) and puts every task in Topics.Bulk.
-	Bulk    bool
-	Metrics *Metrics
-	Log     *slog.Logger
+	Bulk bool
+	// Priority, on the fast dispatcher, hears how long each batch takes;
+	// Yield paces the bulk one (see Priority). Both may be nil.
+	Priority *Priority
+	Yield    *Lane
+	Metrics  *Metrics
+	Log      *slog.Logger
 }
 
 // maxInvalidCopy bounds the copy of an oversized record kept in the invalid
 // topic, so that the copy itself always fits.
 const maxInvalidCopy = 64 << 10
+
+// maxYield bounds how long the bulk dispatcher waits for its turn inside a
+// transaction, far below the transaction's timeout.
+const maxYield = 2 * time.Second
 
 // DefaultMaxBatchTasks bounds the tasks of one transaction when
 // Dispatcher.MaxBatchTasks is 0.
@@ -138,6 +147,15 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	}
 	if tasks > maxTasks && len(recs) > 1 {
 		return fmt.Errorf("dispatch: %d tasks for %d events: %w", tasks, len(recs), consumer.ErrSplit)
+	}
+	if d.Bulk && d.Yield != nil {
+		// Inside the transaction: a bounded wait, the rest owed by the
+		// next batch.
+		if err := d.Yield.Wait(ctx, max(tasks, len(claims)), maxYield); err != nil {
+			return err
+		}
+	} else if !d.Bulk {
+		defer func(start time.Time) { d.Priority.Observe(time.Since(start)) }(time.Now())
 	}
 	if d.Lanes != nil && !d.Bulk {
 		// Past the split: each event takes its tenant's tokens once.

@@ -142,6 +142,14 @@ func (m *Metrics) WatchEndpoints(reg prometheus.Registerer, counts func() map[st
 	}
 }
 
+// WatchLane exports hookstream_bulk_lane_rate_limit of a bulk stage's lane.
+func (m *Metrics) WatchLane(reg prometheus.Registerer, stage string, l *Lane) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookstream_bulk_lane_rate_limit", Help: "The rate a bulk lane's stage may work at, in tasks per second, while it yields to the fast lane (+Inf: it does not yield).",
+		ConstLabels: prometheus.Labels{"stage": stage},
+	}, l.Limit))
+}
+
 // WatchParked exports hookstream_deliveries_parked, counted every interval
 // until ctx ends.
 func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, count func(context.Context) (int64, error), every time.Duration) {

@@ -14,7 +14,9 @@ import (
 // The fair scenarios (issue 11): tenant a has a backlog of healthy
 // endpoints, tenant b publishes a steady trickle to its own endpoint; b's
 // latency should not wait behind a's backlog. fair runs hookstream as it
-// is (its fast lane: HOOKSTREAM_TENANT_FAST_LANE_RATE); fair-nolanes with
+// is (its fast lane: HOOKSTREAM_TENANT_FAST_LANE_RATE, and the bulk lanes
+// yielding to it: HOOKSTREAM_FAST_LANE_TARGET); fair-noyield with lanes
+// that do not yield; fair-nolanes with
 // the lanes off, for comparison.
 //
 // The run, with the pipeline up from the start:
@@ -62,7 +64,7 @@ type fairPlan struct {
 }
 
 func (o options) fairPlan(name string) plan {
-	f := &fairPlan{lanes: name == "fair", backlog: o.fairBacklog, rate: o.fairRate,
+	f := &fairPlan{lanes: name != "fair-nolanes", backlog: o.fairBacklog, rate: o.fairRate,
 		bEndpoints: 1, baseline: o.fairBaseline, stall: o.stall}
 	// a's events go to fanout endpoints each, of aEndpoints/fanout groups.
 	f.fanout = min(max(1, o.fairFanout), o.fairEndpoints)
@@ -112,11 +114,17 @@ func (o options) fairPlan(name string) plan {
 		expected: int64(f.aDeliveries), // and b's, once known
 		fair:     f}
 	f.typeOf = p.eventType
+	p.env = map[string]string{}
 	switch rate, burst, _ := strings.Cut(o.fairLane, "/"); {
 	case !f.lanes:
-		p.env = map[string]string{"HOOKSTREAM_TENANT_FAST_LANE_RATE": "0"}
+		p.env["HOOKSTREAM_TENANT_FAST_LANE_RATE"] = "0"
 	case rate != "":
-		p.env = map[string]string{"HOOKSTREAM_TENANT_FAST_LANE_RATE": rate, "HOOKSTREAM_TENANT_FAST_LANE_BURST": cmp.Or(burst, rate)}
+		p.env["HOOKSTREAM_TENANT_FAST_LANE_RATE"], p.env["HOOKSTREAM_TENANT_FAST_LANE_BURST"] = rate, cmp.Or(burst, rate)
+	}
+	if name != "fair" {
+		// fair-noyield (and fair-nolanes, which has no bulk lanes to
+		// pace): the bulk lanes do not yield to the fast lane.
+		p.env["HOOKSTREAM_FAST_LANE_TARGET"] = "0"
 	}
 	return p
 }

@@ -40,7 +40,7 @@ import (
 var allScenarios = []string{"steady", "max", "ingest", "fanout", "slow", "backlog", "fair"}
 
 // moreScenarios run only when named.
-var moreScenarios = []string{"fair-nolanes", "scale"}
+var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale"}
 
 type options struct {
 	scenarios       []string
@@ -347,7 +347,7 @@ func (o options) plan(name string) plan {
 				return 0
 			},
 			slowDelay: 2 * o.slowTimeout})
-	case "fair", "fair-nolanes":
+	case "fair", "fair-noyield", "fair-nolanes":
 		return o.fairPlan(name)
 	case "fanout":
 		m := o.fanoutEndpoints

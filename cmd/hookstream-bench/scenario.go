@@ -131,7 +131,7 @@ type Result struct {
 	Statements []Statement `json:"postgres_statements,omitempty"`
 
 	CPU    CPU      `json:"cpu_cores"`
-	Fair   *Fair    `json:"fair,omitempty"` // fair and fair-nolanes
+	Fair   *Fair    `json:"fair,omitempty"` // fair, fair-noyield and fair-nolanes
 	Ingest *Ingest  `json:"ingest,omitempty"`
 	Series []Sample `json:"series"`
 	Notes  []string `json:"notes,omitempty"`

@@ -119,6 +119,12 @@ type Config struct {
 	// events and tasks.
 	TenantFastLaneRate  float64 `env:"TENANT_FAST_LANE_RATE, default=1000"`
 	TenantFastLaneBurst int     `env:"TENANT_FAST_LANE_BURST, default=2000"`
+	// FastLaneTarget is how long the fast lane's work may wait (a task
+	// between its dispatch and its turn, a dispatch batch) before the bulk
+	// lanes yield to it, down to BulkMinRate tasks per second per stage on
+	// each instance (see pipeline.Priority); 0 never yields.
+	FastLaneTarget time.Duration `env:"FAST_LANE_TARGET, default=50ms"`
+	BulkMinRate    float64       `env:"BULK_MIN_RATE, default=100"`
 	// PublicURL lists the URLs clients reach the API by (comma-separated),
 	// e.g. https://hooks.example.com: endpoints may not point at them, nor
 	// at HTTPAddr, so that no delivery loops back into the API.

@@ -36,6 +36,7 @@ var wantMetrics = map[string]dto.MetricType{
 	"hookstream_retry_lateness_seconds":                  dto.MetricType_HISTOGRAM,
 	"hookstream_endpoints":                               dto.MetricType_GAUGE,
 	"hookstream_deliveries_parked":                       dto.MetricType_GAUGE,
+	"hookstream_bulk_lane_rate_limit":                    dto.MetricType_GAUGE,
 	"hookstream_consumer_lag_records":                    dto.MetricType_GAUGE,
 	"hookstream_consumer_oldest_unprocessed_age_seconds": dto.MetricType_GAUGE,
 	"hookstream_kafka_produce_bytes_total":               dto.MetricType_COUNTER,

@@ -226,9 +226,15 @@ func (p *process) startRoles() (listening, error) {
 		p.metrics.WatchEndpoints(p.reg, p.table.Counts)
 	}
 	origin := pipeline.NewOrigin(p.key)
+	// The bulk lanes yield to the fast lane on this instance.
+	prio := pipeline.NewPriority(cfg.FastLaneTarget, cfg.BulkMinRate)
+	p.start("priority", func(ctx context.Context) error {
+		prio.Run(ctx, 100*time.Millisecond)
+		return nil
+	})
 	if cfg.has(RoleDispatch) {
 		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Origin: origin,
-			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Metrics: p.metrics, Log: p.log.With("stage", "dispatch"),
+			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Priority: prio, Metrics: p.metrics, Log: p.log.With("stage", "dispatch"),
 			Lanes: &quota.Buckets{Limit: quota.Limit{Rate: cfg.TenantFastLaneRate, Burst: cfg.TenantFastLaneBurst}}}
 		// Each stage runs DispatchSessions members of its group, each with
 		// partitions and transactions of its own: one tenant's backlog (its
@@ -254,6 +260,8 @@ func (p *process) startRoles() (listening, error) {
 		// fast lane, forwarded unclaimed by the dispatcher above.
 		bulk := *d
 		bulk.Bulk, bulk.Lanes, bulk.Log = true, nil, p.log.With("stage", "dispatch-bulk")
+		bulk.Priority, bulk.Yield = nil, prio.Lane()
+		p.metrics.WatchLane(p.reg, "dispatch-bulk", bulk.Yield)
 		dispatch("dispatch-bulk", p.topics.EventsBulk(), cfg.BatchRecords, bulk.Transform,
 			p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine())
 	}
@@ -269,7 +277,7 @@ func (p *process) startRoles() (listening, error) {
 		p.closers = append(p.closers, sender.Close)
 		relay := listener.NewRelay(listener.Token(p.key), cfg.ResponseBodyLimit)
 		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Relay: relay, Jitter: cfg.RetryJitter,
-			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
+			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Priority: prio, Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
 		// Tasks run concurrently, within a partition too. The attempts in
 		// flight are DeliverConcurrency in all (Limits); each stage holds
 		// four times as many tasks, a partition as many as attempts, so
@@ -290,7 +298,8 @@ func (p *process) startRoles() (listening, error) {
 			// The bulk lane: tasks of tenants past their share of the
 			// fast lane, on at most three quarters of the attempt slots.
 			bulk := *d
-			bulk.Bulk = true
+			bulk.Bulk, bulk.Priority, bulk.Yield = true, nil, prio.Lane()
+			p.metrics.WatchLane(p.reg, "deliver-bulk", bulk.Yield)
 			bgroup := p.topics.Group("deliver-bulk")
 			stages = append(stages, consumer.Stage{Group: bgroup, Topic: p.topics.Bulk()})
 			p.start("deliver-bulk", func(ctx context.Context) error {
