@@ -74,6 +74,10 @@ type Server struct {
 	// Metrics is this process's registry, which the live charts read;
 	// nil leaves them empty.
 	Metrics prometheus.Gatherer
+	// Peers, when set (host:port, e.g. a headless Service's name and the
+	// metrics port), makes the live charts draw every instance the name
+	// resolves to, scraped at /metrics, instead of Metrics alone.
+	Peers string
 	// Secure marks cookies Secure (they are over TLS in any case): set it
 	// when hookstream is reached over https, through a proxy too.
 	Secure bool
@@ -108,7 +112,16 @@ func (s *Server) init() {
 		}
 		s.key = operatorKey(s.AdminToken)
 		s.pages = parsePages()
-		s.live = newSampler(s.Metrics, s.Now)
+		g := s.Metrics
+		if s.Peers != "" {
+			p, err := newPeers(s.Peers)
+			if err != nil {
+				s.Log.Error("live charts: this instance's figures only", "err", err)
+			} else {
+				g = p
+			}
+		}
+		s.live = newSampler(g, s.Now)
 	})
 }
 

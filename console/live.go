@@ -16,22 +16,29 @@ import (
 // livePoints is how many samples a chart keeps (10 minutes at 5s).
 const livePoints = 120
 
-// sampler keeps the recent history of a few of this process's metrics,
-// sampled from its registry: the rates of events, deliveries and failed
-// attempts, the consumer lag of each stage, and the delivery lag.
+// sampler keeps the recent history of a few metrics, sampled from a
+// registry (this process's, or every instance's: see peers): the rates of
+// events, deliveries and failed attempts, the consumer lag of each stage,
+// and the delivery lag.
 type sampler struct {
 	g   prometheus.Gatherer
 	now func() time.Time
 
 	mu     sync.Mutex
-	prev   map[string]float64 // counters at the last sample
-	prevAt time.Time
+	prev   map[string]counted // counters at the sample that last had them
+	first  bool               // no sample yet
 	times  []time.Time
 	charts map[string]map[string][]float64 // chart → series → values, aligned with times
 }
 
+// counted is a counter's value when it was read.
+type counted struct {
+	v  float64
+	at time.Time
+}
+
 func newSampler(g prometheus.Gatherer, now func() time.Time) *sampler {
-	return &sampler{g: g, now: now, charts: map[string]map[string][]float64{}}
+	return &sampler{g: g, now: now, first: true, prev: map[string]counted{}, charts: map[string]map[string][]float64{}}
 }
 
 // Charts, in the order the page shows them.
@@ -45,39 +52,56 @@ const (
 var chartOrder = []string{chartThroughput, chartFailures, chartLag, chartAge}
 
 // read returns the counters and gauges the charts draw, by chart and
-// series: counters (to turn into rates) and gauges (drawn as they are).
+// series: counters (to turn into rates), each apart per instance (after
+// instSep) so that an instance missing from a sample or started again
+// neither spikes nor dips the sum, and gauges (drawn as they are).
 func (sm *sampler) read() (counters, gauges map[string]float64) {
 	counters, gauges = map[string]float64{}, map[string]float64{}
 	if sm.g == nil {
 		return counters, gauges
 	}
+	// Every instance that runs a stage measures its group's whole lag:
+	// the largest figure of each partition, not their sum.
+	lag := map[[3]string]float64{}
 	fams, _ := sm.g.Gather() // a collector's error leaves out its metrics, not the others
 	for _, f := range fams {
 		for _, m := range f.GetMetric() {
+			inst := instSep + label(m, instanceLabel)
 			switch f.GetName() {
 			case "hookstream_events_dispatched_total":
-				counters[chartThroughput+"\x00events dispatched"] += m.GetCounter().GetValue()
+				counters[chartThroughput+"\x00events dispatched"+inst] += m.GetCounter().GetValue()
 			case "hookstream_attempt_outcomes_total":
 				switch label(m, "outcome") {
 				case "succeeded":
-					counters[chartThroughput+"\x00delivered"] += m.GetCounter().GetValue()
+					counters[chartThroughput+"\x00delivered"+inst] += m.GetCounter().GetValue()
 				case "retrying", "dead":
-					counters[chartThroughput+"\x00failed attempts"] += m.GetCounter().GetValue()
+					counters[chartThroughput+"\x00failed attempts"+inst] += m.GetCounter().GetValue()
 				}
 			case "hookstream_attempts_total":
 				if c := label(m, "class"); c != "2xx" {
-					counters[chartFailures+"\x00"+c] += m.GetCounter().GetValue()
+					counters[chartFailures+"\x00"+c+inst] += m.GetCounter().GetValue()
 				}
 			case "hookstream_consumer_lag_records":
-				gauges[chartLag+"\x00"+label(m, "group")] += m.GetGauge().GetValue()
+				k := [3]string{label(m, "group"), label(m, "topic"), label(m, "partition")}
+				lag[k] = max(lag[k], m.GetGauge().GetValue())
 			case "hookstream_delivery_lag_seconds":
-				counters["lag\x00sum"] += m.GetHistogram().GetSampleSum()
-				counters["lag\x00count"] += float64(m.GetHistogram().GetSampleCount())
+				counters["lag\x00sum"+inst] += m.GetHistogram().GetSampleSum()
+				counters["lag\x00count"+inst] += float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}
+	for k, v := range lag {
+		gauges[chartLag+"\x00"+k[0]] += v
+	}
 	return counters, gauges
 }
+
+// instanceLabel names the instance a peer's metric came from (see peers);
+// instSep ends a counter's series name before it.
+const (
+	instanceLabel = "instance"
+	instSep       = "\x01"
+)
 
 func label(m *dto.Metric, name string) string {
 	for _, l := range m.GetLabel() {
@@ -94,27 +118,42 @@ func (sm *sampler) sample() {
 	now := sm.now()
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	first := sm.prev == nil
-	secs := now.Sub(sm.prevAt).Seconds()
 	points := map[string]float64{}
 	for k, v := range gauges {
 		points[k] = v
 	}
-	if !first && secs > 0 {
-		for k, v := range counters {
-			if strings.HasPrefix(k, "lag\x00") {
-				continue
-			}
-			points[k] = max(0, v-sm.prev[k]) / secs // a counter that went down started again
+	// Each counter's rate since it was last read, summed over instances.
+	var lagSum, lagCount float64
+	for k, v := range counters {
+		p, seen := sm.prev[k]
+		sm.prev[k] = counted{v, now}
+		if !seen || !now.After(p.at) {
+			continue
 		}
-		if n := counters["lag\x00count"] - sm.prev["lag\x00count"]; n > 0 {
-			points[chartAge+"\x00mean"] = (counters["lag\x00sum"] - sm.prev["lag\x00sum"]) / n
-		} else {
-			points[chartAge+"\x00mean"] = 0
+		d := max(0, v-p.v) // a counter that went down started again
+		name, _, _ := strings.Cut(k, instSep)
+		switch name {
+		case "lag\x00sum":
+			lagSum += d
+		case "lag\x00count":
+			lagCount += d
+		default:
+			points[name] += d / now.Sub(p.at).Seconds()
 		}
 	}
-	sm.prev, sm.prevAt = counters, now
-	if first {
+	if !sm.first {
+		points[chartAge+"\x00mean"] = 0
+		if lagCount > 0 {
+			points[chartAge+"\x00mean"] = lagSum / lagCount
+		}
+	}
+	for k, p := range sm.prev { // instances gone for good
+		if now.Sub(p.at) > 10*time.Minute {
+			delete(sm.prev, k)
+		}
+	}
+	if sm.first {
+		sm.first = false
 		return
 	}
 	sm.times = append(sm.times, now)

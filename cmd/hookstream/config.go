@@ -125,6 +125,11 @@ type Config struct {
 	// each instance (see pipeline.Priority); 0 never yields.
 	FastLaneTarget time.Duration `env:"FAST_LANE_TARGET, default=50ms"`
 	BulkMinRate    float64       `env:"BULK_MIN_RATE, default=100"`
+	// ConsolePeers (host:port) makes the console's live charts draw every
+	// instance the host resolves to, scraped at /metrics on the port (the
+	// chart sets it to its headless metrics Service); empty: the serving
+	// instance's own figures.
+	ConsolePeers string `env:"CONSOLE_PEERS"`
 	// PublicURL lists the URLs clients reach the API by (comma-separated),
 	// e.g. https://hooks.example.com: endpoints may not point at them, nor
 	// at HTTPAddr, so that no delivery loops back into the API.

@@ -123,7 +123,7 @@ func (p *process) serveHTTP() (string, error) {
 // withConsole serves the web console and the tenants' portals (package
 // console) beside the API, and lets the API open portal sessions.
 func (p *process) withConsole(srv *api.Server) http.Handler {
-	c := &console.Server{Store: p.db, Sessions: p.db, AdminToken: p.cfg.AdminToken, Metrics: p.reg,
+	c := &console.Server{Store: p.db, Sessions: p.db, AdminToken: p.cfg.AdminToken, Metrics: p.reg, Peers: p.cfg.ConsolePeers,
 		Secure: overTLS(p.cfg.PublicURL), Log: p.log.With("component", "console")}
 	srv.Portals = c
 	apiHandler := srv.Handler()
