@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -224,6 +225,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_ENDPOINT_CONCURRENCY must be at least 1")
 	case c.DispatchSessions < 1:
 		return fmt.Errorf("config: HOOKSTREAM_DISPATCH_SESSIONS must be at least 1")
+	case c.ConsolePeers != "" && !hostPort(c.ConsolePeers):
+		return fmt.Errorf("config: HOOKSTREAM_CONSOLE_PEERS must be host:port")
+	case c.FastLaneTarget < 0:
+		return fmt.Errorf("config: HOOKSTREAM_FAST_LANE_TARGET must not be negative")
+	case !(c.BulkMinRate >= 1) || math.IsInf(c.BulkMinRate, 1):
+		return fmt.Errorf("config: HOOKSTREAM_BULK_MIN_RATE must be a number, at least 1")
 	case c.DeliverConcurrency < 1:
 		return fmt.Errorf("config: HOOKSTREAM_DELIVER_CONCURRENCY must be at least 1")
 	case c.MaxEventBytes < 1024:
@@ -276,4 +283,10 @@ func validRelayURL(u string) bool {
 	p, err := url.Parse(strings.TrimRight(u, "/"))
 	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" &&
 		p.Path == "" && p.RawQuery == "" && p.Fragment == "" && p.User == nil
+}
+
+// hostPort reports whether s is host:port, both present.
+func hostPort(s string) bool {
+	h, p, err := net.SplitHostPort(s)
+	return err == nil && h != "" && p != ""
 }

@@ -176,6 +176,10 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"public url without host", "HOOKSTREAM_PUBLIC_URL", "https://"},
 		{"second public url bad", "HOOKSTREAM_PUBLIC_URL", "https://a.example.com,https://b.example.com:99999"},
 		{"dev kafka port 65536", "HOOKSTREAM_DEV_KAFKA_PORT", "65536"},
+		{"console peers without a port", "HOOKSTREAM_CONSOLE_PEERS", "hookstream-metrics"},
+		{"console peers as a URL", "HOOKSTREAM_CONSOLE_PEERS", "http://hookstream-metrics:9090"},
+		{"negative fast lane target", "HOOKSTREAM_FAST_LANE_TARGET", "-1s"},
+		{"bulk min rate 0", "HOOKSTREAM_BULK_MIN_RATE", "0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -196,15 +196,34 @@ func TestConfigValuesRendered(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
-	def := decode(t, render(t)).deployments["api"].Spec.Template.Spec.Containers[0]
-	var names []string
-	for _, e := range def.Env {
-		names = append(names, e.Name)
-	}
-	want := []string{"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR", "HOOKSTREAM_METRICS_ADDR",
-		"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN", "HOOKSTREAM_KAFKA_SASL_PASSWORD"}
-	if !slices.Equal(names, want) {
-		t.Errorf("default env %v, want %v (empty config values are left to the binary)", names, want)
+	d = decode(t, render(t))
+	for role, dep := range d.deployments {
+		c := dep.Spec.Template.Spec.Containers[0]
+		var names []string
+		for _, e := range c.Env {
+			names = append(names, e.Name)
+		}
+		want := []string{"HOOKSTREAM_ROLES", "HOOKSTREAM_INSTANCE_ID", "HOOKSTREAM_HTTP_ADDR", "HOOKSTREAM_METRICS_ADDR",
+			"HOOKSTREAM_DATABASE_URL", "HOOKSTREAM_SECRET_KEY", "HOOKSTREAM_ADMIN_TOKEN", "HOOKSTREAM_KAFKA_SASL_PASSWORD"}
+		if role == "api" {
+			// The console's live charts draw every pod behind the
+			// headless metrics Service.
+			want = slices.Insert(want, 4, "HOOKSTREAM_CONSOLE_PEERS")
+			peers := envValue(c.Env, "HOOKSTREAM_CONSOLE_PEERS")
+			host, port, _ := strings.Cut(peers, ":")
+			name, _, _ := strings.Cut(host, ".")
+			found := false
+			for _, svc := range d.services {
+				found = found || svc.Name == name && svc.Spec.ClusterIP == "None" && host == name+"."+namespace+".svc" &&
+					port == strconv.Itoa(int(svc.Spec.Ports[0].Port)) && svc.Spec.Selector["hookstream.io/serves-metrics"] == "true"
+			}
+			if !found {
+				t.Errorf("HOOKSTREAM_CONSOLE_PEERS = %q, want the headless metrics Service's name and port", peers)
+			}
+		}
+		if !slices.Equal(names, want) {
+			t.Errorf("%s: default env %v, want %v (empty config values are left to the binary)", role, names, want)
+		}
 	}
 }
 

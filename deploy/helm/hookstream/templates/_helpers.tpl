@@ -101,6 +101,10 @@ to the binary's defaults.
   value: {{ printf ":%d" (int $ctx.Values.containerPort) | quote }}
 - name: HOOKSTREAM_METRICS_ADDR
   value: {{ printf ":%d" (int $ctx.Values.metricsPort) | quote }}
+{{- if and (has "api" (splitList "," (.roles | default ""))) (not $ctx.Values.config.consolePeers) }}
+- name: HOOKSTREAM_CONSOLE_PEERS
+  value: {{ printf "%s-metrics.%s.svc:%d" (include "hookstream.fullname" $ctx) $ctx.Release.Namespace (int $ctx.Values.metricsPort) | quote }}
+{{- end }}
 {{- range $key, $value := $ctx.Values.config }}
 {{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value "")) (and (kindIs "slice" $value) (empty $value))) }}
 - name: {{ printf "HOOKSTREAM_%s" ($key | snakecase | upper) }}
