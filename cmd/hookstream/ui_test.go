@@ -325,6 +325,18 @@ func TestUIOperator(t *testing.T) {
 		t.Errorf("after putting the record back, the quarantine shows:\n%s", q)
 	}
 
+	// The search of every tenant links each delivery to its tenant's pages.
+	ui(t, ctx, "deliveries of every tenant",
+		chromedp.Navigate(s.api+"/console/deliveries?status=succeeded"),
+		chromedp.WaitVisible(chromedp.CSS(`#deliveries tr.delivery[data-tenant="default"]`)),
+		chromedp.Click(chromedp.CSS(`#deliveries tr.delivery td:last-child a`)),
+		chromedp.WaitVisible(chromedp.CSS("#attempt-1")))
+	if loc := get(t, ctx, "location", chromedp.Location()); !strings.Contains(loc, "/console/t/default/deliveries/msg_") {
+		t.Errorf("a delivery of the search of every tenant opens %s", loc)
+	}
+	ui(t, ctx, "back", chromedp.Navigate(s.api+"/console/deliveries"), chromedp.WaitVisible(chromedp.CSS("#f-tenant")))
+	screenshot(t, ctx, "deliveries-every-tenant")
+
 	ui(t, ctx, "live", chromedp.Navigate(s.api+"/console/live"), chromedp.WaitVisible(chromedp.CSS("#charts svg")),
 		chromedp.Sleep(6*time.Second)) // one more sample, for the picture
 	if charts := text(t, ctx, "#charts"); !strings.Contains(charts, "delivered") || !strings.Contains(charts, "5xx") {
