@@ -37,6 +37,7 @@ type Store interface {
 	DeliveryStore
 	JobStore
 	PortalSettingsStore
+	OrderingStore
 	Ping(ctx context.Context) error
 }
 
@@ -180,6 +181,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/endpoints/{id}/recover", call(s.recoverEndpoint))
 	// A test event spends a token of the events bucket, like any event.
 	mux.Handle("POST /v1/endpoints/{id}/test", s.auth(s.limited(&s.events, "events", s.testEndpoint)))
+	mux.Handle("GET /v1/endpoints/{id}/ordering/halted", call(s.listHaltedKeys))
 	mux.Handle("GET /v1/jobs/{id}", call(s.getJob))
 
 	mux.Handle("POST /v1/events", s.auth(s.limited(&s.events, "events", s.publishEvent)))
@@ -188,6 +190,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/deliveries", call(s.listDeliveries))
 	mux.Handle("GET /v1/deliveries/{id}", call(s.getDelivery))
 	mux.Handle("POST /v1/deliveries/{id}/retry", call(s.retryDelivery))
+	mux.Handle("POST /v1/deliveries/{id}/skip", call(s.skipDelivery))
 	mux.Handle("GET /v1/attempts", call(s.listAttempts))
 	mux.Handle("GET /v1/listen", call(s.listen))
 	if s.Listeners != nil {

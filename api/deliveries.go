@@ -31,6 +31,9 @@ type deliveryJSON struct {
 	NextAttemptAt  *time.Time    `json:"next_attempt_at,omitempty"`
 	CreatedAt      time.Time     `json:"created_at"`
 	UpdatedAt      time.Time     `json:"updated_at"`
+	OrderingKey    string        `json:"ordering_key,omitempty"`
+	Sequence       int64         `json:"sequence,omitempty"`
+	WaitingFor     string        `json:"waiting_for,omitempty"`
 	History        []attemptJSON `json:"attempt_history,omitempty"`
 }
 
@@ -53,12 +56,14 @@ func toDeliveryJSON(d schema.Delivery) deliveryJSON {
 		ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
 		Attempts: d.Attempts, LastStatusCode: d.LastStatusCode, LastError: d.LastError,
 		NextAttemptAt: d.NextAttemptAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		OrderingKey: d.OrderingKey, Sequence: d.Sequence, WaitingFor: d.WaitingFor,
 	}
 }
 
 var deliveryStatuses = map[string]bool{
 	string(schema.OutcomeSucceeded): true, string(schema.OutcomeRetrying): true,
 	string(schema.OutcomeDead): true, string(schema.OutcomeParked): true,
+	string(schema.OutcomeBlocked): true,
 }
 
 // listDeliveries lists deliveries newest first, filtered by endpoint_id,

@@ -50,7 +50,9 @@ type endpointRequest struct {
 	// PayloadFormat is one of delivery.Formats; "" is "data".
 	PayloadFormat string `json:"payload_format"`
 	// SignatureScheme is "hmac-sha256" (default) or "ed25519".
-	SignatureScheme string `json:"signature_scheme"`
+	SignatureScheme string  `json:"signature_scheme"`
+	Ordering        *string `json:"ordering"`
+	DeadHead        *string `json:"dead_head"`
 }
 
 // endpointJSON is an endpoint as the API shows it: the URL redacted, custom
@@ -64,6 +66,8 @@ type endpointJSON struct {
 	HeaderNames    []string   `json:"header_names"`
 	TimeoutMS      int64      `json:"timeout_ms"`
 	State          string     `json:"state"`
+	Ordering       string     `json:"ordering"`
+	DeadHead       string     `json:"dead_head"`
 	DisabledReason string     `json:"disabled_reason,omitempty"`
 	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
@@ -90,6 +94,13 @@ func toEndpointJSON(ep schema.Endpoint) endpointJSON {
 		ID: ep.ID, Tenant: ep.Tenant, URL: ep.DisplayURL, Description: ep.Description,
 		EventTypes: ep.EventTypes, HeaderNames: []string{}, TimeoutMS: ep.Timeout.Milliseconds(),
 		State: ep.State, DisabledReason: ep.DisabledReason, CreatedAt: ep.CreatedAt, UpdatedAt: ep.UpdatedAt,
+		Ordering: ep.Ordering, DeadHead: ep.DeadHead,
+	}
+	if out.Ordering == "" {
+		out.Ordering = schema.OrderingNone
+	}
+	if out.DeadHead == "" {
+		out.DeadHead = schema.DeadHeadSkip
 	}
 	out.HeaderNames = append(out.HeaderNames, ep.HeaderNames...)
 	if len(ep.HeaderNames) == 0 {
@@ -178,6 +189,16 @@ func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Pro
 		}
 		ne.Timeout = t
 	}
+	ordering, deadHead, p := validateOrdering(req.Ordering, req.DeadHead)
+	if p != nil {
+		return ne, p
+	}
+	if ordering != nil {
+		ne.Ordering = *ordering
+	}
+	if deadHead != nil {
+		ne.DeadHead = *deadHead
+	}
 	if req.PayloadFormat != "" && !delivery.ValidFormat(req.PayloadFormat) {
 		return ne, formatProblem()
 	}
@@ -190,6 +211,18 @@ func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Pro
 	ne.URL, ne.DisplayURL = req.URL, delivery.RedactURL(req.URL)
 	ne.Description, ne.EventTypes, ne.Headers = req.Description, req.EventTypes, req.Headers
 	return ne, nil
+}
+
+// validateOrdering checks the ordering fields of an endpoint, each when
+// present.
+func validateOrdering(ordering, deadHead *string) (*string, *string, *Problem) {
+	if ordering != nil && *ordering != schema.OrderingNone && *ordering != schema.OrderingKey {
+		return nil, nil, fieldProblem("ordering", `must be "none" or "key"`)
+	}
+	if deadHead != nil && *deadHead != schema.DeadHeadSkip && *deadHead != schema.DeadHeadHalt {
+		return nil, nil, fieldProblem("dead_head", `must be "skip" or "halt"`)
+	}
+	return ordering, deadHead, nil
 }
 
 // validateURL checks an endpoint URL: the SSRF guard's rules, not the

@@ -27,6 +27,8 @@ type endpointPatch struct {
 	TimeoutMS     *wholeNumber       `json:"timeout_ms"`
 	Enabled       *bool              `json:"enabled"`
 	PayloadFormat *string            `json:"payload_format"`
+	Ordering      *string            `json:"ordering"`
+	DeadHead      *string            `json:"dead_head"`
 	// Secret and SignatureScheme are refused: keys change by rotation only.
 	Secret          *string `json:"secret"`
 	SignatureScheme *string `json:"signature_scheme"`
@@ -91,6 +93,10 @@ func (s *Server) validatePatch(req endpointPatch) (schema.EndpointUpdate, *Probl
 		}
 		u.Timeout = &t
 	}
+	var p *Problem
+	if u.Ordering, u.DeadHead, p = validateOrdering(req.Ordering, req.DeadHead); p != nil {
+		return u, p
+	}
 	return u, nil
 }
 
@@ -111,6 +117,10 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 	ep, err := s.Store.UpdateEndpoint(r.Context(), tenant, r.PathValue("id"), u)
 	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
+		return
+	}
+	if errors.Is(err, schema.ErrOrderingBlocked) {
+		writeProblem(w, problem(http.StatusConflict, "ordering: "+schema.ErrOrderingBlocked.Error()))
 		return
 	}
 	if err != nil {

@@ -26,6 +26,9 @@ type eventRequest struct {
 	CreatedAt *dateTime       `json:"created_at"`
 	// EndpointID narrows the fan-out to one endpoint of the tenant.
 	EndpointID string `json:"endpoint_id"`
+	// OrderingKey orders the event's deliveries on endpoints that ask for
+	// order (docs/ordering.md).
+	OrderingKey *utf8Text `json:"ordering_key"`
 }
 
 type eventJSON struct {
@@ -61,6 +64,17 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, tenant str
 		return
 	}
 	ev := schema.Event{ID: req.ID, Tenant: tenant, Type: req.Type, Data: req.Data, EndpointID: req.EndpointID}
+	if req.OrderingKey != nil {
+		switch {
+		case req.OrderingKey.Invalid:
+			writeProblem(w, fieldProblem("ordering_key", "must be valid UTF-8"))
+			return
+		case req.OrderingKey.S == "":
+			writeProblem(w, fieldProblem("ordering_key", "must not be empty: leave it out to order by the event type"))
+			return
+		}
+		ev.OrderingKey = req.OrderingKey.S
+	}
 	if req.CreatedAt != nil {
 		ev.CreatedAt = req.CreatedAt.UTC()
 	}

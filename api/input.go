@@ -227,6 +227,23 @@ func (n *wholeNumber) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// utf8Text is a request body's string whose raw bytes are checked: the
+// JSON decoder would quietly replace invalid UTF-8 with U+FFFD, and a key
+// that two different byte strings map to is not a key. Invalid is set
+// instead of failing the decoding, so that the answer names the field.
+type utf8Text struct {
+	S       string
+	Invalid bool
+}
+
+func (u *utf8Text) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &u.S); err != nil {
+		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[string]()}
+	}
+	u.Invalid = !utf8.Valid(b)
+	return nil
+}
+
 // textLen is the length of s as the document's maxLength counts it: in
 // characters.
 func textLen(s string) int { return utf8.RuneCountInString(s) }

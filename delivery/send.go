@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +28,11 @@ const (
 	HeaderXAttempt   = "X-Webhook-Attempt"
 	HeaderXEventType = "X-Webhook-Event-Type"
 	HeaderXEventID   = "X-Webhook-Event-Id"
+	// HeaderSequence and HeaderOrderingKey are set on the attempts to an
+	// endpoint that asks for ordered delivery: the delivery's number in
+	// its ordering key, and the key, percent-encoded.
+	HeaderSequence    = "webhook-sequence"
+	HeaderOrderingKey = "webhook-ordering-key"
 )
 
 // Sender defaults and bounds.
@@ -60,6 +66,10 @@ type Request struct {
 	// Timeout bounds the whole attempt, reading the captured response body
 	// included; zero means the Sender's default.
 	Timeout time.Duration
+	// Sequence, when positive, is sent as webhook-sequence, and
+	// OrderingKey, percent-encoded, as webhook-ordering-key.
+	Sequence    int64
+	OrderingKey string
 }
 
 // Result is what one attempt produced.
@@ -270,14 +280,20 @@ func SetHeaders(h http.Header, r Request, userAgent string) {
 	h[HeaderXEventType] = []string{r.EventType}
 	h[HeaderXEventID] = []string{r.EventID}
 	h["User-Agent"] = []string{userAgent}
+	if r.Sequence > 0 {
+		h[canonicalSequence] = []string{strconv.FormatInt(r.Sequence, 10)}
+		h[canonicalOrderingKey] = []string{url.PathEscape(r.OrderingKey)}
+	}
 }
 
 // The canonical forms of the header names Send sets (the X- ones already
 // are).
 var (
-	canonicalID        = textproto.CanonicalMIMEHeaderKey(HeaderID)
-	canonicalTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderTimestamp)
-	canonicalSignature = textproto.CanonicalMIMEHeaderKey(HeaderSignature)
+	canonicalID          = textproto.CanonicalMIMEHeaderKey(HeaderID)
+	canonicalTimestamp   = textproto.CanonicalMIMEHeaderKey(HeaderTimestamp)
+	canonicalSignature   = textproto.CanonicalMIMEHeaderKey(HeaderSignature)
+	canonicalSequence    = textproto.CanonicalMIMEHeaderKey(HeaderSequence)
+	canonicalOrderingKey = textproto.CanonicalMIMEHeaderKey(HeaderOrderingKey)
 )
 
 // reservedHeaders are set by Send or by the HTTP transport, or are
@@ -286,6 +302,8 @@ var reservedHeaders = map[string]bool{
 	"Webhook-Id":           true,
 	"Webhook-Timestamp":    true,
 	"Webhook-Signature":    true,
+	"Webhook-Sequence":     true,
+	"Webhook-Ordering-Key": true,
 	"X-Webhook-Timestamp":  true,
 	"X-Webhook-Attempt":    true,
 	"X-Webhook-Event-Type": true,

@@ -49,6 +49,9 @@ type Deliverer struct {
 	// Bulk marks the deliverer of the bulk lane, whose attempts take at
 	// most a share of the slots (see Limits).
 	Bulk bool
+	// Order is the ordering gate of endpoints that ask for ordered
+	// delivery; nil sends every task unordered.
+	Order OrderGate
 	// Priority, on the fast lane's deliverer, hears how long each new task
 	// waited between its dispatch and its turn; Yield paces the bulk
 	// lane's (see Priority). Both may be nil.
@@ -98,10 +101,33 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 		d.Priority.Observe(time.Since(r.Timestamp))
 	}
 	var out []*kgo.Record
-	if err := d.handle(ctx, r, task, func(rec *kgo.Record) { out = append(out, rec) }); err != nil {
+	emit := func(rec *kgo.Record) { out = append(out, rec) }
+	next, err := d.handle(ctx, r, task, emit)
+	if err != nil {
 		return nil, err
 	}
-	if ctx.Err() != nil {
+	// The head of an ordering key was resolved and the next delivery of
+	// its key released: it is handled here at once, and so on down the
+	// key, up to maxChain deliveries, rather than through the released
+	// topic (a produce and a fetch per delivery). Its row stays marked
+	// released until it is resolved, so a crash before these outcomes are
+	// stored releases the key's head again (see postgres.DB.AcquireOrdered).
+	chained := 0
+	for next != nil {
+		if chained >= maxChain || ctx.Err() != nil {
+			d.emitReleased(next, emit)
+			break
+		}
+		t := *next
+		chained++
+		if next, err = d.handleTask(ctx, nil, t, true, emit); err != nil {
+			// Its outcome is unknown (shutting down): it goes through the
+			// released topic again.
+			d.emitReleased(&t, emit)
+			next = nil
+		}
+	}
+	if ctx.Err() != nil && chained == 0 {
 		return nil, ctx.Err()
 	}
 	return out, nil
@@ -130,14 +156,22 @@ func (d *Deliverer) check(task schema.Task) error {
 // whatever happens, a panic too: a slot lost would shrink the endpoint's
 // window, and the process's, for good.
 func (d *Deliverer) send(ctx context.Context, r *kgo.Record, task schema.Task, route *routing.Route, now time.Time) (res delivery.Result) {
+	var seq int64
+	var key string
+	if task.Order != nil && route.Ordered() {
+		seq, key = task.Order.Seq, task.Order.Key
+	}
 	d.Metrics.inFlight.Inc()
 	defer func() {
 		d.Metrics.inFlight.Dec()
 		d.Limits.release(route.ID, res.Latency, res.ErrClass == delivery.ErrClassTimeout, d.Bulk)
 	}()
-	if due := Due(r); !due.IsZero() && task.Tier > 0 {
-		d.Metrics.lateness.WithLabelValues(delivery.TierName(d.Topics.Delay(min(task.Tier, len(d.Topics.Schedule)) - 1))).
-			Observe(max(0, now.Sub(due).Seconds()))
+	// r is nil for a released task handled in its key's chain.
+	if r != nil && task.Tier > 0 {
+		if due := Due(r); !due.IsZero() {
+			d.Metrics.lateness.WithLabelValues(delivery.TierName(d.Topics.Delay(min(task.Tier, len(d.Topics.Schedule)) - 1))).
+				Observe(max(0, now.Sub(due).Seconds()))
+		}
 	}
 	sender, url := d.Sender, route.URL
 	if route.Listener() {
@@ -157,6 +191,8 @@ func (d *Deliverer) send(ctx context.Context, r *kgo.Record, task schema.Task, r
 		Headers:       route.Headers,
 		Keys:          route.Keys(now),
 		Timeout:       route.Timeout,
+		Sequence:      seq,
+		OrderingKey:   key,
 	})
 }
 
@@ -188,15 +224,23 @@ func payload(format string, ev schema.Event) delivery.Payload {
 // sends that did not come in as CloudEvents: one per tenant.
 func CloudEventsSource(tenant string) string { return "hookstream/" + tenant }
 
-// handle runs one task and emits its outcome and what follows.
-func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task, emit consumer.Emit) error {
+// handle runs one task and emits its outcome and what follows. When the
+// task was the head of its ordering key and resolving it released the next
+// delivery of the key, it returns that delivery's task.
+func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task, emit consumer.Emit) (*schema.Task, error) {
+	return d.handleTask(ctx, r, task, false, emit)
+}
+
+// handleTask is handle; released is true for a task its key's resolution
+// just released to this process, which is the head of its key already.
+func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.Task, released bool, emit consumer.Emit) (*schema.Task, error) {
 	route, err := d.Routes.Lookup(ctx, task.EndpointID)
 	if err == nil && route.UpdatedAt.Before(task.EndpointVersion) {
 		route, err = d.Routes.Reload(ctx, task.EndpointID)
 	}
 	if errors.Is(err, routing.ErrUnknownEndpoint) {
 		d.outcome(task, schema.OutcomeDead, nil, "endpoint deleted", nil, emit)
-		return nil
+		return nil, nil
 	}
 	if err != nil {
 		// The endpoint is not in the table and its store did not answer:
@@ -205,15 +249,54 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task,
 		d.Log.Warn("endpoint lookup failed; delivery deferred", "delivery_id", task.DeliveryID,
 			"endpoint_id", task.EndpointID, "err", err)
 		d.postpone(task, "endpoint lookup failed", emit)
-		return nil
+		return nil, nil
 	}
 	if route.Tenant != task.Event.Tenant {
 		// A task naming another tenant's endpoint: never sent.
-		return consumer.Poison(fmt.Errorf("task: endpoint %s belongs to another tenant than event %s", task.EndpointID, task.Event.ID))
+		return nil, consumer.Poison(fmt.Errorf("task: endpoint %s belongs to another tenant than event %s", task.EndpointID, task.Event.ID))
 	}
 	if !route.Enabled() {
 		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
-		return nil
+		return nil, nil
+	}
+	// An ordered endpoint: the gate says whether the task is the head of
+	// its key (docs/ordering.md). Asked before a slot is taken: a blocked
+	// task never holds one.
+	var gate schema.Gate
+	if released && task.Order != nil {
+		// Resolving the delivery before it made it the head, under the
+		// key's lock: nothing else moves a head that is neither dead nor
+		// parked (see postgres.DB.SkipOrdered).
+		gate = schema.Gate{Verdict: schema.Head, Key: task.Order.Key, Seq: task.Order.Seq}
+	} else if route.Ordered() && d.Order != nil {
+		if task.Order != nil {
+			defer turns.wait(ctx, task.EndpointID, task.Order)()
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+		}
+		gate, err = d.Order.AcquireOrdered(ctx, task.EndpointID, task.DeliveryID, task.Order, task.Attempt, task.Tier)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			d.Log.Warn("ordering gate failed; delivery deferred", "delivery_id", task.DeliveryID,
+				"endpoint_id", task.EndpointID, "err", err)
+			d.postpone(task, "ordering gate unavailable", emit)
+			return nil, nil
+		}
+		if gate.Release != nil {
+			d.Metrics.orderReleased.Inc()
+			d.emitReleased(gate.Release, emit)
+		}
+		if gate.Verdict != schema.Unordered {
+			task.Order = &schema.TaskOrder{Key: gate.Key, Seq: gate.Seq}
+		}
+		if gate.Verdict == schema.Blocked {
+			d.Metrics.orderBlocked.Inc()
+			d.emitAttempt(d.attempt(task, schema.OutcomeBlocked, nil, "waiting for an earlier delivery of its ordering key", nil, gate.WaitingFor), emit)
+			return nil, nil
+		}
 	}
 	// One endpoint's share of the attempts in flight is capped; a slow
 	// endpoint at its cap has its tasks moved on to a retry tier, without
@@ -222,38 +305,44 @@ func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task,
 	case moveOn:
 		d.Metrics.movedOn.Inc()
 		d.postpone(task, "endpoint busy and slow: moved on to a retry tier", emit)
-		return nil
+		return nil, nil
 	case cancelled:
-		return context.Cause(ctx)
+		return nil, context.Cause(ctx)
 	}
 
 	now := time.Now()
 	res := d.send(ctx, r, task, route, now)
 	if ctx.Err() != nil {
-		return context.Cause(ctx) // shutting down: the outcome is unknown, the task is read again
+		return nil, context.Cause(ctx) // shutting down: the outcome is unknown, the task is read again
 	}
 	d.Metrics.observeAttempt(res)
 	var errText string
 	if res.Err != nil {
 		errText = res.Err.Error()
 	}
+	var final, dead bool // the head of its key reached its end: resolve it
 	switch delivery.Classify(res) {
 	case delivery.Succeeded:
 		d.Metrics.observeDelivered(task.Event.CreatedAt)
 		d.outcome(task, schema.OutcomeSucceeded, &res, errText, nil, emit)
+		final = true
 	case delivery.Gone:
 		// The endpoint asked to be forgotten: the sink disables it, and
 		// the delivery waits, parked, for it to be enabled again.
 		d.outcome(task, schema.OutcomeParked, &res, errText, nil, emit)
 	default:
-		d.retry(task, &res, errText, emit)
+		dead = d.retry(task, &res, errText, emit)
+		final = dead
 	}
-	return nil
+	if final && gate.Verdict == schema.Head {
+		return d.resolve(context.WithoutCancel(ctx), task, gate, dead && route.DeadHead == schema.DeadHeadHalt, emit)
+	}
+	return nil, nil
 }
 
 // retry schedules the next attempt in the next tier (later when the
-// receiver asked with Retry-After), or dead-letters the task.
-func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string, emit consumer.Emit) {
+// receiver asked with Retry-After), or dead-letters the task (true).
+func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string, emit consumer.Emit) (dead bool) {
 	tier, ok := d.Topics.Schedule.TierForRetryAfter(task.Tier, res.RetryAfter)
 	if !ok {
 		reason := errText
@@ -264,7 +353,7 @@ func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string
 		d.Metrics.dead.Inc()
 		emit(d.deadRecord([]byte(task.EndpointID), b, nil, "retries exhausted after attempt "+strconv.Itoa(task.Attempt)+": "+reason))
 		d.outcome(task, schema.OutcomeDead, res, errText, nil, emit)
-		return
+		return true
 	}
 	delay := delivery.Jitter(d.Topics.Delay(tier), d.Jitter, rand.Float64())
 	// Retry-After is honoured up to the tier's own delay: a record due
@@ -278,6 +367,7 @@ func (d *Deliverer) retry(task schema.Task, res *delivery.Result, errText string
 	next.Attempt++
 	d.emitRetry(next, tier, due, emit)
 	d.outcome(task, schema.OutcomeRetrying, res, errText, &due, emit)
+	return false
 }
 
 // postpone puts the task, attempt number unchanged, in the tier it would wait
@@ -302,6 +392,12 @@ func (d *Deliverer) emitRetry(task schema.Task, tier int, due time.Time, emit co
 // outcome emits the attempt record of a task; res is nil when nothing was
 // sent.
 func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Result, errText string, next *time.Time, emit consumer.Emit) {
+	d.emitAttempt(d.attempt(task, o, res, errText, next, ""), emit)
+}
+
+// attempt is the attempt record of a task; waitingFor names the delivery a
+// blocked one waits for.
+func (d *Deliverer) attempt(task schema.Task, o schema.Outcome, res *delivery.Result, errText string, next *time.Time, waitingFor string) schema.Attempt {
 	a := schema.Attempt{
 		V:              schema.Version,
 		DeliveryID:     task.DeliveryID,
@@ -323,11 +419,19 @@ func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Re
 		a.ResponseBody, a.ResponseBase64 = schema.TextOrBase64(res.Body, res.Truncated)
 		a.Truncated = res.Truncated
 	}
+	if task.Order != nil {
+		a.OrderingKey, a.Seq, a.WaitingFor = task.Order.Key, task.Order.Seq, waitingFor
+	}
+	return a
+}
+
+func (d *Deliverer) emitAttempt(a schema.Attempt, emit consumer.Emit) {
+	o := a.Outcome
 	d.Metrics.outcome(o)
-	emit(&kgo.Record{Topic: d.Topics.Attempts(), Key: []byte(task.EndpointID), Value: schema.EncodeAttempt(a)})
+	emit(&kgo.Record{Topic: d.Topics.Attempts(), Key: []byte(a.EndpointID), Value: schema.EncodeAttempt(a)})
 	if d.Log.Enabled(context.Background(), slog.LevelDebug) {
-		d.Log.Debug("attempt", "delivery_id", task.DeliveryID, "endpoint_id", task.EndpointID,
-			"attempt", task.Attempt, "outcome", string(o), "status", a.StatusCode)
+		d.Log.Debug("attempt", "delivery_id", a.DeliveryID, "endpoint_id", a.EndpointID,
+			"attempt", a.Attempt, "outcome", string(o), "status", a.StatusCode)
 	}
 }
 

@@ -21,10 +21,23 @@ type ClaimGate interface {
 	ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, error)
 }
 
-// Matcher returns the ids of the endpoints subscribed to an event.
+// Matcher returns the ids of the endpoints subscribed to an event, and
+// whether an endpoint asks for ordered delivery.
 type Matcher interface {
 	Match(tenant, eventType string) []string
+	Ordered(endpointID string) bool
 }
+
+// Sequencer numbers the deliveries to ordered endpoints per endpoint and
+// key: see postgres.DB.AssignOrder.
+type Sequencer interface {
+	AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]int64, error)
+}
+
+// HeaderRecordKey carries the key of an event's original record on its
+// copy in the bulk lane (whose records are keyed by position), so that the
+// bulk dispatcher derives the same ordering key.
+const HeaderRecordKey = "hookstream-record-key"
 
 // Dispatcher turns events into one delivery task per subscribed endpoint.
 //
@@ -37,9 +50,12 @@ type Matcher interface {
 // it are not kept waiting for its fan-out. The bulk one fans out what was
 // forwarded, into the bulk lane of tasks (Topics.Bulk).
 type Dispatcher struct {
-	Topics        Topics
-	Gate          ClaimGate
-	Routes        Matcher
+	Topics Topics
+	Gate   ClaimGate
+	Routes Matcher
+	// Order numbers the deliveries to endpoints that ask for order; nil
+	// fans out every delivery unordered.
+	Order         Sequencer
 	Origin        Origin
 	MaxEventBytes int
 	// MaxFanout bounds the endpoints one event may reach (0: no bound);
@@ -158,10 +174,13 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		defer func(start time.Time) { d.Priority.Observe(time.Since(start)) }(time.Now())
 	}
 	if d.Lanes != nil && !d.Bulk {
-		// Past the split: each event takes its tenant's tokens once.
+		// Past the split: each event takes its tenant's tokens once. An
+		// event that reaches an ordered endpoint stays in this lane
+		// whatever its tenant's share: forwarded, it could be fanned out
+		// after a later event of its key (docs/ordering.md).
 		kept := 0
 		for i, c := range claims {
-			if _, ok := d.Lanes.Take(c.Event.Tenant, max(1, len(targets[i]))); !ok {
+			if _, ok := d.Lanes.Take(c.Event.Tenant, max(1, len(targets[i]))); !ok && !d.anyOrdered(targets[i]) {
 				forward = append(forward, srcs[i])
 				continue
 			}
@@ -205,19 +224,77 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	if d.Bulk {
 		lane = d.Topics.Bulk()
 	}
+	seqs, err := d.number(ctx, claims, targets, fresh)
+	if err != nil {
+		return err
+	}
 	for i, c := range claims {
 		if !fresh[i] {
 			duplicates++
 			continue
 		}
 		events++
-		for _, id := range targets[i] {
-			b := schema.EncodeTask(schema.NewTask(c.Event, id))
-			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: b})
+		for j, id := range targets[i] {
+			t := schema.NewTask(c.Event, id)
+			if seq := seqs[i][j]; seq > 0 {
+				t.Order = &schema.TaskOrder{Key: c.Event.OrderKey(), Seq: seq}
+			}
+			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: schema.EncodeTask(t)})
 			made++
 		}
 	}
 	return nil
+}
+
+func (d *Dispatcher) anyOrdered(ids []string) bool {
+	if d.Order == nil {
+		return false
+	}
+	for _, id := range ids {
+		if d.Routes.Ordered(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// number gives each fresh delivery to an ordered endpoint its sequence
+// number in its key, in the order of the batch (0 for the others), before
+// the batch's tasks are committed: read again after a crash, the batch
+// gets the same numbers (postgres.DB.AssignOrder).
+func (d *Dispatcher) number(ctx context.Context, claims []schema.Claim, targets [][]string, fresh []bool) ([][]int64, error) {
+	seqs := make([][]int64, len(claims))
+	var reqs []schema.OrderRequest
+	type at struct{ i, j int }
+	var where []at
+	for i, c := range claims {
+		seqs[i] = make([]int64, len(targets[i]))
+		if !fresh[i] || d.Order == nil {
+			continue
+		}
+		for j, id := range targets[i] {
+			if !d.Routes.Ordered(id) {
+				continue
+			}
+			reqs = append(reqs, schema.OrderRequest{DeliveryID: schema.DeliveryID(c.Event.Tenant, c.Event.ID, id),
+				EndpointID: id, Key: c.Event.OrderKey(), Tenant: c.Event.Tenant, EventID: c.Event.ID, EventType: c.Event.Type})
+			where = append(where, at{i, j})
+		}
+	}
+	if len(reqs) == 0 {
+		return seqs, nil
+	}
+	got, err := d.Order.AssignOrder(ctx, reqs)
+	if errors.Is(err, schema.ErrInvalidData) {
+		return nil, consumer.Poison(fmt.Errorf("dispatch: %w", err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: %w", err)
+	}
+	for k, w := range where {
+		seqs[w.i][w.j] = got[k]
+	}
+	return seqs, nil
 }
 
 // position returns where r's event was first published: r itself on the
@@ -277,6 +354,18 @@ func (d *Dispatcher) decode(r *kgo.Record, at position) (schema.Event, error) {
 	if ev.ID == "" {
 		ev.ID = schema.DerivedEventID(at.topic, at.partition, at.offset)
 	}
+	if ev.OrderingKey == "" {
+		key := r.Key
+		if d.Bulk {
+			key = nil
+			for _, h := range r.Headers {
+				if h.Key == HeaderRecordKey {
+					key = h.Value
+				}
+			}
+		}
+		ev.OrderingKey = schema.RecordOrderingKey(key, ev.Tenant)
+	}
 	if ev.CreatedAt.IsZero() {
 		ev.CreatedAt = r.Timestamp.UTC()
 	}
@@ -335,6 +424,9 @@ func (d *Dispatcher) invalidRecord(r *kgo.Record, at position, reason string) *k
 func (d *Dispatcher) forwardRecord(r *kgo.Record) *kgo.Record {
 	at := position{r.Topic, r.Partition, r.Offset}
 	out := copyRecord(d.Topics.EventsBulk(), r, at)
+	if len(r.Key) > 0 {
+		out.Headers = append(out.Headers, kgo.RecordHeader{Key: HeaderRecordKey, Value: r.Key})
+	}
 	// Keyed by its position, not by its tenant: one tenant's events are
 	// spread over the bulk lane's partitions, and so over its readers.
 	out.Key = []byte(at.String())
@@ -348,7 +440,7 @@ func (d *Dispatcher) forwardRecord(r *kgo.Record) *kgo.Record {
 func copyRecord(topic string, r *kgo.Record, at position) *kgo.Record {
 	out := &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: make([]kgo.RecordHeader, 0, len(r.Headers)+2)}
 	for _, h := range r.Headers {
-		if h.Key != schema.HeaderSource {
+		if h.Key != schema.HeaderSource && h.Key != HeaderRecordKey {
 			out.Headers = append(out.Headers, h)
 		}
 	}

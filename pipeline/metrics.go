@@ -33,6 +33,10 @@ type Metrics struct {
 	inFlight    prometheus.Gauge
 	movedOn     prometheus.Counter
 	lateness    *prometheus.HistogramVec
+	// Ordered delivery (docs/ordering.md).
+	orderBlocked  prometheus.Counter
+	orderReleased prometheus.Counter
+	orderHalted   prometheus.Counter
 }
 
 // NewMetrics registers the stages' metrics with reg.
@@ -100,12 +104,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		disabled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_endpoints_disabled_total", Help: "Endpoints disabled automatically (failures or 410 Gone).",
 		}),
+		orderBlocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_ordering_blocked_total", Help: "Tasks of ordered endpoints blocked behind an earlier delivery of their key (no attempt spent).",
+		}),
+		orderReleased: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_ordering_released_total", Help: "Blocked deliveries released once the earlier delivery of their key was resolved.",
+		}),
+		orderHalted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_ordering_halts_total", Help: "Ordering keys halted at a dead head (dead_head: halt).",
+		}),
 	}
-	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked} {
+	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked, schema.OutcomeBlocked} {
 		m.outcomes.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.bulk, m.forwarded, m.attempts, m.duration, m.outcomes,
-		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn)
+		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn,
+		m.orderBlocked, m.orderReleased, m.orderHalted)
 	return m
 }
 
@@ -162,6 +176,37 @@ func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, co
 	for {
 		if n, err := count(ctx); err == nil {
 			g.Set(float64(n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// WatchOrdering exports hookstream_ordering_blocked_deliveries,
+// hookstream_ordering_halted_keys and
+// hookstream_ordering_oldest_halt_seconds, read every interval until ctx
+// ends.
+func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, stats func(context.Context) (schema.OrderingStats, error), every time.Duration) {
+	blocked := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hookstream_ordering_blocked_deliveries", Help: "Deliveries of ordered endpoints waiting behind an earlier delivery of their key.",
+	})
+	halted := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hookstream_ordering_halted_keys", Help: "Ordering keys stopped at a dead head until a person retries or skips it.",
+	})
+	oldest := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hookstream_ordering_oldest_halt_seconds", Help: "How long the longest-halted ordering key has been halted (0: none).",
+	})
+	reg.MustRegister(blocked, halted, oldest)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if s, err := stats(ctx); err == nil {
+			blocked.Set(float64(s.Blocked))
+			halted.Set(float64(s.HaltedKeys))
+			oldest.Set(s.OldestHalt.Seconds())
 		}
 		select {
 		case <-ctx.Done():

@@ -103,7 +103,7 @@ func (d *Redriver) Redrive(ctx context.Context, q schema.Quarantined) error {
 
 // inputs are the topics the stages read.
 func (d *Redriver) inputs() []string {
-	in := []string{d.Topics.Events(), d.Topics.EventsBulk(), d.Topics.Deliveries(), d.Topics.Bulk(), d.Topics.Attempts()}
+	in := []string{d.Topics.Events(), d.Topics.EventsBulk(), d.Topics.Deliveries(), d.Topics.Bulk(), d.Topics.Released(), d.Topics.Attempts()}
 	for i := range d.Topics.Schedule {
 		in = append(in, d.Topics.Retry(i))
 	}

@@ -43,6 +43,12 @@ func (t Topics) Deliveries() string { return t.Prefix + "deliveries" }
 // of every other tenant's tasks.
 func (t Topics) Bulk() string { return t.Prefix + "deliveries.bulk" }
 
+// Released carries the tasks of ordered deliveries released once the
+// earlier delivery of their key was resolved (docs/ordering.md), keyed by
+// endpoint id: a topic of its own, so that a key's next delivery does not
+// wait behind the backlog of the deliveries topic.
+func (t Topics) Released() string { return t.Prefix + "deliveries.ordered" }
+
 // Attempts carries attempt outcomes, keyed by endpoint id.
 func (t Topics) Attempts() string { return t.Prefix + "attempts" }
 
@@ -59,7 +65,7 @@ func (t Topics) Retry(i int) string { return t.Prefix + "retry." + delivery.Tier
 
 // All lists every topic, for creating them at start-up.
 func (t Topics) All() []string {
-	all := []string{t.Events(), t.EventsBulk(), t.Invalid(), t.Deliveries(), t.Bulk(), t.Attempts(), t.Dead(), t.Quarantine()}
+	all := []string{t.Events(), t.EventsBulk(), t.Invalid(), t.Deliveries(), t.Bulk(), t.Released(), t.Attempts(), t.Dead(), t.Quarantine()}
 	for i := range t.Schedule {
 		all = append(all, t.Retry(i))
 	}

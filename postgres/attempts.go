@@ -53,6 +53,8 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 
 	var (
 		ids, dTenants, dEps, evIDs, evTypes, states, lastErrs []string
+		oKeys, waits                                          []string
+		seqs                                                  []int64
 		counts, lastCodes                                     []int32
 		nexts                                                 []*time.Time
 		createdAt, updatedAt                                  []time.Time
@@ -75,6 +77,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		nexts = append(nexts, a.NextAttemptAt)
 		createdAt = append(createdAt, a.EventCreatedAt)
 		updatedAt = append(updatedAt, a.At)
+		oKeys, seqs, waits = append(oKeys, a.OrderingKey), append(seqs, a.Seq), append(waits, a.WaitingFor)
 	}
 
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -108,12 +111,16 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		}
 		_, err := tx.Exec(ctx, `
 			INSERT INTO deliveries AS d (id, tenant, endpoint_id, event_id, event_type, status, attempts,
-				last_status_code, last_error, next_attempt_at, created_at, updated_at)
-			SELECT i, t, e, ev, ty, s, n, NULLIF(c, 0), NULLIF(er, ''), nx, ca, ua
+				last_status_code, last_error, next_attempt_at, created_at, updated_at, ordering_key, seq, waiting_for)
+			SELECT i, t, e, ev, ty, s, n, NULLIF(c, 0), NULLIF(er, ''), nx, ca, ua, NULLIF(ok, ''), NULLIF(sq, 0), NULLIF(w, '')
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
-				$8::int[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[])
-				AS u(i, t, e, ev, ty, s, n, c, er, nx, ca, ua)
+				$8::int[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
+				$13::text[], $14::bigint[], $15::text[])
+				AS u(i, t, e, ev, ty, s, n, c, er, nx, ca, ua, ok, sq, w)
 			ON CONFLICT (id) DO UPDATE SET
+				ordering_key = COALESCE(EXCLUDED.ordering_key, d.ordering_key),
+				seq = COALESCE(EXCLUDED.seq, d.seq),
+				waiting_for = EXCLUDED.waiting_for,
 				status = EXCLUDED.status,
 				attempts = GREATEST(d.attempts, EXCLUDED.attempts),
 				last_status_code = COALESCE(EXCLUDED.last_status_code, d.last_status_code),
@@ -121,7 +128,8 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 				next_attempt_at = EXCLUDED.next_attempt_at,
 				updated_at = EXCLUDED.updated_at
 			WHERE d.updated_at <= EXCLUDED.updated_at`,
-			ids, dTenants, dEps, evIDs, evTypes, states, counts, lastCodes, lastErrs, nexts, createdAt, updatedAt)
+			ids, dTenants, dEps, evIDs, evTypes, states, counts, lastCodes, lastErrs, nexts, createdAt, updatedAt,
+			oKeys, seqs, waits)
 		if err != nil {
 			return err
 		}

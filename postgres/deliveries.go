@@ -13,12 +13,14 @@ import (
 
 // deliveryColumns are the columns scanDelivery reads, from deliveries d.
 const deliveryColumns = `d.id, d.tenant, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts,
-	COALESCE(d.last_status_code, 0), COALESCE(d.last_error, ''), d.next_attempt_at, d.created_at, d.updated_at`
+	COALESCE(d.last_status_code, 0), COALESCE(d.last_error, ''), d.next_attempt_at, d.created_at, d.updated_at,
+	COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), COALESCE(d.waiting_for, '')`
 
 func scanDelivery(r pgx.Row) (schema.Delivery, error) {
 	var d schema.Delivery
 	err := r.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
-		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt)
+		&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt,
+		&d.OrderingKey, &d.Sequence, &d.WaitingFor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, schema.ErrNotFound
 	}
@@ -91,7 +93,8 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.
 		afterAt, afterID = &after.CreatedAt, after.ID
 	}
 	rows, err := db.pool.Query(ctx, `
-		SELECT d.id, d.attempts, d.created_at, e.tenant, e.id, e.type, e.data::text, e.created_at
+		SELECT d.id, d.attempts, d.created_at, e.tenant, e.id, e.type, e.data::text, e.created_at,
+			COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0)
 		FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 		WHERE d.endpoint_id = $1 AND d.status = 'parked'
 			AND ($2::timestamptz IS NULL OR (d.created_at, d.id) > ($2, $3))
@@ -111,12 +114,17 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.
 			made int
 			at   time.Time
 			data string
+			key  string
+			seq  int64
 		)
 		if err := rows.Scan(&t.DeliveryID, &made, &at, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
-			&data, &t.Event.CreatedAt); err != nil {
+			&data, &t.Event.CreatedAt, &key, &seq); err != nil {
 			return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
 		}
 		t.V, t.EndpointID, t.Attempt, t.Event.Data = schema.Version, endpointID, made+1, []byte(data)
+		if key != "" && seq > 0 {
+			t.Order = &schema.TaskOrder{Key: key, Seq: seq}
+		}
 		tasks = append(tasks, t)
 		next = &schema.Cursor{CreatedAt: at, ID: t.DeliveryID}
 	}
@@ -169,7 +177,8 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 			WHERE d.tenant = $1 AND d.id = $2
 			FOR UPDATE OF d`, tenant, deliveryID)
 		err = row.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
-			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt, &evType, &data, &evAt, &version)
+			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt,
+			&d.OrderingKey, &d.Sequence, &d.WaitingFor, &evType, &data, &evAt, &version)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return schema.ErrNotFound
@@ -185,6 +194,9 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 		task := schema.Task{V: schema.Version, DeliveryID: d.ID, EndpointID: d.EndpointID, Attempt: d.Attempts + 1,
 			EndpointVersion: *version,
 			Event:           schema.Event{ID: d.EventID, Tenant: d.Tenant, Type: *evType, Data: []byte(*data), CreatedAt: *evAt}}
+		if d.Sequence > 0 && d.OrderingKey != "" {
+			task.Order = &schema.TaskOrder{Key: d.OrderingKey, Seq: d.Sequence}
+		}
 		if err := send(ctx, task); err != nil {
 			return err
 		}

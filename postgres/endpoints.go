@@ -53,13 +53,13 @@ func (db *DB) CreateEndpoint(ctx context.Context, e schema.NewEndpoint) (schema.
 		row := tx.QueryRow(ctx, `
 			INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
 				headers_enc, secret_enc, timeout_ms, relay_url, listener_seen_at,
-				public_key, payload_format, filter)
+				public_key, payload_format, filter, ordering, dead_head)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), CASE WHEN $10 = '' THEN NULL ELSE now() END,
-				NULLIF($11, ''), $12, $13)
+				NULLIF($11, ''), $12, $13, COALESCE(NULLIF($14, ''), 'none'), COALESCE(NULLIF($15, ''), 'skip'))
 			RETURNING `+endpointColumns,
 			e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
 			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds(), e.RelayURL,
-			e.PublicKey, payloadFormat(e.PayloadFormat), e.Filter)
+			e.PublicKey, payloadFormat(e.PayloadFormat), e.Filter, e.Ordering, e.DeadHead)
 		var err error
 		ep, err = db.scanEndpoint(row, false)
 		return err
@@ -179,7 +179,8 @@ func (db *DB) queryEndpoints(ctx context.Context, open bool, sql string, args ..
 const endpointColumns = `id, tenant, url_enc, url_display, description, event_types, headers_enc,
 	secret_enc, prev_secret_enc, prev_secret_until, timeout_ms, state,
 	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at, COALESCE(relay_url, ''),
-	COALESCE(public_key, ''), COALESCE(prev_public_key, ''), payload_format, filter`
+	COALESCE(public_key, ''), COALESCE(prev_public_key, ''), payload_format, filter,
+	ordering, dead_head`
 
 // payloadFormat stores "" as the default format.
 func payloadFormat(f string) string {
@@ -200,7 +201,7 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 	err := row.Scan(&ep.ID, &ep.Tenant, &urlEnc, &ep.DisplayURL, &ep.Description, &ep.EventTypes,
 		&headersEnc, &secretEnc, &prevSecretEnc, &prevUntil, &timeoutMS, &ep.State,
 		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt, &ep.RelayURL,
-		&ep.PublicKey, &ep.PreviousPublicKey, &ep.PayloadFormat, &ep.Filter)
+		&ep.PublicKey, &ep.PreviousPublicKey, &ep.PayloadFormat, &ep.Filter, &ep.Ordering, &ep.DeadHead)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ep, schema.ErrNotFound
 	}
@@ -282,7 +283,27 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 		ms := u.Timeout.Milliseconds()
 		timeoutMS = &ms
 	}
-	row := db.pool.QueryRow(ctx, `UPDATE endpoints SET
+	var ep schema.Endpoint
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if u.Ordering != nil && *u.Ordering == schema.OrderingNone {
+			// Unordered from now on: the keys are forgotten, which a
+			// blocked delivery would never survive (nothing would release
+			// it), so none may be waiting.
+			var blocked bool
+			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ordered_deliveries o JOIN endpoints ep ON ep.id = o.endpoint_id
+				WHERE ep.tenant = $1 AND o.endpoint_id = $2 AND o.blocked_attempt IS NOT NULL AND NOT o.released)`, tenant, id).Scan(&blocked)
+			if err != nil {
+				return err
+			}
+			if blocked {
+				return schema.ErrOrderingBlocked
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM ordering_keys k USING endpoints ep
+				WHERE ep.id = k.endpoint_id AND ep.tenant = $1 AND k.endpoint_id = $2`, tenant, id); err != nil {
+				return err
+			}
+		}
+		row := tx.QueryRow(ctx, `UPDATE endpoints SET
 			url_enc = COALESCE($3, url_enc),
 			url_display = CASE WHEN $3::bytea IS NULL THEN url_display ELSE $4 END,
 			description = COALESCE($5, description),
@@ -291,11 +312,19 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 			timeout_ms = COALESCE($9, timeout_ms),
 			payload_format = COALESCE($10, payload_format),
 			filter = COALESCE($11, filter),
+			ordering = COALESCE($12, ordering),
+			dead_head = COALESCE($13, dead_head),
 			updated_at = clock_timestamp()
 		WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns,
-		tenant, id, urlEnc, u.DisplayURL, u.Description, u.EventTypes, u.Headers != nil, headersEnc, timeoutMS,
-		u.PayloadFormat, u.Filter)
-	ep, err := db.scanEndpoint(row, false)
+			tenant, id, urlEnc, u.DisplayURL, u.Description, u.EventTypes, u.Headers != nil, headersEnc, timeoutMS,
+			u.PayloadFormat, u.Filter, u.Ordering, u.DeadHead)
+		var err error
+		ep, err = db.scanEndpoint(row, false)
+		return err
+	})
+	if errors.Is(err, schema.ErrOrderingBlocked) {
+		return ep, err
+	}
 	err = wrapErr("update endpoint", err)
 	return ep, err
 }

@@ -134,7 +134,8 @@ func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpoin
 		// Lock the dead ones and read them again: a manual retry may
 		// have sent one meanwhile (or the sink recorded its outcome).
 		rows, err = tx.Query(ctx, `
-			SELECT d.id, d.attempts, d.tenant, d.event_id, e.type, e.data::text, e.created_at
+			SELECT d.id, d.attempts, d.tenant, d.event_id, e.type, e.data::text, e.created_at,
+				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0)
 			FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 			WHERE d.id = ANY($1) AND d.status = 'dead'
 			ORDER BY d.created_at, d.id
@@ -151,12 +152,18 @@ func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpoin
 				t    = schema.Task{V: schema.Version, EndpointID: j.EndpointID, EndpointVersion: endpointVersion}
 				made int
 				data string
+				key  string
+				seq  int64
 			)
-			if err := rows.Scan(&t.DeliveryID, &made, &t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &t.Event.CreatedAt); err != nil {
+			if err := rows.Scan(&t.DeliveryID, &made, &t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &t.Event.CreatedAt,
+				&key, &seq); err != nil {
 				rows.Close()
 				return err
 			}
 			t.Attempt, t.Event.Data = made+1, []byte(data)
+			if key != "" && seq > 0 {
+				t.Order = &schema.TaskOrder{Key: key, Seq: seq}
+			}
 			tasks = append(tasks, t)
 			ids = append(ids, t.DeliveryID)
 		}

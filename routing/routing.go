@@ -258,6 +258,15 @@ func (t *Table) Match(tenant, eventType string) []string {
 	return ids
 }
 
+// Ordered reports whether the endpoint asks for ordered delivery per key
+// (false for an endpoint the table does not know).
+func (t *Table) Ordered(id string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	r := t.byID[id]
+	return r != nil && r.Ordered()
+}
+
 // Lookup returns an endpoint from the table, or from the loader when the
 // table does not know it yet (created a moment ago by another instance).
 func (t *Table) Lookup(ctx context.Context, id string) (*Route, error) {

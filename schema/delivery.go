@@ -17,6 +17,12 @@ type Delivery struct {
 	NextAttemptAt  *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// OrderingKey and Sequence place a delivery to an ordered endpoint in
+	// its key's order; WaitingFor names the delivery a blocked one waits
+	// for.
+	OrderingKey string
+	Sequence    int64
+	WaitingFor  string
 }
 
 // Cursor is the position of a row in a listing ordered by creation time,

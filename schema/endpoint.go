@@ -8,6 +8,19 @@ const (
 	EndpointDisabled = "disabled"
 )
 
+// Endpoint orderings: whether deliveries are ordered per ordering key.
+const (
+	OrderingNone = "none"
+	OrderingKey  = "key"
+)
+
+// Dead-head policies of an ordered endpoint: what a key does when its
+// earliest unresolved delivery is given up.
+const (
+	DeadHeadSkip = "skip" // resolve it and go on
+	DeadHeadHalt = "halt" // stop the key until a person retries or skips it
+)
+
 // Endpoint is an HTTP receiver subscribed to some of a tenant's event types.
 // URL and the signing keys are secrets: they are only filled in where
 // hookstream sends requests, never where it answers API calls.
@@ -42,8 +55,12 @@ type Endpoint struct {
 	Filter         string
 	DisabledReason string
 	DisabledAt     time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Ordering is OrderingNone or OrderingKey; DeadHead is DeadHeadSkip or
+	// DeadHeadHalt.
+	Ordering  string
+	DeadHead  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// RelayURL is set on the listeners of `hookstream listen` only: the
 	// API instance holding the listener's stream, where its attempts go
 	// instead of URL.
@@ -53,6 +70,9 @@ type Endpoint struct {
 // Listener reports whether the endpoint is a listener of `hookstream
 // listen` (temporary, delivered through its stream).
 func (e *Endpoint) Listener() bool { return e.RelayURL != "" }
+
+// Ordered reports whether the endpoint asks for ordered delivery per key.
+func (e *Endpoint) Ordered() bool { return e.Ordering == OrderingKey }
 
 // Enabled reports whether tasks for the endpoint are sent (true) or parked.
 func (e *Endpoint) Enabled() bool { return e.State == EndpointEnabled }
@@ -93,6 +113,8 @@ type NewEndpoint struct {
 	// MaxPerTenant is the most endpoints the tenant may have (0: no
 	// limit): creating one more fails with ErrLimitReached.
 	MaxPerTenant int
+	Ordering     string // OrderingNone when empty
+	DeadHead     string // DeadHeadSkip when empty
 	// RelayURL makes the endpoint a listener of `hookstream listen`: the
 	// API instance holding its stream (see package listener).
 	RelayURL string
@@ -109,6 +131,8 @@ type EndpointUpdate struct {
 	// PayloadFormat and Filter: "" for Filter removes it.
 	PayloadFormat *string
 	Filter        *string
+	Ordering      *string
+	DeadHead      *string
 }
 
 // Payload formats of an endpoint (see package delivery's Encode).

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,8 @@ const (
 	MaxIDLen     = 255
 	MaxTenantLen = 64
 	MaxTypeLen   = 128
+	// MaxOrderingKeyLen bounds an event's ordering key, in bytes.
+	MaxOrderingKeyLen = 255
 )
 
 // Event is what a service publishes once, to the events topic. Data is the
@@ -48,6 +51,10 @@ type Event struct {
 	// the tenant, if it subscribes to the type: a test event of one
 	// endpoint (POST /v1/endpoints/{id}/test).
 	EndpointID string `json:"endpoint_id,omitempty"`
+	// OrderingKey, when set, is the key the deliveries of the event are
+	// ordered by on endpoints that ask for order (see docs/ordering.md):
+	// set by the publisher, or by the dispatcher from the record key.
+	OrderingKey string `json:"ordering_key,omitempty"`
 }
 
 // FieldError says which field of a message is wrong and why.
@@ -159,6 +166,11 @@ func (ev *Event) ValidateFields() error {
 			return err
 		}
 	}
+	if ev.OrderingKey != "" {
+		if err := checkText("ordering_key", ev.OrderingKey, MaxOrderingKeyLen); err != nil {
+			return err
+		}
+	}
 	if ev.EndpointID != "" && (len(ev.EndpointID) > MaxIDLen || !isName(ev.EndpointID, false)) {
 		return fieldErr("endpoint_id", "must be an endpoint id")
 	}
@@ -215,6 +227,32 @@ func checkText(field, s string, max int) error {
 		}
 	}
 	return nil
+}
+
+// OrderKey is the key an event's deliveries are ordered by: its ordering
+// key when set, else its type.
+func (ev *Event) OrderKey() string {
+	if ev.OrderingKey != "" {
+		return ev.OrderingKey
+	}
+	return ev.Type
+}
+
+// RecordOrderingKey is the ordering key a Kafka record key gives an event
+// of tenant that sets none: "" for no key, or for a key equal to the tenant
+// (hookstream's producer and API key records by tenant, for partitioning);
+// the key itself when it is clean text of at most MaxOrderingKeyLen bytes;
+// otherwise "sha256:" and the hex of its hash, so that any bytes make a
+// bounded, printable key and distinct keys stay distinct.
+func RecordOrderingKey(key []byte, tenant string) string {
+	if len(key) == 0 || string(key) == tenant {
+		return ""
+	}
+	if checkText("key", string(key), MaxOrderingKeyLen) == nil {
+		return string(key)
+	}
+	sum := sha256.Sum256(key)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

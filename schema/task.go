@@ -36,7 +36,16 @@ type Task struct {
 	// was made (a replay after enabling it): a deliverer whose copy of the
 	// endpoint is older reads it again before deciding to park the task.
 	EndpointVersion time.Time `json:"endpoint_version,omitzero"`
-	Event           Event     `json:"event"`
+	// Order is set on the tasks the dispatcher makes for an endpoint that
+	// asks for ordered delivery: the key and the delivery's number in it.
+	Order *TaskOrder `json:"order,omitempty"`
+	Event Event      `json:"event"`
+}
+
+// TaskOrder places a delivery in its key's order (see docs/ordering.md).
+type TaskOrder struct {
+	Key string `json:"key"`
+	Seq int64  `json:"seq"`
 }
 
 // NewTask is the first task of the delivery of ev to endpointID.
@@ -63,6 +72,8 @@ func DecodeTask(b []byte) (Task, error) {
 		return t, fmt.Errorf("decode task: missing delivery, endpoint or event id")
 	case t.Attempt < 1:
 		return t, fmt.Errorf("decode task: attempt %d", t.Attempt)
+	case t.Order != nil && (t.Order.Seq < 1 || t.Order.Key == "" || len(t.Order.Key) > MaxOrderingKeyLen):
+		return t, fmt.Errorf("decode task: bad order (sequence %d, key of %d bytes)", t.Order.Seq, len(t.Order.Key))
 	}
 	return t, nil
 }
@@ -76,6 +87,9 @@ const (
 	OutcomeRetrying  Outcome = "retrying"
 	OutcomeDead      Outcome = "dead"
 	OutcomeParked    Outcome = "parked"
+	// OutcomeBlocked: not sent, waiting for an earlier delivery of its
+	// ordering key (Attempt.WaitingFor) to be resolved.
+	OutcomeBlocked Outcome = "blocked"
 )
 
 // Attempt is the record of one attempt (or of a task parked without one),
@@ -106,6 +120,12 @@ type Attempt struct {
 	Sent          bool       `json:"sent"`
 	At            time.Time  `json:"at"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	// OrderingKey and Seq place the delivery in its key's order, on an
+	// endpoint that asks for order; WaitingFor names the delivery a
+	// blocked one waits for.
+	OrderingKey string `json:"ordering_key,omitempty"`
+	Seq         int64  `json:"seq,omitempty"`
+	WaitingFor  string `json:"waiting_for,omitempty"`
 }
 
 // EncodeAttempt returns the record value of an attempt. It cannot fail:

@@ -37,7 +37,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 )
 
-var allScenarios = []string{"steady", "max", "ingest", "fanout", "slow", "backlog", "fair"}
+var allScenarios = []string{"steady", "max", "ingest", "fanout", "slow", "backlog", "fair", "ordered"}
 
 // moreScenarios run only when named.
 var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale"}
@@ -51,6 +51,8 @@ type options struct {
 	duration        time.Duration
 	fanoutEndpoints int
 	fanoutEvents    int
+	orderedEPs      int
+	orderedKeys     int
 	backlog         int
 	slowFraction    float64
 	slowTimeout     time.Duration
@@ -108,6 +110,8 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long steady publishes")
 	fs.IntVar(&o.fanoutEndpoints, "fanout-endpoints", 1000, "endpoints every fanout event goes to")
 	fs.IntVar(&o.fanoutEvents, "fanout-events", 20, "events of fanout")
+	fs.IntVar(&o.orderedEPs, "ordered-endpoints", 10, "endpoints of ordered, each asking for ordered delivery")
+	fs.IntVar(&o.orderedKeys, "ordered-keys", 100, "ordering keys of ordered, spread over its endpoints")
 	fs.IntVar(&o.ingestEvents, "ingest-events", 50000, "events of ingest, posted to POST /v1/events")
 	fs.IntVar(&o.ingestClients, "ingest-clients", 32, "concurrent HTTP clients of ingest")
 	fs.IntVar(&o.ingestRepeat, "ingest-repeat", 10, "ingest posts every n-th event twice with the same Idempotency-Key (0: none)")
@@ -347,6 +351,14 @@ func (o options) plan(name string) plan {
 				return 0
 			},
 			slowDelay: 2 * o.slowTimeout})
+	case "ordered":
+		// Every endpoint ordered; event seq goes to endpoint seq % m with
+		// key seq % keys (keys a multiple of m: keys/m keys per endpoint,
+		// keys (endpoint, key) sequences in all).
+		keys := max(1, o.orderedKeys)
+		p := singleTarget(plan{name: name, endpoints: max(1, min(o.orderedEPs, keys)), events: o.events, slow: noSlow, timeoutMS: noTimeout})
+		p.orderKey = func(seq int) string { return "k" + strconv.Itoa(seq%keys) }
+		return p
 	case "fair", "fair-noyield", "fair-nolanes":
 		return o.fairPlan(name)
 	case "fanout":
@@ -366,7 +378,7 @@ func (o options) describe() map[string]any {
 	return map[string]any{
 		"scenarios": o.scenarios, "split": o.split, "endpoints": o.endpoints, "events": o.events,
 		"rate": o.rate, "duration": o.duration.String(), "fanout_endpoints": o.fanoutEndpoints,
-		"fanout_events": o.fanoutEvents, "backlog": o.backlog,
+		"fanout_events": o.fanoutEvents, "backlog": o.backlog, "ordered_endpoints": o.orderedEPs, "ordered_keys": o.orderedKeys,
 		"ingest_events": o.ingestEvents, "ingest_clients": o.ingestClients, "ingest_repeat": o.ingestRepeat, "slow_fraction": o.slowFraction,
 		"slow_timeout": o.slowTimeout.String(), "deliver_concurrency": o.concurrency,
 		"fair_backlog": o.fairBacklog, "fair_endpoints": o.fairEndpoints, "fair_fanout": o.fairFanout, "fair_rate": o.fairRate,

@@ -21,9 +21,11 @@ type publisher struct {
 	pad   string
 	// tenant is the tenant of event seq (nil: the default tenant).
 	tenant func(seq int) string
-	sent   atomic.Int64 // handed to the client
-	acked  atomic.Int64
-	failed atomic.Int64
+	// orderKey is the ordering key of event seq (nil: none).
+	orderKey func(seq int) string
+	sent     atomic.Int64 // handed to the client
+	acked    atomic.Int64
+	failed   atomic.Int64
 }
 
 func newPublisher(brokers []string, topic, runID string, payload int) (*publisher, error) {
@@ -55,6 +57,9 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 	}
 	ev := schema.Event{ID: id, Tenant: tenant, Type: typ,
 		Data: eventBody(seq, now.UnixNano(), p.pad), CreatedAt: now}
+	if p.orderKey != nil {
+		ev.OrderingKey = p.orderKey(seq)
+	}
 	p.sent.Add(1)
 	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(tenant), Value: schema.EncodeEvent(ev)},
 		func(_ *kgo.Record, err error) {

@@ -52,8 +52,37 @@ type tracker struct {
 	badSig     atomic.Int64
 	badID      atomic.Int64 // webhook-id not the stable delivery id
 	slowHits   atomic.Int64 // requests to slow endpoints
-	first      atomic.Int64 // unix ns of the first expected arrival
-	last       atomic.Int64 // unix ns of the latest expected arrival
+	// orderViolations counts arrivals whose webhook-sequence is not above
+	// the last one of their endpoint and key.
+	orderViolations atomic.Int64
+	orderMu         sync.Mutex
+	lastSeq         map[orderSlot]int64
+	first           atomic.Int64 // unix ns of the first expected arrival
+	last            atomic.Int64 // unix ns of the latest expected arrival
+}
+
+type orderSlot struct {
+	endpoint int
+	key      string
+}
+
+// checkOrder records an arrival of an ordered endpoint.
+func (t *tracker) checkOrder(k int, key, seqHeader string) {
+	seq, err := strconv.ParseInt(seqHeader, 10, 64)
+	if err != nil {
+		t.orderViolations.Add(1)
+		return
+	}
+	t.orderMu.Lock()
+	defer t.orderMu.Unlock()
+	if t.lastSeq == nil {
+		t.lastSeq = map[orderSlot]int64{}
+	}
+	s := orderSlot{k, key}
+	if seq <= t.lastSeq[s] {
+		t.orderViolations.Add(1)
+	}
+	t.lastSeq[s] = max(t.lastSeq[s], seq)
 }
 
 // groupCount is the arrivals of one group of slots.
@@ -219,6 +248,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	if id != schema.DeliveryID(cmp.Or(tg.tenant, schema.DefaultTenant), t.eventID(seq), tg.id) {
 		t.badID.Add(1)
+	}
+	if sq := req.Header.Get(delivery.HeaderSequence); sq != "" {
+		t.checkOrder(k, req.Header.Get(delivery.HeaderOrderingKey), sq)
 	}
 	t.record(k, seq, pub, now)
 	w.WriteHeader(http.StatusOK)

@@ -84,6 +84,10 @@ func targets(rs []Result, ceiling float64) []Target {
 		return fmt.Sprintf("%.0f events/s with %d clients, p99 %.1f ms", r.Ingest.PerSec, r.Ingest.Clients, r.Ingest.Latency.P99),
 			r.Ingest.PerSec >= 10000 && r.Ingest.Refused+r.Ingest.Errors == 0 && r.ExactlyOnce
 	})
+	add("ordered", "≥ 1,000 deliveries/s across 100 keys, in order", find(rs, "ordered"), func(r *Result) (string, bool) {
+		return fmt.Sprintf("%.0f/s, %d order violations, p99 %.0f ms", r.PerSec, r.OrderViolations, r.Latency.P99),
+			r.PerSec >= 1000 && r.OrderViolations == 0 && r.ExactlyOnce
+	})
 	add("scale", "deliveries/s of two deliver,sink processes ÷ one", find(rs, "scale-2"), func(r *Result) (string, bool) {
 		one := find(rs, "scale-1")
 		if one == nil || r.VsMax == 0 {
@@ -125,6 +129,9 @@ func (rep *Report) print(w io.Writer) {
 		once := "yes"
 		if !r.ExactlyOnce {
 			once = fmt.Sprintf("no: %d missing, %d dup", r.Missing, r.Duplicates)
+			if r.OrderViolations > 0 {
+				once += fmt.Sprintf(", %d out of order", r.OrderViolations)
+			}
 			if r.Unexpected+r.BadSig+r.BadID > 0 {
 				once += fmt.Sprintf(", %d unexpected, %d bad sig, %d bad id", r.Unexpected, r.BadSig, r.BadID)
 			}

@@ -44,6 +44,10 @@ type plan struct {
 	// fair, when set, publishes and decides when the run is over instead
 	// of the above (see fair.go).
 	fair *fairPlan
+	// orderKey, when set, makes every endpoint ask for ordered delivery
+	// and gives event seq its ordering key; the receiver checks the order
+	// per endpoint and key (webhook-sequence).
+	orderKey func(seq int) string
 }
 
 // singleTarget sends event seq to endpoint seq % m only.
@@ -96,15 +100,18 @@ type Result struct {
 	Events    int     `json:"events"`
 	Rate      float64 `json:"rate,omitempty"`
 
-	Expected    int64 `json:"expected"`
-	Delivered   int64 `json:"delivered"`
-	Missing     int64 `json:"missing"`
-	Duplicates  int64 `json:"duplicates"`
-	Unexpected  int64 `json:"unexpected"`
-	BadSig      int64 `json:"bad_signatures"`
-	BadID       int64 `json:"bad_webhook_ids"`
-	SlowHits    int64 `json:"slow_requests,omitempty"`
-	ExactlyOnce bool  `json:"exactly_once"`
+	Expected   int64 `json:"expected"`
+	Delivered  int64 `json:"delivered"`
+	Missing    int64 `json:"missing"`
+	Duplicates int64 `json:"duplicates"`
+	Unexpected int64 `json:"unexpected"`
+	BadSig     int64 `json:"bad_signatures"`
+	BadID      int64 `json:"bad_webhook_ids"`
+	SlowHits   int64 `json:"slow_requests,omitempty"`
+	// OrderViolations counts deliveries of ordered endpoints that arrived
+	// with a webhook-sequence not above the last one of their key.
+	OrderViolations int64 `json:"order_violations,omitempty"`
+	ExactlyOnce     bool  `json:"exactly_once"`
 
 	PublishRate  float64 `json:"publish_per_s"`
 	DeliverySecs float64 `json:"delivery_s"` // first to last delivery
@@ -257,7 +264,8 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	if err := d.createTenants(ctx, api.addr, p.tenants); err != nil {
 		return fail(err)
 	}
-	targets, err := d.createEndpoints(ctx, api.addr, e.rcv.addr(), p.endpoints, p.types, p.timeoutMS, p.slow, p.endpointTenant)
+	targets, err := d.createEndpoints(ctx, api.addr, e.rcv.addr(), p.endpoints, p.types, p.timeoutMS, p.slow, p.endpointTenant,
+		p.orderKey != nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -267,6 +275,7 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	}
 	defer pub.close()
 	pub.tenant = p.eventTenant
+	pub.orderKey = p.orderKey
 	tr := newTracker(targets, p.slots, p.expect, pub.eventID)
 	tr.slowDelay = p.slowDelay
 	if p.fair != nil {
@@ -499,7 +508,9 @@ wait:
 	res.BadSig = tr.badSig.Load()
 	res.BadID = tr.badID.Load()
 	res.SlowHits = tr.slowHits.Load()
-	res.ExactlyOnce = res.Missing == 0 && res.Duplicates == 0 && res.Unexpected == 0 && res.BadSig == 0 && res.BadID == 0
+	res.OrderViolations = tr.orderViolations.Load()
+	res.ExactlyOnce = res.Missing == 0 && res.Duplicates == 0 && res.Unexpected == 0 && res.BadSig == 0 && res.BadID == 0 &&
+		res.OrderViolations == 0
 	if f, l := tr.first.Load(), tr.last.Load(); f > 0 {
 		res.DeliverySecs = time.Duration(l - f).Seconds()
 		res.PerSec = Sustained(res.Delivered, time.Unix(0, f), time.Unix(0, l))

@@ -29,13 +29,18 @@ type result struct {
 	Attempts    int `json:"attempts"` // requests the receiver answered
 	// HangingClosed counts the hanging transactions hookstream found and
 	// closed (see consumer/hanging.go), from its logs.
-	HangingClosed int           `json:"hanging_closed"`
-	Wall          time.Duration `json:"wall_ns"`
-	Err           string        `json:"error,omitempty"`
+	HangingClosed int `json:"hanging_closed"`
+	// OrderViolations counts, in the ordered scenario, deliveries the
+	// receiver accepted while an earlier one of their endpoint and key had
+	// neither been accepted before nor been given up: must be 0.
+	OrderViolations int           `json:"order_violations"`
+	Wall            time.Duration `json:"wall_ns"`
+	Err             string        `json:"error,omitempty"`
 }
 
 func (r result) ok() bool {
-	return r.Err == "" && r.Lost == 0 && r.Unrecorded == 0 && r.Invalid == r.WantInv && r.Quarantined == 0
+	return r.Err == "" && r.Lost == 0 && r.Unrecorded == 0 && r.Invalid == r.WantInv && r.Quarantined == 0 &&
+		r.OrderViolations == 0
 }
 
 func (r result) verdict() string {
@@ -49,6 +54,9 @@ func printResult(r result) {
 	fmt.Printf("   events %d, delivered %d, dead %d, lost %d, duplicates %d, unrecorded %d, invalid %d/%d, quarantined %d, attempts %d, %v — %s\n",
 		r.Events, r.Delivered, r.Dead, r.Lost, r.Duplicates, r.Unrecorded, r.Invalid, r.WantInv, r.Quarantined, r.Attempts,
 		r.Wall.Round(time.Second), r.verdict())
+	if r.Scenario == "ordered" {
+		fmt.Printf("   order violations %d (deliveries accepted before an earlier one of their key was accepted or given up)\n", r.OrderViolations)
+	}
 	if r.HangingClosed > 0 {
 		fmt.Printf("   hookstream closed %d hanging transaction(s) Kafka had left without markers\n", r.HangingClosed)
 	}
@@ -83,6 +91,13 @@ func (e *env) runScenario(ctx context.Context, s scenario, rng *rand.Rand) (res 
 		res.Invalid = n
 	} else if res.Err == "" {
 		res.Err = "count invalid: " + err.Error()
+	}
+	if r.ordered {
+		if n, err := r.orderViolations(ctx); err == nil {
+			res.OrderViolations = n
+		} else if res.Err == "" {
+			res.Err = "check order: " + err.Error()
+		}
 	}
 	if n, err := r.countTopic(ctx, r.prefix+"quarantine"); err == nil {
 		res.Quarantined = n
@@ -173,4 +188,66 @@ func (r *runner) countLogged(msg string) int {
 		}
 	}
 	return n
+}
+
+// orderViolations checks the order in which the receiver accepted each
+// key's deliveries: accepting number t is a violation when some earlier
+// number of the key had not been accepted before it and was never given
+// up (no dead attempt in Postgres). A repeat of a number already accepted
+// is a duplicate, counted apart. 2xx answers without the sequence headers
+// count as violations.
+func (r *runner) orderViolations(ctx context.Context) (int, error) {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(qctx, r.dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(qctx, `SELECT DISTINCT d.endpoint_id, d.ordering_key, d.seq FROM deliveries d
+		JOIN attempts a ON a.delivery_id = d.id WHERE a.outcome = 'dead' AND d.seq IS NOT NULL`)
+	if err != nil {
+		return 0, err
+	}
+	index := map[string]int{}
+	for k, id := range r.endpoints {
+		index[id] = k
+	}
+	type numbered struct {
+		key orderKey
+		seq int64
+	}
+	dead := map[numbered]bool{}
+	for rows.Next() {
+		var ep, key string
+		var seq int64
+		if err := rows.Scan(&ep, &key, &seq); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		dead[numbered{orderKey{index[ep], key}, seq}] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	r.rcv.mu.Lock()
+	defer r.rcv.mu.Unlock()
+	violations := r.rcv.unnumbered
+	for key, seqs := range r.rcv.accepted {
+		seen := map[int64]bool{}
+		for _, t := range seqs {
+			if !seen[t] {
+				for s := int64(1); s < t; s++ {
+					if !seen[s] && !dead[numbered{key, s}] {
+						violations++
+						r.logf("order violation: endpoint %d key %s: %d accepted before %d", key.endpoint, key.key, t, s)
+						break
+					}
+				}
+			}
+			seen[t] = true
+		}
+	}
+	return violations, nil
 }

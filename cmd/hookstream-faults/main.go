@@ -43,6 +43,7 @@ var scenarios = []scenario{
 	{"postgres-outage", "Postgres stopped for ~30 s mid-run, then started", postgresOutage},
 	{"rebalance", "a second instance joins mid-run and leaves with SIGTERM", rebalance},
 	{"sigterm", "SIGTERM mid-run: exits within the grace period, then restarts", sigterm},
+	{"ordered", "ordered endpoints failing a quarter of attempts at random; kill -9 twice, then a rebalance; checks each key's order", ordered},
 	{"poison", "random bytes, bad JSON, wrong types, oversized records, forged types among good events", poison},
 }
 

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,22 @@ type receiver struct {
 	mu       sync.Mutex
 	ok       map[string]int // webhook-id → 2xx answers
 	attempts int
+
+	// ordered makes every endpoint fail a quarter of all attempts, at
+	// random, and keep the order in which it accepted the deliveries of
+	// each ordering key (webhook-sequence).
+	ordered  bool
+	rng      *rand.Rand
+	accepted map[orderKey][]int64
+	// unnumbered counts 2xx answers to an ordered run without the
+	// sequence headers.
+	unnumbered int
+}
+
+// orderKey is one endpoint's ordering key.
+type orderKey struct {
+	endpoint int
+	key      string
 }
 
 func flaky(k int) bool  { return k%10 == 1 }
@@ -28,7 +46,7 @@ func newReceiver() (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := &receiver{addr: ln.Addr().String(), ok: map[string]int{}}
+	rc := &receiver{addr: ln.Addr().String(), ok: map[string]int{}, accepted: map[orderKey][]int64{}}
 	rc.srv = &http.Server{Handler: http.HandlerFunc(rc.serve)}
 	go rc.srv.Serve(ln) //nolint:errcheck // ends with Close
 	return rc, nil
@@ -41,8 +59,14 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	fail := broken(k) || (flaky(k) && attempt < 3)
 	rc.mu.Lock()
 	rc.attempts++
+	if rc.ordered {
+		fail = rc.rng.IntN(4) == 0
+	}
 	if !fail {
 		rc.ok[id]++
+		if rc.ordered {
+			rc.accept(k, r)
+		}
 	}
 	rc.mu.Unlock()
 	if fail {
@@ -50,6 +74,18 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// accept records a 2xx answer of an ordered run; rc.mu is held.
+func (rc *receiver) accept(k int, r *http.Request) {
+	key, err := url.PathUnescape(r.Header.Get("webhook-ordering-key"))
+	seq, err2 := strconv.ParseInt(r.Header.Get("webhook-sequence"), 10, 64)
+	if err != nil || err2 != nil || key == "" || seq < 1 {
+		rc.unnumbered++
+		return
+	}
+	ok := orderKey{k, key}
+	rc.accepted[ok] = append(rc.accepted[ok], seq)
 }
 
 // snapshot copies the 2xx counts.

@@ -42,9 +42,12 @@ type runner struct {
 	mu    sync.Mutex
 	procs map[string]*proc
 
-	published   atomic.Int64
-	endpoints   []string // endpoint ids by index
-	wantInvalid int      // poison records published
+	published atomic.Int64
+	endpoints []string // endpoint ids by index
+	// ordered makes every endpoint ask for ordered delivery and gives
+	// event i the ordering key orderingKey(i) (the ordered scenario).
+	ordered     bool
+	wantInvalid int // poison records published
 }
 
 type proc struct {
@@ -78,6 +81,9 @@ func (e *env) newRunner(ctx context.Context, name string, rng *rand.Rand) (*runn
 	if r.rcv, err = newReceiver(); err != nil {
 		return nil, err
 	}
+	if name == "ordered" {
+		r.ordered, r.rcv.ordered, r.rcv.rng = true, true, rand.New(rand.NewPCG(rng.Uint64(), 16))
+	}
 	return r, r.setup(ctx)
 }
 
@@ -96,8 +102,12 @@ func (r *runner) setup(ctx context.Context) error {
 	for i := 0; i < r.e.o.endpoints; i++ {
 		secret, _ := delivery.GenerateSecret()
 		url := "http://" + r.rcv.addr + "/ep/" + strconv.Itoa(i)
-		ep, err := db.CreateEndpoint(ctx, schema.NewEndpoint{ID: schema.NewID("ep_"), Tenant: schema.DefaultTenant,
-			URL: url, DisplayURL: url, EventTypes: []string{"t." + strconv.Itoa(i)}, Secret: secret, Timeout: 5 * time.Second})
+		ne := schema.NewEndpoint{ID: schema.NewID("ep_"), Tenant: schema.DefaultTenant,
+			URL: url, DisplayURL: url, EventTypes: []string{"t." + strconv.Itoa(i)}, Secret: secret, Timeout: 5 * time.Second}
+		if r.ordered {
+			ne.Ordering = schema.OrderingKey
+		}
+		ep, err := db.CreateEndpoint(ctx, ne)
 		if err != nil {
 			return err
 		}
@@ -211,6 +221,12 @@ func (r *runner) stopAll() {
 // i mod endpoints.
 func (r *runner) eventID(i int) string { return r.name + "-" + strconv.Itoa(i) }
 
+// orderingKey is event i's ordering key in the ordered scenario: 8 keys per
+// endpoint.
+func (r *runner) orderingKey(i int) string {
+	return "k" + strconv.Itoa((i/len(r.endpoints))%8)
+}
+
 func (r *runner) deliveryID(i int) string {
 	return schema.DeliveryID(schema.DefaultTenant, r.eventID(i), r.endpoints[i%len(r.endpoints)])
 }
@@ -247,6 +263,9 @@ func (r *runner) publish(ctx context.Context, spread time.Duration, extra func(i
 		for i := start; i < min(n, start+per); i++ {
 			ev := schema.Event{ID: r.eventID(i), Tenant: schema.DefaultTenant, Type: "t." + strconv.Itoa(i%r.e.o.endpoints),
 				Data: []byte(`{"i":` + strconv.Itoa(i) + `}`), CreatedAt: time.Now().UTC()}
+			if r.ordered {
+				ev.OrderingKey = r.orderingKey(i)
+			}
 			recs = append(recs, &kgo.Record{Key: []byte(ev.ID), Value: schema.EncodeEvent(ev)})
 			if extra != nil {
 				recs = append(recs, extra(i)...)

@@ -162,3 +162,31 @@ func poison(ctx context.Context, r *runner) error {
 	}
 	return r.publishing(ctx, 15*time.Second, extra)()
 }
+
+// ordered: every endpoint asks for ordered delivery per key and fails a
+// quarter of all attempts at random; kill -9 of the process twice, then a
+// second instance joins and leaves (a rebalance). The check adds the order
+// of each key's accepted deliveries (see runner.orderViolations).
+func ordered(ctx context.Context, r *runner) error {
+	if err := r.start("main", allRoles); err != nil {
+		return err
+	}
+	wait := r.publishing(ctx, 20*time.Second, nil)
+	for k := 0; k < 2; k++ {
+		r.pause(ctx, 2*time.Second, 5*time.Second)
+		r.kill("main")
+		r.pause(ctx, 100*time.Millisecond, time.Second)
+		if err := r.start("main", allRoles); err != nil {
+			return err
+		}
+	}
+	r.pause(ctx, time.Second, 3*time.Second)
+	if err := r.start("second", allRoles); err != nil {
+		return err
+	}
+	r.pause(ctx, 5*time.Second, 8*time.Second)
+	if _, err := r.terminate("second"); err != nil {
+		return err
+	}
+	return wait()
+}

@@ -18,6 +18,8 @@ var (
 	_ api.Redriver             = (*pipeline.Redriver)(nil)
 	_ routing.Loader           = (*postgres.DB)(nil)
 	_ pipeline.ClaimGate       = (*postgres.DB)(nil)
+	_ pipeline.Sequencer       = (*postgres.DB)(nil)
+	_ pipeline.OrderGate       = (*postgres.DB)(nil)
 	_ pipeline.AttemptStore    = (*postgres.DB)(nil)
 	_ pipeline.QuarantineIndex = (*postgres.DB)(nil)
 	_ pipeline.RecoverStore    = (*postgres.DB)(nil)

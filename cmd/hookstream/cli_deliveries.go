@@ -85,7 +85,7 @@ func (c *cli) deliveriesCmd() *cobra.Command {
 	lf.add(list)
 	list.Flags().StringVar(&endpoint, "endpoint", "", "only the deliveries of this endpoint id")
 	list.Flags().StringVar(&event, "event", "", "only the deliveries of this event id")
-	list.Flags().StringVar(&status, "status", "", "only deliveries in this status: succeeded, retrying, dead or parked")
+	list.Flags().StringVar(&status, "status", "", "only deliveries in this status: succeeded, retrying, dead, parked or blocked")
 	list.Flags().StringVar(&since, "since", "", "only deliveries created at or after (RFC 3339, or a duration ago: 24h)")
 	list.Flags().StringVar(&until, "until", "", "only deliveries created before")
 
@@ -97,7 +97,22 @@ func (c *cli) deliveriesCmd() *cobra.Command {
 			return show(c, cmd, http.MethodGet, "/v1/deliveries/"+seg(args[0]), nil, nil, c.showDelivery)
 		},
 	}
-	cmd.AddCommand(list, get, c.tailCmd())
+	skip := &cobra.Command{
+		Use:   "skip DELIVERY_ID",
+		Short: "Skip the head of an ordering key: the next delivery of its key goes on",
+		Long: `Skip a delivery of an ordered endpoint that holds its key back: a halted dead
+head (dead_head halt), or a head that is dead or parked. It is not sent; the
+next delivery of its key is queued. Repeating a skip is safe. A delivery that
+is blocked, or being retried, is refused (exit 5).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return show(c, cmd, http.MethodPost, "/v1/deliveries/"+seg(args[0])+"/skip", nil, nil, func(d deliveryAnswer) error {
+				_, err := fmt.Fprintf(c.stdout, "skipped %s: the next delivery of its key goes on\n", d.ID)
+				return err
+			})
+		},
+	}
+	cmd.AddCommand(list, get, skip, c.tailCmd())
 	return cmd
 }
 

@@ -21,6 +21,8 @@ type endpointAnswer struct {
 	HeaderNames         []string   `json:"header_names"`
 	TimeoutMS           int64      `json:"timeout_ms"`
 	State               string     `json:"state"`
+	Ordering            string     `json:"ordering"`
+	DeadHead            string     `json:"dead_head"`
 	DisabledReason      string     `json:"disabled_reason"`
 	DisabledAt          *time.Time `json:"disabled_at"`
 	CreatedAt           time.Time  `json:"created_at"`
@@ -28,6 +30,15 @@ type endpointAnswer struct {
 	PreviousSecretUntil *time.Time `json:"previous_secret_until"`
 	Secret              string     `json:"secret"`
 	Replayed            *int       `json:"replayed"`
+}
+
+// haltedKeyAnswer is an ordering key halted at a dead head.
+type haltedKeyAnswer struct {
+	Key      string    `json:"key"`
+	Head     string    `json:"head"`
+	Sequence int64     `json:"sequence"`
+	HaltedAt time.Time `json:"halted_at"`
+	Blocked  int       `json:"blocked"`
 }
 
 // page is a list answer.
@@ -58,6 +69,7 @@ func (l *listFlags) query() url.Values {
 // endpointFlags are the fields create and update take.
 type endpointFlags struct {
 	url, description, secret string
+	ordering, deadHead       string
 	events, headers          []string
 	timeout                  time.Duration
 	clearHeaders             bool
@@ -78,6 +90,12 @@ func (f *endpointFlags) body(cmd *cobra.Command) (map[string]any, error) {
 	}
 	if set("secret") {
 		b["secret"] = f.secret
+	}
+	if set("ordering") {
+		b["ordering"] = f.ordering
+	}
+	if set("dead-head") {
+		b["dead_head"] = f.deadHead
 	}
 	if set("timeout") {
 		if f.timeout <= 0 || f.timeout%time.Millisecond != 0 {
@@ -106,6 +124,8 @@ func (f *endpointFlags) add(cmd *cobra.Command, update bool) {
 	fl.StringVar(&f.description, "description", "", "a note for people")
 	fl.StringArrayVar(&f.headers, "header", nil, "a custom header Name=value sent with every request (repeat for more)")
 	fl.DurationVar(&f.timeout, "timeout", 0, "request timeout (default: the server's)")
+	fl.StringVar(&f.ordering, "ordering", "", "key: deliver in order per ordering key; none: no order (docs/ordering.md)")
+	fl.StringVar(&f.deadHead, "dead-head", "", "of an ordered endpoint, when a key's earliest delivery is given up: skip it, or halt the key")
 	if update {
 		fl.BoolVar(&f.clearHeaders, "clear-headers", false, "remove every custom header (with --header: replace them)")
 	} else {
@@ -174,7 +194,7 @@ func (c *cli) endpointsCmd() *cobra.Command {
 				return err
 			}
 			if len(body) == 0 {
-				return usageError{fmt.Errorf("nothing to update: give at least one of --url, --events, --description, --header, --clear-headers, --timeout")}
+				return usageError{fmt.Errorf("nothing to update: give at least one of --url, --events, --description, --header, --clear-headers, --timeout, --ordering, --dead-head")}
 			}
 			return c.endpointCall(cmd, http.MethodPatch, "/v1/endpoints/"+seg(args[0]), body)
 		},
@@ -236,7 +256,22 @@ at its pace. --overlap 0 drops the previous secret at once.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(list, create, get, update,
+	halted := &cobra.Command{
+		Use:   "halted ENDPOINT_ID",
+		Short: "List an ordered endpoint's keys halted at a dead delivery",
+		Long: `List the ordering keys of an endpoint with dead_head halt that stop at a dead
+delivery, longest halted first. Retry the head (hookstream retry) or skip it
+(hookstream deliveries skip) to let the key go on.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showPage(c, cmd, "/v1/endpoints/"+seg(args[0])+"/ordering/halted", url.Values{},
+				[]string{"KEY", "HEAD", "SEQUENCE", "HALTED", "BLOCKED"},
+				func(k haltedKeyAnswer) []string {
+					return []string{k.Key, k.Head, strconv.FormatInt(k.Sequence, 10), when(&k.HaltedAt), strconv.Itoa(k.Blocked)}
+				})
+		},
+	}
+	cmd.AddCommand(list, create, get, update, halted,
 		state("enable", "Enable an endpoint and replay its parked deliveries"),
 		state("disable", "Disable an endpoint: its deliveries are parked until it is enabled"),
 		rotate, del)
@@ -246,6 +281,14 @@ at its pace. --overlap 0 drops the previous secret at once.`,
 // endpointCall makes a call that answers an endpoint, and shows it.
 func (c *cli) endpointCall(cmd *cobra.Command, method, path string, body any) error {
 	return show(c, cmd, method, path, nil, body, c.showEndpoint)
+}
+
+// orderingText shows an endpoint's ordering: empty when none.
+func orderingText(e endpointAnswer) string {
+	if e.Ordering != "key" {
+		return ""
+	}
+	return "per key, dead head: " + e.DeadHead
 }
 
 // showEndpoint prints an endpoint for people.
@@ -261,7 +304,7 @@ func (c *cli) showEndpoint(e endpointAnswer) error {
 	if err := c.fields("id", e.ID, "tenant", e.Tenant, "url", e.URL, "state", e.State,
 		"disabled", strings.TrimSpace(e.DisabledReason+" "+when(e.DisabledAt)),
 		"events", strings.Join(e.EventTypes, ", "), "description", e.Description,
-		"headers", strings.Join(e.HeaderNames, ", "), "timeout", timeout,
+		"headers", strings.Join(e.HeaderNames, ", "), "timeout", timeout, "ordering", orderingText(e),
 		"created", when(&e.CreatedAt), "updated", when(&e.UpdatedAt),
 		"previous secret until", when(e.PreviousSecretUntil), "replayed", replayed,
 		"secret", e.Secret); err != nil {

@@ -95,6 +95,9 @@ func TestHostilePublishers(t *testing.T) {
 		{"\\u0000 in the id", `{"id":"a\u0000b","type":"hostile.a","data":{}}`, nil, http.StatusUnprocessableEntity},
 		{"5,000-deep JSON", `{"type":"hostile.a","data":` + deep + `}`, nil, http.StatusUnprocessableEntity},
 		{"data over the size limit", `{"type":"hostile.a","data":"` + strings.Repeat("x", 70000) + `"}`, nil, http.StatusRequestEntityTooLarge},
+		{"\\u0000 in the ordering key", `{"type":"hostile.a","data":{},"ordering_key":"a\u0000b"}`, nil, http.StatusUnprocessableEntity},
+		{"invalid UTF-8 in the ordering key", "{\"type\":\"hostile.a\",\"data\":{},\"ordering_key\":\"\xff\"}", nil, http.StatusUnprocessableEntity},
+		{"an ordering key over 255 bytes", `{"type":"hostile.a","data":{},"ordering_key":"` + strings.Repeat("k", 256) + `"}`, nil, http.StatusUnprocessableEntity},
 		{"\\u0000 in data (valid JSON: stored and delivered as is)", `{"type":"hostile.nul","data":{"s":"a\u0000b"}}`, nil, http.StatusAccepted},
 	}
 	for _, tc := range api {
@@ -129,11 +132,15 @@ func TestHostilePublishers(t *testing.T) {
 	ctx := context.Background()
 	events := s.prefix + "events"
 	bad := map[string][]byte{
-		"invalid UTF-8 in data": []byte("{\"tenant\":\"default\",\"type\":\"hostile.a\",\"data\":\"\xff\"}"),
-		"NUL byte in the value": []byte("{\"tenant\":\"default\",\"type\":\"hostile.a\",\"data\":\"\x00\"}"),
-		"\\u0000 in the id":     []byte(`{"id":"x\u0000","tenant":"default","type":"hostile.a","data":{}}`),
-		"5,000-deep JSON":       []byte(`{"tenant":"default","type":"hostile.a","data":` + deep + `}`),
-		"over the size limit":   []byte(`{"tenant":"default","type":"hostile.a","data":"` + strings.Repeat("x", 70000) + `"}`),
+		"invalid UTF-8 in data":       []byte("{\"tenant\":\"default\",\"type\":\"hostile.a\",\"data\":\"\xff\"}"),
+		"NUL byte in the value":       []byte("{\"tenant\":\"default\",\"type\":\"hostile.a\",\"data\":\"\x00\"}"),
+		"\\u0000 in the id":           []byte(`{"id":"x\u0000","tenant":"default","type":"hostile.a","data":{}}`),
+		"5,000-deep JSON":             []byte(`{"tenant":"default","type":"hostile.a","data":` + deep + `}`),
+		"over the size limit":         []byte(`{"tenant":"default","type":"hostile.a","data":"` + strings.Repeat("x", 70000) + `"}`),
+		"\\u0000 in the ordering key": []byte(`{"tenant":"default","type":"hostile.a","data":{},"ordering_key":"k\u0000"}`),
+		"an ordering key over 255 bytes": []byte(`{"tenant":"default","type":"hostile.a","data":{},"ordering_key":"` +
+			strings.Repeat("k", 256) + `"}`),
+		"an ordering key that is a number": []byte(`{"tenant":"default","type":"hostile.a","data":{},"ordering_key":7}`),
 	}
 	for name, v := range bad {
 		testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: events, Value: v,

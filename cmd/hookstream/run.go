@@ -233,7 +233,7 @@ func (p *process) startRoles() (listening, error) {
 		return nil
 	})
 	if cfg.has(RoleDispatch) {
-		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Origin: origin,
+		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Order: p.db, Origin: origin,
 			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Priority: prio, Metrics: p.metrics, Log: p.log.With("stage", "dispatch"),
 			Lanes: &quota.Buckets{Limit: quota.Limit{Rate: cfg.TenantFastLaneRate, Burst: cfg.TenantFastLaneBurst}}}
 		// Each stage runs DispatchSessions members of its group, each with
@@ -276,7 +276,7 @@ func (p *process) startRoles() (listening, error) {
 		})
 		p.closers = append(p.closers, sender.Close)
 		relay := listener.NewRelay(listener.Token(p.key), cfg.ResponseBodyLimit)
-		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Sender: sender, Relay: relay, Jitter: cfg.RetryJitter,
+		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Order: p.db, Sender: sender, Relay: relay, Jitter: cfg.RetryJitter,
 			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Priority: prio, Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
 		// Tasks run concurrently, within a partition too. The attempts in
 		// flight are DeliverConcurrency in all (Limits); each stage holds
@@ -304,6 +304,15 @@ func (p *process) startRoles() (listening, error) {
 			stages = append(stages, consumer.Stage{Group: bgroup, Topic: p.topics.Bulk()})
 			p.start("deliver-bulk", func(ctx context.Context) error {
 				return consumer.RunConcurrent(ctx, sendMember("deliver-bulk", bgroup, p.topics.Bulk()), nil, bulk.Process)
+			})
+			// Ordered deliveries released when the earlier one of their
+			// key is resolved (docs/ordering.md): a topic of their own, so
+			// that a key's next delivery does not wait behind the backlog
+			// of the deliveries topic.
+			ogroup := p.topics.Group("deliver-ordered")
+			stages = append(stages, consumer.Stage{Group: ogroup, Topic: p.topics.Released()})
+			p.start("deliver-ordered", func(ctx context.Context) error {
+				return consumer.RunConcurrent(ctx, sendMember("deliver-ordered", ogroup, p.topics.Released()), nil, d.Process)
 			})
 		}
 		if cfg.has(RoleRetry) {
@@ -349,6 +358,10 @@ func (p *process) startRoles() (listening, error) {
 		})
 		p.start("parked", func(ctx context.Context) error {
 			p.metrics.WatchParked(ctx, p.reg, p.db.CountParked, time.Minute)
+			return nil
+		})
+		p.start("ordering", func(ctx context.Context) error {
+			p.metrics.WatchOrdering(ctx, p.reg, p.db.OrderingStats, 15*time.Second)
 			return nil
 		})
 	}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/hookstream/hookstream/internal/testenv"
+)
+
+// orderChecker is a receiver's view of ordered delivery: per key, the
+// sequence numbers it accepted (2xx), in the order it accepted them.
+type orderChecker struct {
+	mu       sync.Mutex
+	accepted map[string][]int64
+	// violations are accepted deliveries whose number is not above every
+	// number accepted before on their key.
+	violations []string
+	headerless int
+}
+
+func newOrderChecker() *orderChecker { return &orderChecker{accepted: map[string][]int64{}} }
+
+// accept records a 2xx answer to r.
+func (c *orderChecker) accept(r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key, err := url.PathUnescape(r.Header.Get("webhook-ordering-key"))
+	seq, err2 := strconv.ParseInt(r.Header.Get("webhook-sequence"), 10, 64)
+	if err != nil || err2 != nil || key == "" {
+		c.headerless++
+		return
+	}
+	got := c.accepted[key]
+	if len(got) > 0 && seq <= got[len(got)-1] {
+		c.violations = append(c.violations, fmt.Sprintf("key %s: %d accepted after %v", key, seq, got))
+	}
+	c.accepted[key] = append(got, seq)
+}
+
+func (c *orderChecker) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.accepted {
+		n += len(s)
+	}
+	return n
+}
+
+// An ordered endpoint whose receiver fails at random gets each key's events
+// in order: no delivery is accepted after a later one of its key, every
+// event ends succeeded or dead, and each attempt carries its key and
+// number. An unordered endpoint subscribed to the same events gets them
+// all meanwhile. Events are published straight to the topic, keyed by
+// their ordering key (the Kafka record key), over several partitions.
+func TestOrderedDeliveryPerKeyUnderRandomFailures(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RETRY_SCHEDULE": "200ms,500ms"})
+	checker := newOrderChecker()
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(16, 1))
+	rcv := newReceiver(t, func(n int, r *http.Request) int {
+		mu.Lock()
+		fail := rng.IntN(4) == 0 // a quarter of the attempts fail
+		mu.Unlock()
+		if fail {
+			return http.StatusServiceUnavailable
+		}
+		checker.accept(r)
+		return http.StatusOK
+	})
+	plain := newReceiver(t, nil)
+	var ordered createdEndpoint
+	code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL + "/ordered", "event_types": []string{"order.*"},
+		"ordering": "key"}, &ordered)
+	if code != http.StatusCreated {
+		t.Fatalf("create ordered endpoint: %d %s", code, raw)
+	}
+	unordered := s.endpoint(plain.URL+"/plain", "order.*")
+
+	const keys, perKey = 6, 25
+	cl := s.kafka()
+	var recs []*kgo.Record
+	for i := range perKey {
+		for k := range keys {
+			recs = append(recs, &kgo.Record{Topic: s.prefix + "events", Key: []byte("cust-" + strconv.Itoa(k)),
+				Value: []byte(fmt.Sprintf(`{"tenant":"default","type":"order.updated","data":{"k":%d,"i":%d}}`, k, i))})
+		}
+	}
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
+
+	total := keys * perKey
+	plain.waitRequests(t, total, 60*time.Second)
+	var ds []deliveryView
+	testenv.Eventually(t, 120*time.Second, func() bool {
+		ds = allDeliveries(s, ordered.ID)
+		if len(ds) != total {
+			return false
+		}
+		for _, d := range ds {
+			if d.Status != "succeeded" && d.Status != "dead" {
+				return false
+			}
+		}
+		return true
+	}, "ordered endpoint: want %d deliveries succeeded or dead", total)
+	dead := 0
+	for _, d := range ds {
+		if d.Status == "dead" {
+			dead++
+		}
+	}
+	checker.mu.Lock()
+	defer checker.mu.Unlock()
+	if len(checker.violations) > 0 {
+		t.Fatalf("%d order violations: %v", len(checker.violations), checker.violations)
+	}
+	if checker.headerless > 0 {
+		t.Errorf("%d requests to the ordered endpoint without webhook-sequence and webhook-ordering-key", checker.headerless)
+	}
+	if len(checker.accepted) != keys {
+		t.Errorf("accepted keys %d, want %d", len(checker.accepted), keys)
+	}
+	n := 0
+	for _, seqs := range checker.accepted {
+		n += len(seqs)
+	}
+	if n+dead != total {
+		t.Errorf("accepted %d + dead %d != %d events", n, dead, total)
+	}
+	for _, r := range plain.requests() {
+		if r.Header.Get("webhook-sequence") != "" {
+			t.Fatalf("the unordered endpoint %s got a sequence header", unordered.ID)
+		}
+	}
+}
+
+// allDeliveries lists every delivery of an endpoint, page by page.
+func allDeliveries(s *system, endpointID string) []deliveryView {
+	s.t.Helper()
+	var out []deliveryView
+	cursor := ""
+	for {
+		var page struct {
+			Data       []deliveryView
+			NextCursor string `json:"next_cursor"`
+		}
+		path := "/v1/deliveries?limit=500&endpoint_id=" + endpointID
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		code, raw := s.call("GET", path, nil, &page)
+		if code != http.StatusOK {
+			s.t.Fatalf("list deliveries: %d %s", code, raw)
+		}
+		out = append(out, page.Data...)
+		if page.NextCursor == "" {
+			return out
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// With dead_head halt, a key stops at a delivery that is given up: the next
+// one of its key waits, blocked, without an attempt, while another key goes
+// on; skipping the dead head lets the key go on, in order. The endpoint is
+// made, its halted key listed and the head skipped with the CLI.
+func TestHaltedKeyWaitsUntilSkipped(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RETRY_SCHEDULE": "100ms"})
+	checker := newOrderChecker()
+	rcv := newReceiver(t, func(n int, r *http.Request) int {
+		var body struct{ Fail bool }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if r.Header.Get("X-Webhook-Event-Id") == "poison" {
+			return http.StatusInternalServerError
+		}
+		checker.accept(r)
+		return http.StatusOK
+	})
+	var ep endpointAnswer
+	s.okJSON(&ep, "endpoints", "create", "--url", rcv.URL, "--events", "*", "--ordering", "key", "--dead-head", "halt")
+	if ep.Ordering != "key" || ep.DeadHead != "halt" {
+		t.Fatalf("created endpoint: ordering %q dead head %q", ep.Ordering, ep.DeadHead)
+	}
+	publish := func(id, key string) {
+		code, raw := s.call("POST", "/v1/events", map[string]any{"id": id, "type": "pay.made", "data": map[string]any{}, "ordering_key": key}, nil)
+		if code != http.StatusAccepted {
+			t.Fatalf("publish %s: %d %s", id, code, raw)
+		}
+	}
+	publish("poison", "acct-1")
+	publish("after", "acct-1")
+	publish("other", "acct-2")
+
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(s.ok("endpoints", "halted", ep.ID), "acct-1")
+	}, "acct-1 is not listed halted")
+	testenv.Eventually(t, 30*time.Second, func() bool { return checker.count() == 1 }, "acct-2 was not delivered")
+	var blocked struct {
+		Data []struct {
+			EventID    string `json:"event_id"`
+			Attempts   int    `json:"attempts"`
+			WaitingFor string `json:"waiting_for"`
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		s.call("GET", "/v1/deliveries?status=blocked&endpoint_id="+ep.ID, nil, &blocked)
+		return len(blocked.Data) == 1
+	}, "the later delivery of acct-1 is not shown blocked")
+	if b := blocked.Data[0]; b.EventID != "after" || b.Attempts != 0 || b.WaitingFor == "" {
+		t.Fatalf("blocked delivery = %+v, want event after, no attempt, waiting for the dead head", b)
+	}
+	for _, r := range rcv.requests() {
+		if r.Header.Get("X-Webhook-Event-Id") == "after" {
+			t.Fatalf("the blocked delivery was sent")
+		}
+	}
+	if r := s.hs("deliveries", "skip", blocked.Data[0].WaitingFor); r.code != 0 || !strings.Contains(r.stdout, "skipped") {
+		t.Fatalf("deliveries skip: exit %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := s.hs("deliveries", "skip", "msg_nosuch"); r.code == 0 {
+		t.Fatalf("skipping no delivery exits 0")
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return checker.count() == 2 }, "acct-1's next event was not delivered after the skip")
+	checker.mu.Lock()
+	defer checker.mu.Unlock()
+	if got := checker.accepted["acct-1"]; len(got) != 1 || got[0] != 2 {
+		t.Fatalf("acct-1 accepted %v, want [2] (1 skipped)", got)
+	}
+}
+
+// A Kafka record key is bytes from anyone: binary and 4 KiB, it still
+// orders the event, under a bounded printable key ("sha256:" and its hash);
+// a record keyed by its tenant (as hookstream's producer keys them) is
+// ordered by its type.
+func TestHostileRecordKeyOrdersUnderItsHash(t *testing.T) {
+	s := startSystem(t, nil)
+	checker := newOrderChecker()
+	var mu sync.Mutex
+	keys := map[string]string{} // event type → key received
+	rcv := newReceiver(t, func(n int, r *http.Request) int {
+		checker.accept(r)
+		mu.Lock()
+		keys[r.Header.Get("X-Webhook-Event-Type")], _ = url.PathUnescape(r.Header.Get("webhook-ordering-key"))
+		mu.Unlock()
+		return http.StatusOK
+	})
+	var ep createdEndpoint
+	code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"k.*"}, "ordering": "key"}, &ep)
+	if code != http.StatusCreated {
+		t.Fatalf("create endpoint: %d %s", code, raw)
+	}
+	binary := make([]byte, 4096)
+	for i := range binary {
+		binary[i] = byte(255 - i%7)
+	}
+	cl := s.kafka()
+	testenv.Must(t, cl.ProduceSync(context.Background(),
+		&kgo.Record{Topic: s.prefix + "events", Key: binary, Value: []byte(`{"tenant":"default","type":"k.binary","data":{}}`)},
+		&kgo.Record{Topic: s.prefix + "events", Key: []byte("default"), Value: []byte(`{"tenant":"default","type":"k.tenant","data":{}}`)},
+	).FirstErr(), "produce")
+	testenv.Eventually(t, 30*time.Second, func() bool { return checker.count() == 2 }, "the two events were not delivered")
+	mu.Lock()
+	defer mu.Unlock()
+	if k := keys["k.binary"]; !strings.HasPrefix(k, "sha256:") || len(k) != len("sha256:")+64 {
+		t.Errorf("binary record key ordered under %q, want sha256: and 64 hex digits", k)
+	}
+	if k := keys["k.tenant"]; k != "k.tenant" {
+		t.Errorf("record keyed by its tenant ordered under %q, want its type", k)
+	}
+}

@@ -1,0 +1,542 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// AssignOrder gives each delivery its sequence number in its endpoint and
+// key (docs/ordering.md), in the order of reqs. It is idempotent: a
+// delivery that has a number keeps it, so a dispatcher batch read again
+// after a crash gets the same numbers. Keys are locked in a fixed order,
+// so two dispatchers never deadlock.
+func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]int64, error) {
+	out := make([]int64, len(reqs))
+	if len(reqs) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(reqs))
+	for i, r := range reqs {
+		ids[i] = r.DeliveryID
+	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		have := map[string]int64{}
+		rows, err := tx.Query(ctx, `SELECT delivery_id, seq FROM ordered_deliveries WHERE delivery_id = ANY($1)`, ids)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				rows.Close()
+				return err
+			}
+			have[id] = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		type ek struct{ ep, key string }
+		count := map[ek]int64{}
+		var order []ek
+		seen := map[string]bool{}
+		for _, r := range reqs {
+			if _, ok := have[r.DeliveryID]; ok || seen[r.DeliveryID] {
+				continue
+			}
+			seen[r.DeliveryID] = true
+			k := ek{r.EndpointID, r.Key}
+			if count[k] == 0 {
+				order = append(order, k)
+			}
+			count[k]++
+		}
+		if len(order) == 0 {
+			for i, r := range reqs {
+				out[i] = have[r.DeliveryID]
+			}
+			return nil
+		}
+		eps, keys, ns := make([]string, len(order)), make([]string, len(order)), make([]int64, len(order))
+		for i, k := range order {
+			eps[i], keys[i], ns[i] = k.ep, k.key, count[k]
+		}
+		rows, err = tx.Query(ctx, `
+			INSERT INTO ordering_keys AS k (endpoint_id, key, next_seq)
+			SELECT e, k, n FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(e, k, n) ORDER BY e, k
+			ON CONFLICT (endpoint_id, key) DO UPDATE SET next_seq = k.next_seq + EXCLUDED.next_seq
+			RETURNING endpoint_id, key, next_seq`, eps, keys, ns)
+		if err != nil {
+			return err
+		}
+		next := map[ek]int64{} // the next number to give, per key
+		for rows.Next() {
+			var k ek
+			var last int64
+			if err := rows.Scan(&k.ep, &k.key, &last); err != nil {
+				rows.Close()
+				return err
+			}
+			next[k] = last - count[k] + 1
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var dIDs, dEps, dKeys, dTenants, dEvents, dTypes []string
+		var dSeqs []int64
+		for _, r := range reqs {
+			if _, ok := have[r.DeliveryID]; ok {
+				continue
+			}
+			k := ek{r.EndpointID, r.Key}
+			seq := next[k]
+			next[k]++
+			have[r.DeliveryID] = seq
+			dIDs, dEps, dKeys = append(dIDs, r.DeliveryID), append(dEps, r.EndpointID), append(dKeys, r.Key)
+			dTenants, dEvents, dTypes = append(dTenants, r.Tenant), append(dEvents, r.EventID), append(dTypes, r.EventType)
+			dSeqs = append(dSeqs, seq)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO ordered_deliveries (delivery_id, endpoint_id, key, seq, tenant, event_id, event_type)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])`,
+			dIDs, dEps, dKeys, dSeqs, dTenants, dEvents, dTypes); err != nil {
+			return err
+		}
+		for i, r := range reqs {
+			out[i] = have[r.DeliveryID]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: assign order: %w", dataError(err))
+	}
+	return out, nil
+}
+
+// AcquireOrdered is the ordering gate (docs/ordering.md): under the lock
+// of its key, it tells whether the delivery is the head of its key (send
+// it), later (block it: recorded with the attempt and tier it resumes
+// with, until ResolveOrdered releases it), earlier (resolved already), or
+// has no place in an order. order is the task's place when it carries one;
+// without it the delivery's is read.
+func (db *DB) AcquireOrdered(ctx context.Context, endpointID, deliveryID string, order *schema.TaskOrder, attempt, tier int) (schema.Gate, error) {
+	if order != nil {
+		g, ok, err := db.acquireFast(ctx, endpointID, deliveryID, order, attempt, tier)
+		if err != nil {
+			return schema.Gate{}, fmt.Errorf("postgres: acquire ordered: %w", dataError(err))
+		}
+		if ok {
+			return g, nil
+		}
+	}
+	var g schema.Gate
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		g = schema.Gate{}
+		if order != nil {
+			g.Key, g.Seq = order.Key, order.Seq
+		} else {
+			err := tx.QueryRow(ctx, `SELECT key, seq FROM ordered_deliveries WHERE delivery_id = $1 AND endpoint_id = $2`,
+				deliveryID, endpointID).Scan(&g.Key, &g.Seq)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // Unordered
+			}
+			if err != nil {
+				return err
+			}
+		}
+		var head int64
+		err := tx.QueryRow(ctx, `SELECT head_seq FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`,
+			endpointID, g.Key).Scan(&head)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // Unordered: the endpoint's order was dropped
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case g.Seq == head:
+			// A released head keeps its row marked released until it is
+			// resolved: a crash that loses its task (it may be handled in
+			// memory, in the chain of the delivery before it) is repaired
+			// by the next task of the key that finds itself resolved.
+			g.Verdict = schema.Head
+			_, err = tx.Exec(ctx, `UPDATE ordering_keys SET halted_at = NULL
+				WHERE endpoint_id = $1 AND key = $2 AND halted_at IS NOT NULL`, endpointID, g.Key)
+			return err
+		case g.Seq > head:
+			g.Verdict = schema.Blocked
+			tag, err := tx.Exec(ctx, `UPDATE ordered_deliveries SET blocked_attempt = $2, blocked_tier = $3, released = false
+				WHERE delivery_id = $1`, deliveryID, attempt, tier)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				// A task with a place but no row: its number was never
+				// given here. Nothing can release it; send it unordered.
+				g.Verdict = schema.Unordered
+				return nil
+			}
+			err = tx.QueryRow(ctx, `SELECT delivery_id FROM ordered_deliveries WHERE endpoint_id = $1 AND key = $2 AND seq = $3`,
+				endpointID, g.Key, head).Scan(&g.WaitingFor)
+			if errors.Is(err, pgx.ErrNoRows) {
+				err = nil
+			}
+			return err
+		default:
+			g.Verdict = schema.Resolved
+			// The release of the head may have been lost (a crash after
+			// the resolution committed, before its task was produced).
+			res, err := release(ctx, tx, endpointID, g.Key, head, true)
+			g.Release = res.Release
+			return err
+		}
+	})
+	if err != nil {
+		return schema.Gate{}, fmt.Errorf("postgres: acquire ordered: %w", dataError(err))
+	}
+	return g, nil
+}
+
+// acquireFast is AcquireOrdered of a task that knows its place, in one
+// round trip: a batch is one implicit transaction, and its second statement
+// takes its snapshot after the first took the key's lock, so it sees what
+// the key's last holder committed. Not ok (nothing done) when the task is
+// earlier than the head: the slow path handles that.
+func (db *DB) acquireFast(ctx context.Context, endpointID, deliveryID string, order *schema.TaskOrder, attempt, tier int) (schema.Gate, bool, error) {
+	g := schema.Gate{Key: order.Key, Seq: order.Seq}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT 1 FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`, endpointID, order.Key)
+	b.Queue(`
+		WITH k AS (SELECT head_seq FROM ordering_keys WHERE endpoint_id = $1 AND key = $2),
+		-- A data-modifying CTE runs whether or not the query reads it.
+		h AS (UPDATE ordering_keys SET halted_at = NULL
+			WHERE endpoint_id = $1 AND key = $2 AND head_seq = $4 AND halted_at IS NOT NULL RETURNING 1),
+		b AS (UPDATE ordered_deliveries o SET blocked_attempt = $5, blocked_tier = $6, released = false
+			FROM k WHERE o.delivery_id = $3 AND o.endpoint_id = $1 AND $4 > k.head_seq RETURNING 1)
+		SELECT k.head_seq, (SELECT count(*) FROM b),
+			COALESCE((SELECT w.delivery_id FROM ordered_deliveries w
+				WHERE w.endpoint_id = $1 AND w.key = $2 AND w.seq = k.head_seq), '')
+		FROM k`, endpointID, order.Key, deliveryID, order.Seq, attempt, tier)
+	br := db.pool.SendBatch(ctx, b)
+	var (
+		head, blocked int64
+		found         = true
+	)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&head, &blocked, &g.WaitingFor)
+		if errors.Is(err, pgx.ErrNoRows) {
+			found, err = false, nil
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case err != nil:
+		return g, false, err
+	case !found:
+		return schema.Gate{}, true, nil // Unordered: the endpoint's order was dropped
+	case order.Seq == head:
+		g.Verdict, g.WaitingFor = schema.Head, ""
+		return g, true, nil
+	case order.Seq > head && blocked == 1:
+		g.Verdict = schema.Blocked
+		return g, true, nil
+	case order.Seq > head:
+		// A place but no row: its number was never given here. Nothing
+		// can release it; it is sent unordered.
+		return schema.Gate{}, true, nil
+	}
+	return g, false, nil
+}
+
+// ResolveOrdered records that the delivery numbered seq of a key reached
+// its end: succeeded, or given up. Given up with halt, the key stops at it
+// (halted); otherwise the head moves past it, and the next delivery, if
+// blocked, is released: its task is returned to be produced. Resolving a
+// delivery the head has passed releases the head again if it was released
+// and not yet picked up (a crash may have lost its task).
+func (db *DB) ResolveOrdered(ctx context.Context, endpointID, key string, seq int64, halt bool) (schema.Resolution, error) {
+	if !halt {
+		res, ok, err := db.resolveFast(ctx, endpointID, key, seq)
+		if err != nil {
+			return schema.Resolution{}, fmt.Errorf("postgres: resolve ordered: %w", dataError(err))
+		}
+		if ok {
+			return res, nil
+		}
+	}
+	var res schema.Resolution
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		res = schema.Resolution{}
+		var head int64
+		err := tx.QueryRow(ctx, `SELECT head_seq FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`,
+			endpointID, key).Scan(&head)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case seq > head:
+			return nil // not the head: nothing to resolve
+		case seq == head && halt:
+			res.Halted = true
+			_, err := tx.Exec(ctx, `UPDATE ordering_keys SET halted_at = COALESCE(halted_at, now())
+				WHERE endpoint_id = $1 AND key = $2`, endpointID, key)
+			return err
+		case seq == head:
+			head, err = advance(ctx, tx, endpointID, key, head)
+			if err != nil {
+				return err
+			}
+			res, err = release(ctx, tx, endpointID, key, head, false)
+			return err
+		default:
+			res, err = release(ctx, tx, endpointID, key, head, true)
+			return err
+		}
+	})
+	if err != nil {
+		return schema.Resolution{}, fmt.Errorf("postgres: resolve ordered: %w", dataError(err))
+	}
+	return res, nil
+}
+
+// resolveFast is ResolveOrdered of the head, in one round trip (see
+// acquireFast): the head moves on, the resolved delivery is forgotten and
+// the next one, if blocked, released. Not ok (nothing done) when seq is not
+// the head, or when the next delivery's event is gone: the slow path
+// handles those.
+func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64) (schema.Resolution, bool, error) {
+	var res schema.Resolution
+	b := &pgx.Batch{}
+	b.Queue(`SELECT 1 FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`, endpointID, key)
+	b.Queue(`
+		WITH n AS (SELECT o.delivery_id, o.blocked_attempt, COALESCE(o.blocked_tier, 0) AS tier, o.tenant, o.event_id,
+				o.event_type, e.data::text AS data, e.created_at
+			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
+			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 + 1 AND o.blocked_attempt IS NOT NULL),
+		k AS (UPDATE ordering_keys SET head_seq = head_seq + 1, halted_at = NULL
+			WHERE endpoint_id = $1 AND key = $2 AND head_seq = $3
+				AND NOT EXISTS (SELECT 1 FROM n WHERE n.data IS NULL)
+			RETURNING head_seq),
+		d AS (DELETE FROM ordered_deliveries WHERE endpoint_id = $1 AND key = $2 AND seq = $3 AND EXISTS (SELECT 1 FROM k)),
+		r AS (UPDATE ordered_deliveries o SET released = true FROM n
+			WHERE o.delivery_id = n.delivery_id AND EXISTS (SELECT 1 FROM k) RETURNING 1)
+		SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM r), n.delivery_id, n.blocked_attempt, n.tier,
+			n.tenant, n.event_id, n.event_type, n.data, n.created_at
+		FROM (SELECT 1) x LEFT JOIN n ON true`, endpointID, key, seq)
+	br := db.pool.SendBatch(ctx, b)
+	var (
+		moved, released int64
+		id, tenant      *string
+		evID, evType    *string
+		attempt, tier   *int
+		data            *string
+		created         *time.Time
+	)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&moved, &released, &id, &attempt, &tier, &tenant, &evID, &evType, &data, &created)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || moved == 0 {
+		return res, false, err
+	}
+	if released == 1 && id != nil && data != nil {
+		res.Release = &schema.Task{V: schema.Version, DeliveryID: *id, EndpointID: endpointID, Attempt: *attempt, Tier: *tier,
+			Order: &schema.TaskOrder{Key: key, Seq: seq + 1},
+			Event: schema.Event{ID: *evID, Tenant: *tenant, Type: *evType, Data: []byte(*data), CreatedAt: *created}}
+	}
+	return res, true, nil
+}
+
+// advance moves a key's head past head and forgets the resolved delivery.
+func advance(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64) (int64, error) {
+	if _, err := tx.Exec(ctx, `DELETE FROM ordered_deliveries WHERE endpoint_id = $1 AND key = $2 AND seq = $3`,
+		endpointID, key, head); err != nil {
+		return 0, err
+	}
+	_, err := tx.Exec(ctx, `UPDATE ordering_keys SET head_seq = $3, halted_at = NULL WHERE endpoint_id = $1 AND key = $2`,
+		endpointID, key, head+1)
+	return head + 1, err
+}
+
+// release returns the task of a key's head when it is blocked (again,
+// only when again and it was released before) and marks it released. A
+// blocked head whose event was removed meanwhile is passed over (in Gone)
+// and the next one looked at.
+func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64, again bool) (schema.Resolution, error) {
+	var res schema.Resolution
+	for {
+		var (
+			t        = schema.Task{V: schema.Version, EndpointID: endpointID}
+			attempt  int
+			tier     int
+			released bool
+			data     *string
+			created  *time.Time
+		)
+		err := tx.QueryRow(ctx, `
+			SELECT o.delivery_id, o.blocked_attempt, COALESCE(o.blocked_tier, 0), o.released,
+				o.tenant, o.event_id, o.event_type, e.data::text, e.created_at
+			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
+			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 AND o.blocked_attempt IS NOT NULL`,
+			endpointID, key, head).Scan(&t.DeliveryID, &attempt, &tier, &released,
+			&t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &created)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && again && !released) {
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		t.Attempt, t.Tier, t.Order = attempt, tier, &schema.TaskOrder{Key: key, Seq: head}
+		if data == nil {
+			res.Gone = append(res.Gone, t)
+			if head, err = advance(ctx, tx, endpointID, key, head); err != nil {
+				return res, err
+			}
+			again = false
+			continue
+		}
+		t.Event.Data, t.Event.CreatedAt = []byte(*data), *created
+		if _, err := tx.Exec(ctx, `UPDATE ordered_deliveries SET released = true WHERE delivery_id = $1`, t.DeliveryID); err != nil {
+			return res, err
+		}
+		res.Release = &t
+		return res, nil
+	}
+}
+
+// SkipOrdered resolves, by hand, the head of an ordering key without
+// sending it: a halted head, or one that is dead, parked or never arrived.
+// It returns the next delivery's task when that one was blocked, to be
+// produced. Skipping a delivery the head already passed releases the head
+// again if its task may not have been produced (skip is safe to repeat).
+// schema.ErrNotFound when the tenant has no such delivery in an order;
+// schema.ErrNotHead when it is later than the head or being retried.
+func (db *DB) SkipOrdered(ctx context.Context, tenant, deliveryID string) (*schema.Task, error) {
+	var out *schema.Task
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var (
+			endpointID, key string
+			seq, head       int64
+			halted          *time.Time
+			status          *string
+		)
+		err := tx.QueryRow(ctx, `SELECT o.endpoint_id, o.key, o.seq FROM ordered_deliveries o
+			WHERE o.delivery_id = $1 AND o.tenant = $2`, deliveryID, tenant).Scan(&endpointID, &key, &seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Resolved already (or never ordered): its key, from history.
+			err = tx.QueryRow(ctx, `SELECT endpoint_id, ordering_key, seq FROM deliveries
+				WHERE id = $1 AND tenant = $2 AND seq IS NOT NULL`, deliveryID, tenant).Scan(&endpointID, &key, &seq)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return schema.ErrNotFound
+			}
+		}
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRow(ctx, `SELECT head_seq, halted_at FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`,
+			endpointID, key).Scan(&head, &halted)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return schema.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if seq < head {
+			res, err := release(ctx, tx, endpointID, key, head, true)
+			out = res.Release
+			return err
+		}
+		if seq > head {
+			return schema.ErrNotHead
+		}
+		err = tx.QueryRow(ctx, `SELECT status FROM deliveries WHERE id = $1`, deliveryID).Scan(&status)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if halted == nil && status != nil && *status != string(schema.OutcomeDead) && *status != string(schema.OutcomeParked) {
+			return schema.ErrNotHead
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET last_error = 'skipped by hand: the next delivery of its ordering key goes on'
+			WHERE id = $1`, deliveryID); err != nil {
+			return err
+		}
+		if head, err = advance(ctx, tx, endpointID, key, head); err != nil {
+			return err
+		}
+		res, err := release(ctx, tx, endpointID, key, head, false)
+		out = res.Release
+		// A blocked head whose event is gone stays shown as blocked; the
+		// deliverer's path records those dead. Here they are only passed.
+		return err
+	})
+	if err == nil || errors.Is(err, schema.ErrNotFound) || errors.Is(err, schema.ErrNotHead) {
+		return out, err
+	}
+	return nil, fmt.Errorf("postgres: skip ordered: %w", dataError(err))
+}
+
+// HaltedKeys lists the keys of a tenant's endpoint stopped at a dead head,
+// longest halted first.
+func (db *DB) HaltedKeys(ctx context.Context, tenant, endpointID string, limit int) ([]schema.HaltedKey, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT k.endpoint_id, k.key, COALESCE(h.delivery_id, ''), k.head_seq, k.halted_at,
+			(SELECT count(*) FROM ordered_deliveries b WHERE b.endpoint_id = k.endpoint_id AND b.key = k.key
+				AND b.blocked_attempt IS NOT NULL AND NOT b.released)
+		FROM ordering_keys k
+			JOIN endpoints ep ON ep.id = k.endpoint_id AND ep.tenant = $1
+			LEFT JOIN ordered_deliveries h ON h.endpoint_id = k.endpoint_id AND h.key = k.key AND h.seq = k.head_seq
+		WHERE k.endpoint_id = $2 AND k.halted_at IS NOT NULL
+		ORDER BY k.halted_at, k.key
+		LIMIT $3`, tenant, endpointID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: halted keys: %w", err)
+	}
+	defer rows.Close()
+	var out []schema.HaltedKey
+	for rows.Next() {
+		var h schema.HaltedKey
+		if err := rows.Scan(&h.EndpointID, &h.Key, &h.Head, &h.Seq, &h.HaltedAt, &h.Blocked); err != nil {
+			return nil, fmt.Errorf("postgres: halted keys: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: halted keys: %w", err)
+	}
+	return out, nil
+}
+
+// OrderingStats counts blocked deliveries and halted keys, and how long the
+// longest-halted key has been halted.
+func (db *DB) OrderingStats(ctx context.Context) (schema.OrderingStats, error) {
+	var s schema.OrderingStats
+	var oldest float64
+	err := db.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM ordered_deliveries WHERE blocked_attempt IS NOT NULL AND NOT released),
+			(SELECT count(*) FROM ordering_keys WHERE halted_at IS NOT NULL),
+			COALESCE((SELECT extract(epoch FROM now() - min(halted_at)) FROM ordering_keys WHERE halted_at IS NOT NULL), 0)`).
+		Scan(&s.Blocked, &s.HaltedKeys, &oldest)
+	if err != nil {
+		return s, fmt.Errorf("postgres: ordering stats: %w", err)
+	}
+	s.OldestHalt = time.Duration(oldest * float64(time.Second))
+	return s, nil
+}

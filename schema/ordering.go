@@ -1,0 +1,82 @@
+package schema
+
+import "time"
+
+// OrderRequest asks for the sequence number of one delivery to an ordered
+// endpoint (see docs/ordering.md).
+type OrderRequest struct {
+	DeliveryID string
+	EndpointID string
+	Key        string
+	Tenant     string
+	EventID    string
+	EventType  string
+}
+
+// Verdict is the ordering gate's answer for a task.
+type Verdict int
+
+// Verdicts of the ordering gate.
+const (
+	// Unordered: the delivery has no place in an order (the endpoint did
+	// not ask for one when it was fanned out): send it.
+	Unordered Verdict = iota
+	// Head: the delivery is the earliest unresolved one of its key: send
+	// it.
+	Head
+	// Blocked: an earlier delivery of its key is unresolved: do not send;
+	// it is released when its turn comes.
+	Blocked
+	// Resolved: the delivery was resolved already (a manual retry, a
+	// replay, a copy read again after a crash): send it out of order.
+	Resolved
+)
+
+// Gate is the ordering gate's answer for a task: the verdict, the
+// delivery's place in its key, what a blocked one waits for, and a task to
+// produce again (Resolved after a crash that may have lost it).
+type Gate struct {
+	Verdict    Verdict
+	Key        string
+	Seq        int64
+	WaitingFor string
+	Release    *Task
+}
+
+// Resolution is what resolving the head of a key releases: the next
+// delivery's task when it was blocked, and the blocked deliveries passed
+// over because their events were removed (by retention) meanwhile.
+type Resolution struct {
+	Release *Task
+	Gone    []Task
+	// Halted is true when the key stopped at its dead head.
+	Halted bool
+}
+
+// HaltedKey is an ordering key stopped at a dead head.
+type HaltedKey struct {
+	EndpointID string
+	Key        string
+	// Head is the delivery the key stops at, Seq its number.
+	Head     string
+	Seq      int64
+	HaltedAt time.Time
+	// Blocked counts the deliveries of the key waiting behind the head.
+	Blocked int
+}
+
+// OrderingStats sums up ordered delivery for metrics.
+type OrderingStats struct {
+	Blocked    int64
+	HaltedKeys int64
+	// OldestHalt is how long the longest-halted key has been halted.
+	OldestHalt time.Duration
+}
+
+// ErrNotHead refuses to skip a delivery that is not the head of its key,
+// or that is being retried.
+var ErrNotHead = &Error{EConflict, "the delivery is not a halted or stuck head of its ordering key"}
+
+// ErrOrderingBlocked refuses to make an endpoint unordered while some of
+// its deliveries are blocked behind the heads of their keys.
+var ErrOrderingBlocked = &Error{EConflict, "deliveries of the endpoint are blocked behind earlier ones of their ordering keys; skip or wait for the heads first"}
