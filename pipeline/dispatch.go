@@ -132,6 +132,11 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		forward []*kgo.Record
 		tasks   int
 	)
+	lanes := d.Lanes != nil && !d.Bulk && d.Lanes.Limit.Rate > 0
+	var perTenant map[string]int
+	if lanes {
+		perTenant = map[string]int{}
+	}
 	for _, r := range recs {
 		at, err := d.position(r)
 		if err != nil {
@@ -156,6 +161,14 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		targets = append(targets, ids)
 		srcs = append(srcs, r)
 		tasks += len(ids)
+		if lanes {
+			perTenant[ev.Tenant] += max(1, len(ids))
+		}
+	}
+	if lanes {
+		// Only what the tenants' shares let stay in the fast lane is
+		// claimed and fanned out here; the rest is forwarded at no cost.
+		tasks = keptBound(perTenant, d.Lanes.Limit.Burst)
 	}
 	maxTasks := d.MaxBatchTasks
 	if maxTasks <= 0 {
@@ -318,6 +331,18 @@ func (d *Dispatcher) position(r *kgo.Record) (position, error) {
 		return position{}, fmt.Errorf("a record of the bulk lane without a valid %s header (%q)", schema.HeaderSource, schema.CleanText(v))
 	}
 	return position{topic, int32(p), o}, nil
+}
+
+// keptBound bounds the tasks the fast dispatcher may keep of a batch: a
+// tenant keeps at most a full bucket (burst) of its tasks, whatever it
+// sent, so a batch is split for what it could claim, not for what it
+// forwards.
+func keptBound(perTenant map[string]int, burst int) int {
+	n := 0
+	for _, t := range perTenant {
+		n += min(t, burst)
+	}
+	return n
 }
 
 // only narrows ids to id, when it is among them.
