@@ -55,7 +55,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the fault timing and the poison")
 	flag.DurationVar(&o.timeout, "timeout", 6*time.Minute, "bound on one run")
 	flag.StringVar(&o.kafkaPort, "kafka-port", "19092", "port of scripts/kafka-local's broker")
-	flag.StringVar(&o.pgPort, "pg-port", "54339", "port of the harness's own Postgres cluster")
+	flag.StringVar(&o.pgPort, "pg-port", "54349", "port of the harness's own Postgres cluster (apart from the dev cluster's 54329 and the bench's 54338 and 54339)")
 	flag.StringVar(&o.work, "work", ".dev/faults", "work directory (binary, logs, Postgres data)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file")
 	flag.BoolVar(&o.verbose, "v", false, "log progress")
