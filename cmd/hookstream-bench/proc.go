@@ -63,6 +63,19 @@ func cpuSeconds(pid int) float64 {
 	return float64(u+s) / clockTick
 }
 
+// reapedCPUSeconds returns the user + system CPU time of pid's children
+// that exited and that pid waited for (a Postgres server's backends that
+// closed: childrenOf no longer finds them).
+func reapedCPUSeconds(pid int) float64 {
+	f := statFields(pid)
+	if len(f) < 15 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[13], 10, 64)
+	s, _ := strconv.ParseInt(f[14], 10, 64)
+	return float64(u+s) / clockTick
+}
+
 // childrenOf returns the pids whose parent is ppid.
 func childrenOf(ppid int) []int {
 	ents, err := os.ReadDir("/proc")

@@ -55,7 +55,10 @@ func targets(rs []Result, ceiling float64) []Target {
 		out = append(out, t)
 	}
 	add("max", "≥ 0.5 × raw ceiling", find(rs, "max"), func(r *Result) (string, bool) {
-		return fmt.Sprintf("%.0f/s = %.3f × %.0f/s (by CPU: %.3f ×)", r.PerSec, r.CeilingRatio, ceiling, r.CPURatio), r.CeilingRatio >= 0.5 && r.ExactlyOnce
+		// Met only if the rates and the CPU agree: on a busy machine the
+		// rates alone mislead (see docs/performance.md).
+		return fmt.Sprintf("%.0f/s = %.3f × %.0f/s (by CPU: %.3f ×)", r.PerSec, r.CeilingRatio, ceiling, r.CPURatio),
+			r.CeilingRatio >= 0.5 && r.CPURatio >= 0.5 && r.ExactlyOnce
 	})
 	add("steady", "p99 publish→2xx ≤ 50 ms", find(rs, "steady"), func(r *Result) (string, bool) {
 		return fmt.Sprintf("p99 %.1f ms at %.0f events/s", r.Latency.P99, r.Rate), r.Latency.P99 <= 50 && r.Missing == 0

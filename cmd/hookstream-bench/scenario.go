@@ -161,13 +161,13 @@ type env struct {
 	profileDir string
 }
 
-// pgCPU is the CPU seconds of the Postgres server and its backends (0 when
-// its process is not known).
+// pgCPU is the CPU seconds of the Postgres server and its backends, those
+// still running and those that exited (0 when its process is not known).
 func (e *env) pgCPU() float64 {
 	if e.pgPID <= 0 {
 		return 0
 	}
-	pg := cpuSeconds(e.pgPID)
+	pg := cpuSeconds(e.pgPID) + reapedCPUSeconds(e.pgPID)
 	for _, c := range childrenOf(e.pgPID) {
 		pg += cpuSeconds(c)
 	}
