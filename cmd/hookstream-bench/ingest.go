@@ -110,14 +110,16 @@ func ingestHTTP(ctx context.Context, apiAddr, key string, n, clients, repeat int
 				if repeat > 0 && seq%repeat == 0 {
 					times = 2
 				}
-				for i := range times {
+				accepted := false
+				for range times {
 					start := time.Now()
 					code, err := post(seq)
 					lats[c] = append(lats[c], time.Since(start))
 					atomic.AddInt64(&res.Requests, 1)
 					switch {
 					case code == http.StatusAccepted:
-						if i == 0 {
+						if !accepted {
+							accepted = true
 							atomic.AddInt64(&res.Accepted, 1)
 							pub.acked.Add(1)
 						} else {

@@ -301,11 +301,11 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 			waitProf = profileProcs(ctx, e.profileDir, p.name+"-post", []*hsProc{api}, o.profile)
 		}
 		in := ingestHTTP(ctx, api.addr, key, p.events, o.ingestClients, o.ingestRepeat, pub, p.eventType)
-		waitProf()
 		a1, k1, b1, p1, m1 := cpuSeconds(api.pid()), 0.0, cpuSeconds(os.Getpid()), e.pgCPU(), machineBusySeconds()
 		if brk != nil {
 			k1 = cpuSeconds(brk.pid())
 		}
+		waitProf()
 		w := in.Secs
 		in.CoresAPI, in.CoresKafk, in.CoresBnch, in.CoresPG = (a1-a0)/w, (k1-k0)/w, (b1-b0)/w, (p1-p0)/w
 		in.Other = max(0, (m1-m0)/w-in.CoresAPI-in.CoresKafk-in.CoresBnch-in.CoresPG)
