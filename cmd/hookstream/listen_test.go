@@ -98,11 +98,14 @@ func TestListenForwardsSignedWebhooksAndEndsCleanly(t *testing.T) {
 		code, _ := s.call("GET", "/v1/endpoints/"+id, nil, nil, "X-Hookstream-Tenant", "acme")
 		return code == http.StatusNotFound
 	}, "listener %s still exists after Ctrl-C", id)
+	// The sink writes history a moment after the delivery (it waits for a
+	// batch, at most 200 ms): both deliveries stay once it has.
 	var page struct{ Data []deliveryView }
-	s.call("GET", "/v1/deliveries?endpoint_id="+id, nil, &page, "X-Hookstream-Tenant", "acme")
-	if len(page.Data) != 2 {
-		t.Errorf("after the listener's removal %d deliveries stay in its history, want 2", len(page.Data))
-	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		page.Data = nil
+		s.call("GET", "/v1/deliveries?endpoint_id="+id, nil, &page, "X-Hookstream-Tenant", "acme")
+		return len(page.Data) == 2
+	}, "after the listener's removal its history is %+v, want 2 deliveries", &page.Data)
 }
 
 func TestListenNeverGetsAnotherTenantsEvents(t *testing.T) {
