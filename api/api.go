@@ -179,6 +179,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/endpoints/{id}/enable", call(s.enableEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/disable", call(s.disableEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/recover", call(s.recoverEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/filter-test", call(s.testEndpointFilter))
+	mux.Handle("POST /v1/filter-test", call(s.testFilter))
 	// A test event spends a token of the events bucket, like any event.
 	mux.Handle("POST /v1/endpoints/{id}/test", s.auth(s.limited(&s.events, "events", s.testEndpoint)))
 	mux.Handle("GET /v1/endpoints/{id}/ordering/halted", call(s.listHaltedKeys))

@@ -53,6 +53,8 @@ type endpointRequest struct {
 	SignatureScheme string  `json:"signature_scheme"`
 	Ordering        *string `json:"ordering"`
 	DeadHead        *string `json:"dead_head"`
+	// Filter is a CEL expression over the event (see package filter).
+	Filter string `json:"filter"`
 }
 
 // endpointJSON is an endpoint as the API shows it: the URL redacted, custom
@@ -85,6 +87,7 @@ type endpointJSON struct {
 	// overlap. Public: shown on every read.
 	PublicKey         string `json:"public_key,omitempty"`
 	PreviousPublicKey string `json:"previous_public_key,omitempty"`
+	Filter            string `json:"filter,omitempty"`
 	// Secret is set only in the response that creates the endpoint.
 	Secret string `json:"secret,omitempty"`
 }
@@ -122,6 +125,7 @@ func toEndpointJSON(ep schema.Endpoint) endpointJSON {
 	}
 	out.SignatureScheme = ep.SignatureScheme()
 	out.PublicKey, out.PreviousPublicKey = ep.PublicKey, ep.PreviousPublicKey
+	out.Filter = ep.Filter
 	return out
 }
 
@@ -203,6 +207,10 @@ func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Pro
 		return ne, formatProblem()
 	}
 	ne.PayloadFormat = req.PayloadFormat
+	if p := validateFilter(req.Filter); p != nil {
+		return ne, p
+	}
+	ne.Filter = req.Filter
 	secret, public, p := newSigningKey(req.SignatureScheme, req.Secret)
 	if p != nil {
 		return ne, p

@@ -29,6 +29,8 @@ type endpointPatch struct {
 	PayloadFormat *string            `json:"payload_format"`
 	Ordering      *string            `json:"ordering"`
 	DeadHead      *string            `json:"dead_head"`
+	// Filter replaces the filter; "" removes it.
+	Filter *string `json:"filter"`
 	// Secret and SignatureScheme are refused: keys change by rotation only.
 	Secret          *string `json:"secret"`
 	SignatureScheme *string `json:"signature_scheme"`
@@ -55,6 +57,12 @@ func (s *Server) validatePatch(req endpointPatch) (schema.EndpointUpdate, *Probl
 			return u, formatProblem()
 		}
 		u.PayloadFormat = req.PayloadFormat
+	}
+	if req.Filter != nil {
+		if p := validateFilter(*req.Filter); p != nil {
+			return u, p
+		}
+		u.Filter = req.Filter
 	}
 	if req.URL != nil {
 		if *req.URL == "" {

@@ -21,6 +21,10 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Field names the request field at fault, when there is one.
 	Field string `json:"field,omitempty"`
+	// Line and Column locate an error inside the field's value (a
+	// filter's), counting from 1.
+	Line   int `json:"line,omitempty"`
+	Column int `json:"column,omitempty"`
 }
 
 func (p *Problem) Error() string { return p.Detail }

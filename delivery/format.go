@@ -119,6 +119,23 @@ func Encode(f string, m Message) Payload {
 	return Payload{Body: m.Data, ContentType: contentTypeJSON}
 }
 
+// Attributes returns m's CloudEvents context attributes and extensions by
+// name, as the CloudEvents formats send them (specversion included, data
+// not).
+func (m Message) Attributes() map[string]string {
+	ct := m.DataContentType
+	if ct == "" {
+		ct = contentTypeJSON
+	}
+	attrs := m.attributes(ct)
+	out := make(map[string]string, len(attrs)+1)
+	out["specversion"] = ceSpecVersion
+	for _, a := range attrs {
+		out[a.Name] = a.Value
+	}
+	return out
+}
+
 // attributes lists m's CloudEvents context attributes but specversion and
 // data, in a fixed order: the required ones, the optional ones present,
 // then the extensions by name. datacontenttype is listed when ct is not

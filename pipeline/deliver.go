@@ -202,27 +202,8 @@ func payload(format string, ev schema.Event) delivery.Payload {
 	if format == "" || format == schema.PayloadFormatData {
 		return delivery.Payload{Body: ev.Data}
 	}
-	m := delivery.Message{
-		ID:     ev.ID,
-		Type:   ev.Type,
-		Time:   ev.CreatedAt,
-		Data:   ev.Data,
-		Source: CloudEventsSource(ev.Tenant),
-	}
-	if ce := ev.CloudEvent; ce != nil {
-		// It came in as a CloudEvent: it goes out as the same one.
-		m.ID, m.Source, m.Subject, m.DataSchema = ce.ID, ce.Source, ce.Subject, ce.DataSchema
-		m.DataContentType, m.Extensions = ce.DataContentType, ce.Extensions
-		if !ce.Time.IsZero() {
-			m.Time = ce.Time
-		}
-	}
-	return delivery.Encode(format, m)
+	return delivery.Encode(format, routing.Message(ev))
 }
-
-// CloudEventsSource is the CloudEvents source of the events hookstream
-// sends that did not come in as CloudEvents: one per tenant.
-func CloudEventsSource(tenant string) string { return "hookstream/" + tenant }
 
 // handle runs one task and emits its outcome and what follows. When the
 // task was the head of its ordering key and resolving it released the next

@@ -12,7 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/consumer"
+	"github.com/hookstream/hookstream/filter"
 	"github.com/hookstream/hookstream/quota"
+	"github.com/hookstream/hookstream/routing"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -22,10 +24,13 @@ type ClaimGate interface {
 }
 
 // Matcher returns the ids of the endpoints subscribed to an event, and
-// whether an endpoint asks for ordered delivery.
+// whether an endpoint asks for ordered delivery, and which of the
+// subscribed endpoints' filters let an event through (see
+// routing.Table.Filter).
 type Matcher interface {
 	Match(tenant, eventType string) []string
 	Ordered(endpointID string) bool
+	Filter(tenant string, ids []string, in *filter.Input) (kept []string, dropped, failed int)
 }
 
 // Sequencer numbers the deliveries to ordered endpoints per endpoint and
@@ -131,6 +136,9 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		// emitted: a batch that is split is decided again.
 		forward []*kgo.Record
 		tasks   int
+		// Endpoints an event did not go to because of their filters, and
+		// those of them whose filter failed.
+		filteredOut, filterFailed int
 	)
 	lanes := d.Lanes != nil && !d.Bulk && d.Lanes.Limit.Rate > 0
 	var perTenant map[string]int
@@ -152,6 +160,12 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 				ids = only(ids, ev.EndpointID)
 			}
 			err = schema.CheckFanout(len(ids), d.MaxFanout)
+		}
+		if err == nil {
+			var dropped, failed int
+			ids, dropped, failed = d.Routes.Filter(ev.Tenant, ids, routing.FilterInput(ev, filterHeaders(r)))
+			filteredOut += dropped
+			filterFailed += failed
 		}
 		if err != nil {
 			invalid = append(invalid, bad{r, at, err.Error()})
@@ -217,6 +231,8 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		d.Metrics.events.Add(float64(events))
 		d.Metrics.duplicates.Add(float64(duplicates))
 		d.Metrics.tasks.Add(float64(made))
+		d.Metrics.filteredOut.Add(float64(filteredOut))
+		d.Metrics.filterFailed.Add(float64(filterFailed))
 		if d.Bulk {
 			d.Metrics.bulk.Add(float64(made))
 		}
@@ -343,6 +359,20 @@ func keptBound(perTenant map[string]int, burst int) int {
 		n += min(t, burst)
 	}
 	return n
+}
+
+// filterHeaders returns a func making r's headers (but hookstream's own)
+// into a map, for the filters that read them.
+func filterHeaders(r *kgo.Record) func() map[string]string {
+	return func() map[string]string {
+		h := make(map[string]string, len(r.Headers))
+		for _, kv := range r.Headers {
+			if !strings.HasPrefix(kv.Key, "hookstream-") {
+				h[kv.Key] = string(kv.Value)
+			}
+		}
+		return h
+	}
 }
 
 // only narrows ids to id, when it is among them.

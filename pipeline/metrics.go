@@ -37,6 +37,10 @@ type Metrics struct {
 	orderBlocked  prometheus.Counter
 	orderReleased prometheus.Counter
 	orderHalted   prometheus.Counter
+	// filteredOut and filterFailed count the endpoints events did not go
+	// to because of their filters, and the filter evaluations that failed.
+	filteredOut  prometheus.Counter
+	filterFailed prometheus.Counter
 }
 
 // NewMetrics registers the stages' metrics with reg.
@@ -113,13 +117,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		orderHalted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_ordering_halts_total", Help: "Ordering keys halted at a dead head (dead_head: halt).",
 		}),
+		filteredOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_events_filtered_total", Help: "Deliveries not made because the endpoint's payload filter did not let the event through (one per event and endpoint; failed evaluations included).",
+		}),
+		filterFailed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_filter_errors_total", Help: "Payload filter evaluations that failed (a missing field, a wrong type, the cost limit): the event was not delivered to that endpoint.",
+		}),
 	}
 	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked, schema.OutcomeBlocked} {
 		m.outcomes.WithLabelValues(string(o))
 	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.bulk, m.forwarded, m.attempts, m.duration, m.outcomes,
 		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn,
-		m.orderBlocked, m.orderReleased, m.orderHalted)
+		m.orderBlocked, m.orderReleased, m.orderHalted,
+		m.filteredOut, m.filterFailed)
 	return m
 }
 

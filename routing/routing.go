@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookstream/hookstream/delivery"
+	"github.com/hookstream/hookstream/filter"
 	"github.com/hookstream/hookstream/schema"
 )
 
@@ -36,6 +37,23 @@ var ErrUnknownEndpoint = errors.New("routing: unknown endpoint")
 type Route struct {
 	schema.Endpoint
 	keys []delivery.Key
+	// filter is the compiled Filter; filterErr why it did not compile (the
+	// endpoint then receives nothing until it is fixed).
+	filter    *filter.Filter
+	filterErr error
+}
+
+// Pass reports whether the route's filter lets the event through: true
+// when it has none; an error (the filter failed on this event, or does not
+// compile) means it does not.
+func (r *Route) Pass(in *filter.Input) (bool, error) {
+	switch {
+	case r.Filter == "":
+		return true, nil
+	case r.filterErr != nil:
+		return false, r.filterErr
+	}
+	return r.filter.Match(in)
 }
 
 // Keys returns the signing keys valid at now: the current one and, during a
@@ -55,6 +73,9 @@ type Table struct {
 	mu       sync.RWMutex
 	byID     map[string]*Route
 	byTenant map[string]*tenantRoutes
+	// filters holds the compiled filters by source, so that a reload
+	// compiles only the filters it has not seen.
+	filters sync.Map // string -> *filter.Filter
 	// gen counts the changes of single endpoints the table applied. While
 	// full reloads run (reloading > 0), changed holds the generation of
 	// each endpoint changed since the oldest of them began.
@@ -69,6 +90,9 @@ type Table struct {
 type tenantRoutes struct {
 	exact map[string][]*Route // endpoints without wildcards, by event type, in id order
 	wild  []*Route            // endpoints with a wildcard pattern, in id order
+	// filtered is how many of the tenant's endpoints have a filter: none,
+	// and Filter costs nothing.
+	filtered int
 }
 
 // New returns an empty table.
@@ -82,8 +106,18 @@ func New(loader Loader, log *slog.Logger) *Table {
 	}
 }
 
-func newRoute(ep schema.Endpoint) (*Route, error) {
+func (t *Table) newRoute(ep schema.Endpoint) (*Route, error) {
 	r := &Route{Endpoint: ep}
+	if ep.Filter != "" {
+		if f, ok := t.filters.Load(ep.Filter); ok {
+			r.filter = f.(*filter.Filter)
+		} else if r.filter, r.filterErr = filter.Compile(ep.Filter); r.filterErr == nil {
+			t.filters.Store(ep.Filter, r.filter)
+		} else {
+			t.log.Error("endpoint filter does not compile: the endpoint receives nothing until it is fixed",
+				"endpoint_id", ep.ID, "err", r.filterErr)
+		}
+	}
 	for _, s := range ep.Secrets {
 		k, err := delivery.ParseKey(s)
 		if err != nil {
@@ -118,7 +152,7 @@ func (t *Table) ReloadAll(ctx context.Context) error {
 	}
 	byID := make(map[string]*Route, len(eps))
 	for _, ep := range eps {
-		r, err := newRoute(ep)
+		r, err := t.newRoute(ep)
 		if err != nil {
 			t.log.Error("endpoint skipped", "endpoint_id", ep.ID, "err", err)
 			continue
@@ -140,6 +174,22 @@ func (t *Table) ReloadAll(ctx context.Context) error {
 	t.reindex()
 	t.endReload()
 	t.mu.Unlock()
+	// Forget the filters no endpoint has any more. One changed meanwhile
+	// is compiled again if it comes back: the cache only saves work.
+	t.mu.RLock()
+	used := make(map[string]bool)
+	for _, r := range t.byID {
+		if r.Filter != "" {
+			used[r.Filter] = true
+		}
+	}
+	t.mu.RUnlock()
+	t.filters.Range(func(k, _ any) bool {
+		if !used[k.(string)] {
+			t.filters.Delete(k)
+		}
+		return true
+	})
 	return nil
 }
 
@@ -173,7 +223,7 @@ func (t *Table) fetch(ctx context.Context, id string) (*Route, error) {
 	case err != nil:
 		return nil, fmt.Errorf("routing: refresh %s: %w", id, err)
 	default:
-		if r, err = newRoute(ep); err != nil {
+		if r, err = t.newRoute(ep); err != nil {
 			return nil, err
 		}
 	}
@@ -205,6 +255,9 @@ func (t *Table) reindex() {
 		if tr == nil {
 			tr = &tenantRoutes{exact: map[string][]*Route{}}
 			byTenant[r.Tenant] = tr
+		}
+		if r.Filter != "" {
+			tr.filtered++
 		}
 		if slices.ContainsFunc(r.EventTypes, func(p string) bool { return strings.Contains(p, "*") }) {
 			tr.wild = append(tr.wild, r)
@@ -265,6 +318,41 @@ func (t *Table) Ordered(id string) bool {
 	defer t.mu.RUnlock()
 	r := t.byID[id]
 	return r != nil && r.Ordered()
+}
+
+// Filter returns the ids (of one tenant's endpoints, from Match) whose
+// filters let the event through, in their order, and counts those that
+// did not: dropped by their filter, and failed (an error: counted in
+// dropped too). in is asked for what the filters read, once per event.
+// Filters run outside the table's lock.
+func (t *Table) Filter(tenant string, ids []string, in *filter.Input) (kept []string, dropped, failed int) {
+	t.mu.RLock()
+	tr := t.byTenant[tenant]
+	if tr == nil || tr.filtered == 0 || len(ids) == 0 {
+		t.mu.RUnlock()
+		return ids, 0, 0
+	}
+	routes := make([]*Route, len(ids))
+	for i, id := range ids {
+		routes[i] = t.byID[id]
+	}
+	t.mu.RUnlock()
+	kept = ids[:0:0]
+	for i, r := range routes {
+		ok := true
+		if r != nil && r.Filter != "" {
+			var err error
+			if ok, err = r.Pass(in); err != nil {
+				failed++
+			}
+		}
+		if !ok {
+			dropped++
+			continue
+		}
+		kept = append(kept, ids[i])
+	}
+	return kept, dropped, failed
 }
 
 // Lookup returns an endpoint from the table, or from the loader when the

@@ -32,6 +32,8 @@ var wantMetrics = map[string]dto.MetricType{
 	"hookstream_sink_write_duration_seconds":             dto.MetricType_HISTOGRAM,
 	"hookstream_sink_write_errors_total":                 dto.MetricType_COUNTER,
 	"hookstream_endpoints_disabled_total":                dto.MetricType_COUNTER,
+	"hookstream_events_filtered_total":                   dto.MetricType_COUNTER,
+	"hookstream_filter_errors_total":                     dto.MetricType_COUNTER,
 	"hookstream_deliveries_in_flight":                    dto.MetricType_GAUGE,
 	"hookstream_retry_lateness_seconds":                  dto.MetricType_HISTOGRAM,
 	"hookstream_endpoints":                               dto.MetricType_GAUGE,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -214,6 +215,68 @@ func TestCloudEventInCloudEventOut(t *testing.T) {
 			if got[k] != v {
 				t.Errorf("%s: %s = %q, want %q (all: %v)", r.Path, k, got[k], v, got)
 			}
+		}
+	}
+}
+
+// Payload filters, end to end: four events (two through the API, two
+// straight to the topic with a region header) reach the endpoints whose
+// filters let them through, and only those: by data, by the record's
+// headers, none past a filter that always exceeds its cost limit, all
+// without a filter. The metrics count what was filtered out and the
+// failed evaluations.
+func TestPayloadFiltersEndToEnd(t *testing.T) {
+	s := startSystem(t, nil)
+	rcv := newReceiver(t, nil)
+	hostile := "[1,2,3,4,5,6,7,8].map(a, [1,2,3,4,5,6,7,8].map(b, [1,2,3,4,5,6,7,8].map(c, [1,2,3,4,5,6,7,8].map(d, [1,2,3,4,5,6,7,8].map(e, a+b+c+d+e))))).size() > 0"
+	for path, f := range map[string]string{
+		"/all":     "",
+		"/big":     "data.amount >= 1000",
+		"/eu":      `"region" in headers && headers.region == "eu"`,
+		"/hostile": hostile,
+	} {
+		body := map[string]any{"url": rcv.URL + path, "event_types": []string{"invoice.*"}}
+		if f != "" {
+			body["filter"] = f
+		}
+		s.outboundEndpoint(body)
+	}
+	s.publish("invoice.paid", `{"n":1,"amount":5000}`)
+	s.publish("invoice.paid", `{"n":2,"amount":10}`)
+	cl := s.kafka()
+	for _, r := range []*kgo.Record{
+		{Value: []byte(`{"tenant":"default","type":"invoice.paid","data":{"n":3,"amount":20}}`), Headers: kheaders("region", "eu")},
+		{Value: []byte(`{"tenant":"default","type":"invoice.paid","data":{"n":4,"amount":7000}}`), Headers: kheaders("region", "us")},
+	} {
+		r.Topic = s.prefix + "events"
+		testenv.Must(t, cl.ProduceSync(context.Background(), r).FirstErr(), "produce")
+	}
+	// Once the four events are dispatched, the tasks are all made: 4 for
+	// /all, 2 for /big, 1 for /eu, none for /hostile.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return metricValue(t, s, "hookstream_events_dispatched_total") == 4
+	}, "the dispatcher did not see 4 events")
+	if got := metricValue(t, s, "hookstream_delivery_tasks_total"); got != 7 {
+		t.Fatalf("%v tasks, want 7", got)
+	}
+	if got := metricValue(t, s, "hookstream_events_filtered_total"); got != 2+3+4 {
+		t.Errorf("hookstream_events_filtered_total = %v, want 9", got)
+	}
+	if got := metricValue(t, s, "hookstream_filter_errors_total"); got != 4 {
+		t.Errorf("hookstream_filter_errors_total = %v, want 4 (the hostile filter, on every event)", got)
+	}
+	rcv.waitRequests(t, 7, 30*time.Second)
+	got := map[string][]int{}
+	for _, r := range rcv.requests() {
+		var d struct{ N int }
+		testenv.Must(t, json.Unmarshal(r.Body, &d), "body")
+		got[r.Path] = append(got[r.Path], d.N)
+	}
+	for path, want := range map[string][]int{"/all": {1, 2, 3, 4}, "/big": {1, 4}, "/eu": {3}, "/hostile": nil} {
+		g := got[path]
+		slices.Sort(g)
+		if !slices.Equal(g, want) {
+			t.Errorf("%s received events %v, want %v", path, g, want)
 		}
 	}
 }
