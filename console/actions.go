@@ -216,6 +216,17 @@ func (s *Server) retry(w http.ResponseWriter, r *http.Request, sc scope) {
 	done(w, r, sc.Base+path("/deliveries/", id), "retried")
 }
 
+// skip resolves the head of an ordering key without sending it: the next
+// delivery of its key goes on (POST /v1/deliveries/{id}/skip).
+func (s *Server) skip(w http.ResponseWriter, r *http.Request, sc scope) {
+	id := r.PathValue("id")
+	if e := s.call(r.Context(), sc.Tenant, http.MethodPost, path("/v1/deliveries/", id, "/skip"), nil, nil); e != nil {
+		s.failed(w, r, sc, "Skipping the delivery", e)
+		return
+	}
+	done(w, r, sc.Base+path("/deliveries/", id), "skipped")
+}
+
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, sc scope) {
 	body := map[string]any{"name": r.PostForm.Get("name")}
 	if id := strings.TrimSpace(r.PostForm.Get("id")); id != "" {

@@ -188,6 +188,7 @@ func (s *Server) tenantRoutes(mux *http.ServeMux, prefix string, wrap func(tenan
 	mux.Handle("GET "+prefix+"/deliveries", wrap(s.deliveriesPage))
 	mux.Handle("GET "+prefix+"/deliveries/{id}", wrap(s.deliveryPage))
 	mux.Handle("POST "+prefix+"/deliveries/{id}/retry", wrap(s.retry))
+	mux.Handle("POST "+prefix+"/deliveries/{id}/skip", wrap(s.skip))
 	mux.Handle("GET "+prefix+"/jobs/{id}", wrap(s.jobPage))
 }
 

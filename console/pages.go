@@ -170,7 +170,7 @@ func formTime(v string) (*time.Time, bool) {
 }
 
 var statuses = []string{string(schema.OutcomeSucceeded), string(schema.OutcomeRetrying), string(schema.OutcomeDead),
-	string(schema.OutcomeParked)}
+	string(schema.OutcomeParked), string(schema.OutcomeBlocked)}
 
 func (s *Server) deliveriesPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	qs := r.URL.Query()

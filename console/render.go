@@ -51,6 +51,7 @@ type view struct {
 // code: a URL cannot put words on the page).
 var notices = map[string]string{
 	"retried":  "Retry queued: the new attempt appears below when it is made.",
+	"skipped":  "Skipped: the next delivery of its ordering key goes on.",
 	"enabled":  "Endpoint enabled: its parked deliveries are sent again.",
 	"disabled": "Endpoint disabled: its deliveries are parked until it is enabled.",
 	"updated":  "Endpoint saved.",
