@@ -48,7 +48,8 @@ test-kafka:
 	$(GO) test -count=1 -timeout 30m ./...
 
 # Fault runs on the real broker: kill -9, a broker restart, a Postgres
-# outage, rebalances, SIGTERM, poison records (see cmd/hookstream-faults/). FAULT_EVENTS
+# outage, rebalances, SIGTERM, poison records, ordered delivery through kill -9
+# and a rebalance (see cmd/hookstream-faults/). FAULT_EVENTS
 # per run.
 FAULT_EVENTS ?= 5000
 FAULT_SCENARIOS ?= all
