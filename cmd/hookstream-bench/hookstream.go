@@ -392,7 +392,7 @@ func (d *deployment) createTenants(ctx context.Context, apiAddr string, ids []st
 // timeoutMS(k) its timeout (0: the default); tenant(k) its tenant (nil or
 // "": the default tenant).
 func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver string, n int,
-	types func(k int) []string, timeoutMS func(k int) int, slow func(k int) bool, tenant func(k int) string, ordered bool) ([]target, error) {
+	types func(k int) []string, timeoutMS func(k int) int, slow func(k int) bool, tenant func(k int) string, ordered bool, filter func(k int) string) ([]target, error) {
 	out := make([]target, n)
 	client := &http.Client{Timeout: 30 * time.Second}
 	jobs := make(chan int)
@@ -407,6 +407,9 @@ func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver stri
 				}
 				if ordered {
 					body["ordering"] = "key"
+				}
+				if filter != nil {
+					body["filter"] = filter(k)
 				}
 				b, _ := json.Marshal(body)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+apiAddr+"/v1/endpoints", bytes.NewReader(b))

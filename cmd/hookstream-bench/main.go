@@ -37,7 +37,7 @@ import (
 	"github.com/hookstream/hookstream/delivery"
 )
 
-var allScenarios = []string{"steady", "max", "ingest", "fanout", "slow", "backlog", "fair", "ordered"}
+var allScenarios = []string{"steady", "max", "ingest", "fanout", "fanout-filtered", "slow", "backlog", "fair", "ordered"}
 
 // moreScenarios run only when named.
 var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale"}
@@ -239,7 +239,7 @@ func run(ctx context.Context, args []string) error {
 		e.ceilingCPU = minPositive(e.ceilingCPU, us)
 	}
 
-	var maxRes *Result
+	var maxRes, fanoutRes *Result
 	for _, name := range o.scenarios {
 		if ctx.Err() != nil {
 			break
@@ -272,8 +272,14 @@ func run(ctx context.Context, args []string) error {
 		if name == "max" && res.Error == "" {
 			maxRes = &res
 		}
-		if maxRes != nil && (name == "fanout" || name == "slow") && maxRes.PerSec > 0 {
+		if maxRes != nil && (name == "fanout" || name == "fanout-filtered" || name == "slow") && maxRes.PerSec > 0 {
 			res.VsMax = res.PerSec / maxRes.PerSec
+		}
+		if name == "fanout" && res.Error == "" {
+			fanoutRes = &res
+		}
+		if name == "fanout-filtered" && fanoutRes != nil && fanoutRes.PerSec > 0 {
+			res.VsUnfiltered = res.PerSec / fanoutRes.PerSec
 		}
 		report.Results = append(report.Results, res)
 	}
@@ -361,9 +367,18 @@ func (o options) plan(name string) plan {
 		return p
 	case "fair", "fair-noyield", "fair-nolanes":
 		return o.fairPlan(name)
-	case "fanout":
+	case "fanout", "fanout-filtered":
 		m := o.fanoutEndpoints
-		return plan{name: name, endpoints: m, events: o.fanoutEvents,
+		var filter func(int) string
+		if name == "fanout-filtered" {
+			// A filter on every endpoint that reads the event's data and
+			// type and lets every event through: the same deliveries as
+			// fanout, plus the filters' cost.
+			filter = func(k int) string {
+				return `type.startsWith("bench.") && data.seq >= 0 && data.pub > ` + strconv.Itoa(k%7-10)
+			}
+		}
+		return plan{name: name, endpoints: m, events: o.fanoutEvents, filter: filter,
 			types:     func(int) []string { return []string{"*"} },
 			eventType: func(int) string { return "bench.fanout" },
 			slow:      noSlow, timeoutMS: noTimeout,

@@ -75,6 +75,12 @@ func targets(rs []Result, ceiling float64) []Target {
 		}
 		return fmt.Sprintf("%.0f/s = %.2f × max", r.PerSec, r.VsMax), r.VsMax >= 0.8 && r.Missing == 0
 	})
+	add("fanout-filtered", "≥ 0.9 × fanout (a passing CEL filter on every endpoint)", find(rs, "fanout-filtered"), func(r *Result) (string, bool) {
+		if r.VsUnfiltered == 0 {
+			return fmt.Sprintf("%.0f/s (fanout not run)", r.PerSec), false
+		}
+		return fmt.Sprintf("%.0f/s = %.2f × fanout", r.PerSec, r.VsUnfiltered), r.VsUnfiltered >= 0.9 && r.Missing == 0
+	})
 	add("fair", "b's p99 ≤ 50 ms during a's backlog", find(rs, "fair"), func(r *Result) (string, bool) {
 		f := r.Fair
 		return fmt.Sprintf("p99 %.1f ms during a's %d deliveries (%.1f ms alone)", f.During.P99, f.Backlogged.Events*f.Backlogged.Fanout, f.Alone.P99),

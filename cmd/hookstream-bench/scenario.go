@@ -48,6 +48,8 @@ type plan struct {
 	// and gives event seq its ordering key; the receiver checks the order
 	// per endpoint and key (webhook-sequence).
 	orderKey func(seq int) string
+	// filter, when set, gives endpoint k a payload filter.
+	filter func(k int) string
 }
 
 // singleTarget sends event seq to endpoint seq % m only.
@@ -120,8 +122,11 @@ type Result struct {
 	// CPURatio is the raw ceiling's CPU per request over this scenario's
 	// CPU per delivery (all parties): the ratio where CPU is the bound,
 	// which other work on the machine sways less than rates.
-	CPURatio      float64            `json:"cpu_ratio_to_ceiling,omitempty"`
-	VsMax         float64            `json:"ratio_to_max,omitempty"`
+	CPURatio float64 `json:"cpu_ratio_to_ceiling,omitempty"`
+	VsMax    float64 `json:"ratio_to_max,omitempty"`
+	// VsUnfiltered is fanout-filtered's rate over fanout's, measured in
+	// the same run.
+	VsUnfiltered  float64            `json:"ratio_to_unfiltered,omitempty"`
 	Latency       Summary            `json:"publish_to_2xx"`
 	PeakRSSMiB    float64            `json:"peak_rss_mib"` // hookstream, summed over processes
 	ProcPeakMiB   map[string]float64 `json:"peak_rss_mib_by_process"`
@@ -265,7 +270,7 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 		return fail(err)
 	}
 	targets, err := d.createEndpoints(ctx, api.addr, e.rcv.addr(), p.endpoints, p.types, p.timeoutMS, p.slow, p.endpointTenant,
-		p.orderKey != nil)
+		p.orderKey != nil, p.filter)
 	if err != nil {
 		return fail(err)
 	}
