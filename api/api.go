@@ -38,6 +38,7 @@ type Store interface {
 	JobStore
 	PortalSettingsStore
 	OrderingStore
+	SourceStore
 	Ping(ctx context.Context) error
 }
 
@@ -100,6 +101,10 @@ type Server struct {
 	// instance's relay. Either unset: no listen.
 	Listeners *listener.Hub
 	RelayURL  string
+	// TopicPrefix is the prefix of hookstream's own topics, which no
+	// source may read; MaxSources bounds the sources (0: no bound).
+	TopicPrefix string
+	MaxSources  int
 	// Portals, when set, serves POST /v1/portal-sessions and its revoke.
 	Portals Portals
 	Log     *slog.Logger
@@ -166,6 +171,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/quarantine", s.admin(s.listQuarantine))
 	mux.Handle("GET /v1/quarantine/{id}", s.admin(s.getQuarantined))
 	mux.Handle("POST /v1/quarantine/{id}/redrive", s.admin(s.redriveQuarantined))
+	mux.Handle("POST /v1/sources", s.admin(s.createSource))
+	mux.Handle("GET /v1/sources", s.admin(s.listSources))
+	mux.Handle("GET /v1/sources/{id}", s.admin(s.getSource))
+	mux.Handle("DELETE /v1/sources/{id}", s.admin(s.deleteSource))
 
 	// Each call spends a token of its tenant's bucket: POST /v1/events of
 	// the events bucket, every other call of the calls bucket.

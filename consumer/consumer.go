@@ -41,6 +41,14 @@ type Config struct {
 	Brokers []string
 	Group   string
 	Topics  []string
+	// Regex makes Topics regular expressions: the member reads every
+	// topic whose name one of them matches, topics created later too
+	// (franz-go's ConsumeRegex; the broker's metadata is polled).
+	Regex bool
+	// StartAtEnd makes a group without committed offsets start at the
+	// end of its partitions (records produced from then on) rather than
+	// at their start.
+	StartAtEnd bool
 	// TransactionalID identifies the member's producer (RunTransform only).
 	// It must be unique among running members; reusing the id of a crashed
 	// member fences it and aborts its open transaction at once.
@@ -113,11 +121,15 @@ func (c *Config) defaults() {
 }
 
 func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
+	reset := kgo.NewOffset().AtStart()
+	if c.StartAtEnd {
+		reset = kgo.NewOffset().AtEnd()
+	}
 	o := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.Topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeResetOffset(reset),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -130,6 +142,9 @@ func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
 		// record bigger than these limits is still fetched whole.
 		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
+	}
+	if c.Regex {
+		o = append(o, kgo.ConsumeRegex(), kgo.MetadataMaxAge(10*time.Second))
 	}
 	o = append(o, c.ClientOpts...)
 	return append(o, extra...)

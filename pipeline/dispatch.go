@@ -82,8 +82,14 @@ type Dispatcher struct {
 	// Yield paces the bulk one (see Priority). Both may be nil.
 	Priority *Priority
 	Yield    *Lane
-	Metrics  *Metrics
-	Log      *slog.Logger
+	// Source makes this the dispatcher of a source: it reads the source's
+	// topics, each record made an event by the source's rules
+	// (schema.Source.Read), claimed at its own position. Records of
+	// hookstream's own topics (Topics.Prefix), which a pattern may match,
+	// are passed over. Lanes, Bulk, Priority and Yield must be unset.
+	Source  *schema.Source
+	Metrics *Metrics
+	Log     *slog.Logger
 }
 
 // maxInvalidCopy bounds the copy of an oversized record kept in the invalid
@@ -146,6 +152,9 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		perTenant = map[string]int{}
 	}
 	for _, r := range recs {
+		if d.Source != nil && d.ownTopic(r.Topic) {
+			continue
+		}
 		at, err := d.position(r)
 		if err != nil {
 			// Only hookstream writes the bulk lane: a record without its
@@ -171,7 +180,11 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 			invalid = append(invalid, bad{r, at, err.Error()})
 			continue
 		}
-		claims = append(claims, schema.Claim{Event: ev, Partition: at.partition, Offset: at.offset})
+		c := schema.Claim{Event: ev, Partition: at.partition, Offset: at.offset}
+		if d.Source != nil {
+			c.Topic = at.topic
+		}
+		claims = append(claims, c)
 		targets = append(targets, ids)
 		srcs = append(srcs, r)
 		tasks += len(ids)
@@ -399,7 +412,16 @@ func (d *Dispatcher) decode(r *kgo.Record, at position) (schema.Event, error) {
 	if d.MaxEventBytes > 0 && len(r.Value) > d.MaxEventBytes {
 		return schema.Event{}, fmt.Errorf("value: %d bytes exceeds the limit of %d", len(r.Value), d.MaxEventBytes)
 	}
-	ev, err := decodeRecord(r)
+	var (
+		ev  schema.Event
+		err error
+	)
+	if d.Source != nil {
+		ev, err = d.Source.Read(schema.Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+			Key: r.Key, Value: r.Value, Headers: recordHeaders(r), Timestamp: r.Timestamp})
+	} else {
+		ev, err = decodeRecord(r)
+	}
 	if err != nil {
 		return ev, err
 	}
@@ -447,6 +469,11 @@ func decodeRecord(r *kgo.Record) (schema.Event, error) {
 	return ev, ev.Validate()
 }
 
+// ownTopic reports whether a topic is one of hookstream's own, or Kafka's.
+func (d *Dispatcher) ownTopic(topic string) bool {
+	return strings.HasPrefix(topic, d.Topics.Prefix) || strings.HasPrefix(topic, "__")
+}
+
 // recordHeaders returns r's headers as schema reads them (nil without).
 func recordHeaders(r *kgo.Record) []schema.Header {
 	if len(r.Headers) == 0 {
@@ -471,6 +498,9 @@ func (d *Dispatcher) invalidRecord(r *kgo.Record, at position, reason string) *k
 		out.Key = out.Key[:maxInvalidCopy]
 	}
 	out.Headers = append(out.Headers, kgo.RecordHeader{Key: schema.HeaderError, Value: []byte(reason)})
+	if d.Source != nil {
+		out.Headers = append(out.Headers, kgo.RecordHeader{Key: schema.HeaderSourceID, Value: []byte(d.Source.ID)})
+	}
 	return out
 }
 

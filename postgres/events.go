@@ -20,12 +20,14 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	n := len(claims)
 	tenants, ids, types, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	created, parts, offs := make([]time.Time, n), make([]int32, n), make([]int64, n)
+	topics := make([]string, n)
 	for i, c := range claims {
 		tenants[i], ids[i], types[i], data[i] = c.Event.Tenant, c.Event.ID, c.Event.Type, string(c.Event.Data)
-		created[i], parts[i], offs[i] = c.Event.CreatedAt, c.Partition, c.Offset
+		created[i], topics[i], parts[i], offs[i] = c.Event.CreatedAt, c.Topic, c.Partition, c.Offset
 	}
 	type key struct{ tenant, id string }
 	type pos struct {
+		t string
 		p int32
 		o int64
 	}
@@ -35,7 +37,7 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 		for rows.Next() {
 			var k key
 			var p pos
-			if err := rows.Scan(&k.tenant, &k.id, &p.p, &p.o); err != nil {
+			if err := rows.Scan(&k.tenant, &k.id, &p.t, &p.p, &p.o); err != nil {
 				return err
 			}
 			owner[k] = p
@@ -46,13 +48,13 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	// owners. Only ids that were already claimed (a duplicate, or this
 	// same record read again after a crash) need a second look.
 	rows, err := db.pool.Query(ctx, `
-		INSERT INTO events (tenant, id, type, data, created_at, src_partition, src_offset)
-		SELECT t, i, ty, d::json, c, p, o
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[])
-			AS u(t, i, ty, d, c, p, o)
+		INSERT INTO events (tenant, id, type, data, created_at, src_topic, src_partition, src_offset)
+		SELECT t, i, ty, d::json, c, st, p, o
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[])
+			AS u(t, i, ty, d, c, p, o, st)
 		ON CONFLICT (tenant, id) DO NOTHING
-		RETURNING tenant, id, src_partition, src_offset`,
-		tenants, ids, types, data, created, parts, offs)
+		RETURNING tenant, id, src_topic, src_partition, src_offset`,
+		tenants, ids, types, data, created, parts, offs, topics)
 	if err == nil {
 		err = scan(rows)
 	}
@@ -67,7 +69,7 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	}
 	if len(otherIDs) > 0 {
 		rows, err := db.pool.Query(ctx, `
-			SELECT e.tenant, e.id, e.src_partition, e.src_offset
+			SELECT e.tenant, e.id, e.src_topic, e.src_partition, e.src_offset
 			FROM events e JOIN unnest($1::text[], $2::text[]) AS u(t, i) ON e.tenant = u.t AND e.id = u.i`,
 			otherTenants, otherIDs)
 		if err == nil {
@@ -83,7 +85,7 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 		if !ok {
 			return nil, fmt.Errorf("postgres: claim events: event %s vanished after insert", c.Event.ID)
 		}
-		fresh[i] = p.p == c.Partition && p.o == c.Offset
+		fresh[i] = p.t == c.Topic && p.p == c.Partition && p.o == c.Offset
 	}
 	return fresh, nil
 }

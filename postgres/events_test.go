@@ -19,6 +19,11 @@ func claim(tenant, id string, partition int32, offset int64) schema.Claim {
 	}
 }
 
+func onTopic(topic string, c schema.Claim) schema.Claim {
+	c.Topic = topic
+	return c
+}
+
 func TestClaimEvents(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
@@ -44,6 +49,11 @@ func TestClaimEvents(t *testing.T) {
 			[]schema.Claim{claim("acme", "e3", 0, 22), claim("acme", "e1", 3, 1), claim("acme", "e4", 0, 30)},
 			[]bool{true, false, true},
 		},
+		// A source's topic: the same partition and offset on another
+		// topic is another record.
+		{"same id at the same position of a source's topic", []schema.Claim{onTopic("orders", claim("acme", "e1", 0, 10))}, []bool{false}},
+		{"a source's record read again", []schema.Claim{onTopic("orders", claim("acme", "e5", 0, 10)), onTopic("orders", claim("acme", "e5", 0, 10))}, []bool{true, true}},
+		{"its id at the same position of the events topic", []schema.Claim{claim("acme", "e5", 0, 10)}, []bool{false}},
 	}
 	for _, st := range steps {
 		got, err := db.ClaimEvents(ctx, st.claims)
@@ -54,8 +64,8 @@ func TestClaimEvents(t *testing.T) {
 			t.Errorf("%s: ClaimEvents = %v, want %v", st.name, got, st.want)
 		}
 	}
-	if n := db.count(t, `SELECT count(*) FROM events`); n != 5 {
-		t.Errorf("events rows = %d, want 5 (acme e1-e4, other e1)", n)
+	if n := db.count(t, `SELECT count(*) FROM events`); n != 6 {
+		t.Errorf("events rows = %d, want 6 (acme e1-e5, other e1)", n)
 	}
 	var data string
 	var part int32

@@ -291,7 +291,10 @@ func StableID(prefix string, parts ...string) string {
 // Claim is an event with the position of the record it was read from, as
 // the dispatcher hands it to the dedupe gate.
 type Claim struct {
-	Event     Event
+	Event Event
+	// Topic is the source topic the record was read from; "" for the
+	// events topic (and its bulk lane).
+	Topic     string
 	Partition int32
 	Offset    int64
 }

@@ -18,6 +18,9 @@ const (
 	// HeaderSource names the topic/partition/offset an event was first
 	// published at, on its copies in the invalid topic and the bulk lane.
 	HeaderSource = "hookstream-source"
+	// HeaderSourceID names the source (schema.Source) whose rules a
+	// record in the invalid topic did not fit.
+	HeaderSourceID = "hookstream-source-id"
 )
 
 // Task asks for one attempt of one delivery: the event, sent to the endpoint.

@@ -81,6 +81,12 @@ type Config struct {
 	// the events of the others.
 	DispatchSessions int           `env:"DISPATCH_SESSIONS, default=4"`
 	EndpointRefresh  time.Duration `env:"ENDPOINT_REFRESH, default=30s"`
+	// SourceRefresh is how often the dispatch role reads the sources
+	// again, to start the new ones and stop the deleted ones; MaxSources
+	// bounds how many may exist (each is a consumer group and a
+	// transactional producer in every dispatch instance).
+	SourceRefresh time.Duration `env:"SOURCE_REFRESH, default=5s"`
+	MaxSources    int           `env:"MAX_SOURCES, default=50"`
 	// LagInterval is how often consumer lag is measured for /metrics.
 	LagInterval   time.Duration `env:"LAG_INTERVAL, default=15s"`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
@@ -223,6 +229,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_DELIVERY_TIMEOUT must be positive")
 	case c.EndpointConcurrency < 1:
 		return fmt.Errorf("config: HOOKSTREAM_ENDPOINT_CONCURRENCY must be at least 1")
+	case c.SourceRefresh <= 0:
+		return fmt.Errorf("config: HOOKSTREAM_SOURCE_REFRESH must be positive")
+	case c.MaxSources < 0:
+		return fmt.Errorf("config: HOOKSTREAM_MAX_SOURCES must not be negative (0: no limit)")
 	case c.DispatchSessions < 1:
 		return fmt.Errorf("config: HOOKSTREAM_DISPATCH_SESSIONS must be at least 1")
 	case c.ConsolePeers != "" && !hostPort(c.ConsolePeers):

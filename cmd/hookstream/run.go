@@ -264,6 +264,8 @@ func (p *process) startRoles() (listening, error) {
 		p.metrics.WatchLane(p.reg, "dispatch-bulk", bulk.Yield)
 		dispatch("dispatch-bulk", p.topics.EventsBulk(), cfg.BatchRecords, bulk.Transform,
 			p.topics.Bulk(), p.topics.Invalid(), p.topics.Quarantine())
+		// Sources: topics read as they are, each in a group of its own.
+		p.start("sources", func(ctx context.Context) error { return p.runSources(ctx, d) })
 	}
 	if cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		// Keep as many idle connections to one host as attempts can be in
