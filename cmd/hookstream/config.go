@@ -87,6 +87,11 @@ type Config struct {
 	// transactional producer in every dispatch instance).
 	SourceRefresh time.Duration `env:"SOURCE_REFRESH, default=5s"`
 	MaxSources    int           `env:"MAX_SOURCES, default=50"`
+	// Sources, when set, is a JSON array of sources (as POST /v1/sources
+	// takes them, each with its id: the chart's config.sources) that the
+	// api role declares at start: a source missing is created, one whose
+	// definition changed is replaced (its group and offsets kept).
+	Sources string `env:"SOURCES"`
 	// LagInterval is how often consumer lag is measured for /metrics.
 	LagInterval   time.Duration `env:"LAG_INTERVAL, default=15s"`
 	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE, default=15s"`
@@ -204,6 +209,9 @@ func (r *lastLookup) Lookup(key string) (string, bool) {
 }
 
 func (c *Config) validate() error {
+	if _, err := parseSources(*c); err != nil {
+		return err
+	}
 	if len(c.Roles) == 0 {
 		return fmt.Errorf("config: HOOKSTREAM_ROLES: no role given (roles: %v)", allRoles)
 	}

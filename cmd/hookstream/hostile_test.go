@@ -596,3 +596,75 @@ func backlogDoesNotHoldUpAnother(t *testing.T, endpoints, events int, key []byte
 		t.Errorf("hookstream_events_bulk_total = %v, want most of the %d events", n, events)
 	}
 }
+
+// CloudEvents and sources: hostile headers and values, on the events topic
+// and on a source's topic, each go to the invalid topic with the reason;
+// a good record between them is delivered, and the well-behaved tenant's
+// events are not held up.
+func TestHostileCloudEventsAndSources(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_SOURCE_REFRESH": "100ms"})
+	calm := newWellBehaved(s)
+	rcv := newReceiver(t, nil)
+	s.endpoint(rcv.URL, "hostile.*")
+	topic := testenv.Name("hostile-")
+	createTopics(t, s, topic)
+	if code, raw := s.call("POST", "/v1/sources", map[string]any{"id": "hostile", "topic": topic,
+		"tenant": map[string]any{"from": "header", "header": "x-tenant"}, "type": map[string]any{"from": "pointer", "pointer": "/kind"},
+		"data": map[string]any{"from": "pointer", "pointer": "/payload"}}, nil); code != http.StatusCreated {
+		t.Fatalf("create source: %d %s", code, raw)
+	}
+	ce := func(extra ...string) []kgo.RecordHeader {
+		return kheaders(append([]string{"ce_specversion", "1.0", "ce_id", "1", "ce_source", "/h", "ce_type", "hostile.ce", "ce_tenant", "default"}, extra...)...)
+	}
+	many := ce()
+	for i := range 1000 {
+		many = append(many, kgo.RecordHeader{Key: "ce_x" + strconv.Itoa(i), Value: []byte("v")})
+	}
+	deep := strings.Repeat("[", 5000) + strings.Repeat("]", 5000)
+	huge := strings.Repeat("h", 100<<10)
+	events := s.prefix + "events"
+	bad := map[string]*kgo.Record{
+		"ce: invalid UTF-8 in a header value": {Topic: events, Value: []byte(`{}`), Headers: ce("ce_subject", "a\xffb")},
+		"ce: invalid UTF-8 in a header name":  {Topic: events, Value: []byte(`{}`), Headers: ce("ce_\xff", "v")},
+		"ce: a 100 KiB header":                {Topic: events, Value: []byte(`{}`), Headers: ce("ce_subject", huge)},
+		"ce: 1,000 extension headers":         {Topic: events, Value: []byte(`{}`), Headers: many},
+		"ce: NUL in an attribute":             {Topic: events, Value: []byte(`{}`), Headers: ce("ce_subject", "a\x00b")},
+		"ce: binary data not JSON":            {Topic: events, Value: []byte("\x00\x01\x02"), Headers: ce()},
+		"ce: structured, 5,000-deep data": {Topic: events, Headers: kheaders("content-type", "application/cloudevents+json"),
+			Value: []byte(`{"specversion":"1.0","id":"2","source":"/h","type":"hostile.ce","tenant":"default","data":` + deep + `}`)},
+		"ce: structured, not JSON": {Topic: events, Headers: kheaders("content-type", "application/cloudevents+json"), Value: []byte("{\"specversion\":\"1.0\xff")},
+		"source: invalid UTF-8 in the tenant header": {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", "\xff")},
+		"source: a 100 KiB tenant header":            {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", huge)},
+		"source: a pointer to nowhere":               {Topic: topic, Value: []byte(`{"type":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", "default")},
+		"source: a value that is not JSON":           {Topic: topic, Value: []byte("\x89PNG\r\n"), Headers: kheaders("x-tenant", "default")},
+		"source: 5,000-deep data":                    {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":` + deep + `}`), Headers: kheaders("x-tenant", "default")},
+		"source: duplicate names in the value":       {Topic: topic, Value: []byte(`{"kind":"hostile.s","kind":"hostile.t","payload":{}}`), Headers: kheaders("x-tenant", "default")},
+	}
+	cl := s.kafka(kgo.UnknownTopicRetries(-1), kgo.RecordDeliveryTimeout(30*time.Second))
+	ctx := context.Background()
+	for name, r := range bad {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: "case", Value: []byte(name)})
+		testenv.Must(t, cl.ProduceSync(ctx, r).FirstErr(), "produce "+name)
+	}
+	testenv.Must(t, cl.ProduceSync(ctx,
+		&kgo.Record{Topic: events, Value: []byte(`{"ok":"ce"}`), Headers: ce()},
+		&kgo.Record{Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{"ok":"source"}}`), Headers: kheaders("x-tenant", "default")},
+	).FirstErr(), "produce the good records")
+
+	calm.check("hostile CloudEvents and source records", 3)
+	rcv.waitRequests(t, 2, 30*time.Second)
+	inv := readN(t, s, s.prefix+"events.invalid", len(bad))
+	got := map[string]bool{}
+	for _, r := range inv {
+		t.Logf("invalid topic: %s: %.120s", header(r, "case"), header(r, schema.HeaderError))
+		got[header(r, "case")] = header(r, schema.HeaderError) != ""
+	}
+	for name := range bad {
+		if !got[name] {
+			t.Errorf("%s: not in the invalid topic with a reason", name)
+		}
+	}
+	if len(inv) != len(bad) {
+		t.Errorf("invalid topic holds %d records, want %d", len(inv), len(bad))
+	}
+}

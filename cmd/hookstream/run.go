@@ -213,6 +213,16 @@ func (p *process) member(stage, group, topic string, maxRecords int) consumer.Co
 // returns their addresses.
 func (p *process) startRoles() (listening, error) {
 	cfg := p.cfg
+	if cfg.has(RoleAPI) {
+		// Before the dispatch role reads them.
+		srcs, err := parseSources(cfg)
+		if err == nil {
+			err = p.declareSources(p.ctx, srcs)
+		}
+		if err != nil {
+			return listening{}, fmt.Errorf("declare HOOKSTREAM_SOURCES: %w", err)
+		}
+	}
 	var stages []consumer.Stage
 	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		p.table = routing.New(p.db, p.log.With("component", "routing"))

@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/hookstream/hookstream/consumer"
@@ -20,8 +25,11 @@ func (p *process) sourceGroup(id string) string { return p.topics.Group("source-
 // own group, through d's dedupe gate, endpoint table and metrics.
 func (p *process) runSources(ctx context.Context, d *pipeline.Dispatcher) error {
 	type running struct {
-		stop context.CancelFunc
-		done chan struct{}
+		// created tells a source from another of the same id, declared
+		// after it was deleted (or replaced from HOOKSTREAM_SOURCES).
+		created time.Time
+		stop    context.CancelFunc
+		done    chan struct{}
 	}
 	live := map[string]running{}
 	defer func() {
@@ -45,7 +53,7 @@ func (p *process) runSources(ctx context.Context, d *pipeline.Dispatcher) error 
 		c.Outputs = []string{p.topics.Deliveries(), p.topics.Invalid(), p.topics.Quarantine()}
 		c.Log = sd.Log
 		sctx, stop := context.WithCancel(ctx)
-		r := running{stop: stop, done: make(chan struct{})}
+		r := running{created: src.CreatedAt, stop: stop, done: make(chan struct{})}
 		live[src.ID] = r
 		go func() {
 			defer close(r.done)
@@ -63,19 +71,21 @@ func (p *process) runSources(ctx context.Context, d *pipeline.Dispatcher) error 
 				p.log.Warn("reading the sources failed; the running ones go on", "err", err)
 			}
 		} else {
-			want := make(map[string]bool, len(srcs))
+			want := make(map[string]time.Time, len(srcs))
 			for _, s := range srcs {
-				want[s.ID] = true
-				if _, ok := live[s.ID]; !ok {
-					start(s)
-				}
+				want[s.ID] = s.CreatedAt
 			}
 			for id, r := range live {
-				if !want[id] {
+				if created, ok := want[id]; !ok || !created.Equal(r.created) {
 					r.stop()
 					<-r.done
 					delete(live, id)
-					p.log.Info("source stopped: deleted", slog.String("source_id", id))
+					p.log.Info("source stopped: deleted or replaced", slog.String("source_id", id))
+				}
+			}
+			for _, s := range srcs {
+				if _, ok := live[s.ID]; !ok {
+					start(s)
 				}
 			}
 		}
@@ -85,4 +95,63 @@ func (p *process) runSources(ctx context.Context, d *pipeline.Dispatcher) error 
 		case <-t.C:
 		}
 	}
+}
+
+// parseSources reads HOOKSTREAM_SOURCES: a JSON array of sources, each
+// with its id, checked as POST /v1/sources checks them.
+func parseSources(cfg Config) ([]schema.Source, error) {
+	if strings.TrimSpace(cfg.Sources) == "" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(cfg.Sources))
+	dec.DisallowUnknownFields()
+	var srcs []schema.Source
+	if err := dec.Decode(&srcs); err != nil {
+		return nil, fmt.Errorf("config: HOOKSTREAM_SOURCES: not a JSON array of sources: %w", err)
+	}
+	seen := map[string]bool{}
+	for i := range srcs {
+		s := &srcs[i]
+		s.CreatedAt = time.Time{}
+		if s.Start == "" {
+			s.Start = schema.StartEarliest
+		}
+		if s.ID == "" || seen[s.ID] {
+			return nil, fmt.Errorf("config: HOOKSTREAM_SOURCES: source %d: each source needs an id of its own", i)
+		}
+		seen[s.ID] = true
+		if err := s.Validate(cfg.TopicPrefix); err != nil {
+			return nil, fmt.Errorf("config: HOOKSTREAM_SOURCES: source %q: %w", s.ID, err)
+		}
+	}
+	return srcs, nil
+}
+
+// declareSources makes the sources table hold each source of
+// HOOKSTREAM_SOURCES as it is defined there: missing ones are created,
+// changed ones replaced under the same id (so their group's offsets go
+// on). Sources declared through the API alone are left alone.
+func (p *process) declareSources(ctx context.Context, srcs []schema.Source) error {
+	for _, want := range srcs {
+		have, err := p.db.Source(ctx, want.ID)
+		switch {
+		case errors.Is(err, schema.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			have.CreatedAt = time.Time{}
+			if reflect.DeepEqual(have, want) {
+				continue
+			}
+			if err := p.db.DeleteSource(ctx, want.ID); err != nil && !errors.Is(err, schema.ErrNotFound) {
+				return err
+			}
+			p.log.Info("source replaced: its definition in HOOKSTREAM_SOURCES changed", "source_id", want.ID)
+		}
+		// Another api instance may declare it at the same time.
+		if _, err := p.db.CreateSource(ctx, want, 0); err != nil && !errors.Is(err, schema.ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }

@@ -209,3 +209,46 @@ func TestSourceOverAnExistingTopic(t *testing.T) {
 		t.Errorf("GET after DELETE: %d, want 404", code)
 	}
 }
+
+// Sources declared in HOOKSTREAM_SOURCES (the chart's config.sources) are
+// created at start, and replaced under the same id when their definition
+// changes: the new rules apply from where the group was, nothing is read
+// twice. A bad definition stops the start with the reason.
+func TestSourcesFromConfig(t *testing.T) {
+	topic := testenv.Name("cfg-")
+	def := func(typ string) string {
+		return `[{"id":"cfg","topic":"` + topic + `","tenant":{"from":"fixed","value":"default"},"type":{"from":"fixed","value":"` + typ + `"}}]`
+	}
+	s := startSystem(t, map[string]string{"HOOKSTREAM_SOURCE_REFRESH": "100ms", "HOOKSTREAM_SOURCES": def("cfg.first")})
+	createTopics(t, s, topic)
+	rcv := newReceiver(t, nil)
+	s.endpoint(rcv.URL, "cfg.*")
+	cl := s.kafka(kgo.UnknownTopicRetries(-1), kgo.RecordDeliveryTimeout(30*time.Second))
+	ctx := context.Background()
+	testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(`{"n":1}`)}).FirstErr(), "produce")
+	rcv.waitRequests(t, 1, 30*time.Second)
+
+	s.cfg.Sources = def("cfg.second")
+	s.restart()
+	var got schema.Source
+	if code, raw := s.call("GET", "/v1/sources/cfg", nil, &got); code != http.StatusOK || got.Type == nil || got.Type.Value != "cfg.second" {
+		t.Fatalf("the source after a changed definition: %d %s", code, raw)
+	}
+	testenv.Must(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(`{"n":2}`)}).FirstErr(), "produce")
+	reqs := rcv.waitRequests(t, 2, 30*time.Second)
+	if len(reqs) != 2 || reqs[0].Header.Get("X-Webhook-Event-Type") != "cfg.first" || reqs[1].Header.Get("X-Webhook-Event-Type") != "cfg.second" ||
+		string(reqs[1].Body) != `{"n":2}` {
+		for _, r := range reqs {
+			t.Logf("%s %s", r.Header.Get("X-Webhook-Event-Type"), r.Body)
+		}
+		t.Errorf("want n=1 as cfg.first, then n=2 as cfg.second, each once")
+	}
+
+	for _, bad := range []string{`{"id":"x"}`, `[{"topic":"a","start":"earliest"}]`, `[{"id":"x","topic":"a","tenant":{"from":"key"}}]`, `[{"id":"x","topic":"a","extra":1}]`} {
+		c := s.cfg
+		c.Sources = bad
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), "HOOKSTREAM_SOURCES") {
+			t.Errorf("HOOKSTREAM_SOURCES=%s: %v, want a config error", bad, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package chartcheck
 
 import (
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -195,6 +196,18 @@ func TestConfigValuesRendered(t *testing.T) {
 		if got := envValue(c.Env, name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
+	}
+	// config.sources, a list of objects, as the JSON array the binary reads.
+	var sources []struct {
+		ID     string `json:"id"`
+		Tenant struct {
+			From, Header string
+		} `json:"tenant"`
+		TopicPattern string `json:"topic_pattern"`
+	}
+	if err := json.Unmarshal([]byte(envValue(c.Env, "HOOKSTREAM_SOURCES")), &sources); err != nil || len(sources) != 2 ||
+		sources[0].ID != "orders" || sources[0].Tenant.Header != "x-tenant" || sources[1].TopicPattern != `audit\..*` {
+		t.Errorf("HOOKSTREAM_SOURCES = %s (%v), want config.sources as JSON", envValue(c.Env, "HOOKSTREAM_SOURCES"), err)
 	}
 	d = decode(t, render(t))
 	for role, dep := range d.deployments {

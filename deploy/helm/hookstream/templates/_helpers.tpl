@@ -68,11 +68,14 @@ helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+
 {{- end }}
 
 {{/*
-A config value as an env string: lists joined with commas, whole numbers
-without an exponent (values files decode numbers as float64).
+A config value as an env string: lists joined with commas (lists of
+objects, such as config.sources, as JSON), whole numbers without an
+exponent (values files decode numbers as float64).
 */}}
 {{- define "hookstream.envValue" -}}
-{{- if kindIs "slice" . }}
+{{- if and (kindIs "slice" .) (gt (len .) 0) (kindIs "map" (index . 0)) }}
+{{- toJson . }}
+{{- else if kindIs "slice" . }}
 {{- join "," . }}
 {{- else if and (kindIs "float64" .) (eq (float64 (int64 .)) .) }}
 {{- int64 . }}
