@@ -632,7 +632,7 @@ func TestHostileCloudEventsAndSources(t *testing.T) {
 		"ce: binary data not JSON":            {Topic: events, Value: []byte("\x00\x01\x02"), Headers: ce()},
 		"ce: structured, 5,000-deep data": {Topic: events, Headers: kheaders("content-type", "application/cloudevents+json"),
 			Value: []byte(`{"specversion":"1.0","id":"2","source":"/h","type":"hostile.ce","tenant":"default","data":` + deep + `}`)},
-		"ce: structured, not JSON": {Topic: events, Headers: kheaders("content-type", "application/cloudevents+json"), Value: []byte("{\"specversion\":\"1.0\xff")},
+		"ce: structured, not JSON":                   {Topic: events, Headers: kheaders("content-type", "application/cloudevents+json"), Value: []byte("{\"specversion\":\"1.0\xff")},
 		"source: invalid UTF-8 in the tenant header": {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", "\xff")},
 		"source: a 100 KiB tenant header":            {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", huge)},
 		"source: a pointer to nowhere":               {Topic: topic, Value: []byte(`{"type":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", "default")},
