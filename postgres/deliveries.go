@@ -94,7 +94,7 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.
 	}
 	rows, err := db.pool.Query(ctx, `
 		SELECT d.id, d.attempts, d.created_at, e.tenant, e.id, e.type, e.data::text, e.created_at,
-			COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0)
+			COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), e.cloudevent::text
 		FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 		WHERE d.endpoint_id = $1 AND d.status = 'parked'
 			AND ($2::timestamptz IS NULL OR (d.created_at, d.id) > ($2, $3))
@@ -116,9 +116,13 @@ func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.
 			data string
 			key  string
 			seq  int64
+			ce   *string
 		)
 		if err := rows.Scan(&t.DeliveryID, &made, &at, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
-			&data, &t.Event.CreatedAt, &key, &seq); err != nil {
+			&data, &t.Event.CreatedAt, &key, &seq, &ce); err != nil {
+			return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
+		}
+		if err := setCloudEvent(&t.Event, ce); err != nil {
 			return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
 		}
 		t.V, t.EndpointID, t.Attempt, t.Event.Data = schema.Version, endpointID, made+1, []byte(data)
@@ -168,9 +172,10 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 			data    *string
 			evAt    *time.Time
 			version *time.Time
+			ce      *string
 		)
 		row := tx.QueryRow(ctx, `
-			SELECT `+deliveryColumns+`, e.type, e.data::text, e.created_at, ep.updated_at
+			SELECT `+deliveryColumns+`, e.type, e.data::text, e.created_at, ep.updated_at, e.cloudevent::text
 			FROM deliveries d
 				LEFT JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 				LEFT JOIN endpoints ep ON ep.tenant = d.tenant AND ep.id = d.endpoint_id
@@ -178,7 +183,7 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 			FOR UPDATE OF d`, tenant, deliveryID)
 		err = row.Scan(&d.ID, &d.Tenant, &d.EndpointID, &d.EventID, &d.EventType, &d.Status, &d.Attempts,
 			&d.LastStatusCode, &d.LastError, &d.NextAttemptAt, &d.CreatedAt, &d.UpdatedAt,
-			&d.OrderingKey, &d.Sequence, &d.WaitingFor, &evType, &data, &evAt, &version)
+			&d.OrderingKey, &d.Sequence, &d.WaitingFor, &evType, &data, &evAt, &version, &ce)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return schema.ErrNotFound
@@ -194,6 +199,9 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 		task := schema.Task{V: schema.Version, DeliveryID: d.ID, EndpointID: d.EndpointID, Attempt: d.Attempts + 1,
 			EndpointVersion: *version,
 			Event:           schema.Event{ID: d.EventID, Tenant: d.Tenant, Type: *evType, Data: []byte(*data), CreatedAt: *evAt}}
+		if err := setCloudEvent(&task.Event, ce); err != nil {
+			return err
+		}
 		if d.Sequence > 0 && d.OrderingKey != "" {
 			task.Order = &schema.TaskOrder{Key: d.OrderingKey, Seq: d.Sequence}
 		}

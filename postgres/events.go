@@ -20,8 +20,9 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	n := len(claims)
 	tenants, ids, types, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	created, parts, offs := make([]time.Time, n), make([]int32, n), make([]int64, n)
-	topics := make([]string, n)
+	topics, ces := make([]string, n), make([]string, n)
 	for i, c := range claims {
+		ces[i] = cloudEventJSON(c.Event.CloudEvent)
 		tenants[i], ids[i], types[i], data[i] = c.Event.Tenant, c.Event.ID, c.Event.Type, string(c.Event.Data)
 		created[i], topics[i], parts[i], offs[i] = c.Event.CreatedAt, c.Topic, c.Partition, c.Offset
 	}
@@ -48,13 +49,13 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	// owners. Only ids that were already claimed (a duplicate, or this
 	// same record read again after a crash) need a second look.
 	rows, err := db.pool.Query(ctx, `
-		INSERT INTO events (tenant, id, type, data, created_at, src_topic, src_partition, src_offset)
-		SELECT t, i, ty, d::json, c, st, p, o
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[])
-			AS u(t, i, ty, d, c, p, o, st)
+		INSERT INTO events (tenant, id, type, data, created_at, src_topic, src_partition, src_offset, cloudevent)
+		SELECT t, i, ty, d::json, c, st, p, o, NULLIF(ce, '')::jsonb
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[], $9::text[])
+			AS u(t, i, ty, d, c, p, o, st, ce)
 		ON CONFLICT (tenant, id) DO NOTHING
 		RETURNING tenant, id, src_topic, src_partition, src_offset`,
-		tenants, ids, types, data, created, parts, offs, topics)
+		tenants, ids, types, data, created, parts, offs, topics, ces)
 	if err == nil {
 		err = scan(rows)
 	}

@@ -135,7 +135,7 @@ func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpoin
 		// have sent one meanwhile (or the sink recorded its outcome).
 		rows, err = tx.Query(ctx, `
 			SELECT d.id, d.attempts, d.tenant, d.event_id, e.type, e.data::text, e.created_at,
-				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0)
+				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), e.cloudevent::text
 			FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 			WHERE d.id = ANY($1) AND d.status = 'dead'
 			ORDER BY d.created_at, d.id
@@ -154,9 +154,14 @@ func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpoin
 				data string
 				key  string
 				seq  int64
+				ce   *string
 			)
 			if err := rows.Scan(&t.DeliveryID, &made, &t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &t.Event.CreatedAt,
-				&key, &seq); err != nil {
+				&key, &seq, &ce); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := setCloudEvent(&t.Event, ce); err != nil {
 				rows.Close()
 				return err
 			}

@@ -325,7 +325,7 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 	b.Queue(`SELECT 1 FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`, endpointID, key)
 	b.Queue(`
 		WITH n AS (SELECT o.delivery_id, o.blocked_attempt, COALESCE(o.blocked_tier, 0) AS tier, o.tenant, o.event_id,
-				o.event_type, e.data::text AS data, e.created_at
+				o.event_type, e.data::text AS data, e.created_at, e.cloudevent::text AS cloudevent
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
 			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 + 1 AND o.blocked_attempt IS NOT NULL),
 		k AS (UPDATE ordering_keys SET head_seq = head_seq + 1, halted_at = NULL
@@ -336,7 +336,7 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 		r AS (UPDATE ordered_deliveries o SET released = true FROM n
 			WHERE o.delivery_id = n.delivery_id AND EXISTS (SELECT 1 FROM k) RETURNING 1)
 		SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM r), n.delivery_id, n.blocked_attempt, n.tier,
-			n.tenant, n.event_id, n.event_type, n.data, n.created_at
+			n.tenant, n.event_id, n.event_type, n.data, n.created_at, n.cloudevent
 		FROM (SELECT 1) x LEFT JOIN n ON true`, endpointID, key, seq)
 	br := db.pool.SendBatch(ctx, b)
 	var (
@@ -344,12 +344,12 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 		id, tenant      *string
 		evID, evType    *string
 		attempt, tier   *int
-		data            *string
+		data, ce        *string
 		created         *time.Time
 	)
 	_, err := br.Exec()
 	if err == nil {
-		err = br.QueryRow().Scan(&moved, &released, &id, &attempt, &tier, &tenant, &evID, &evType, &data, &created)
+		err = br.QueryRow().Scan(&moved, &released, &id, &attempt, &tier, &tenant, &evID, &evType, &data, &created, &ce)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -361,6 +361,9 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 		res.Release = &schema.Task{V: schema.Version, DeliveryID: *id, EndpointID: endpointID, Attempt: *attempt, Tier: *tier,
 			Order: &schema.TaskOrder{Key: key, Seq: seq + 1},
 			Event: schema.Event{ID: *evID, Tenant: *tenant, Type: *evType, Data: []byte(*data), CreatedAt: *created}}
+		if err := setCloudEvent(&res.Release.Event, ce); err != nil {
+			return res, false, err
+		}
 	}
 	return res, true, nil
 }
@@ -390,14 +393,15 @@ func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64,
 			released bool
 			data     *string
 			created  *time.Time
+			ce       *string
 		)
 		err := tx.QueryRow(ctx, `
 			SELECT o.delivery_id, o.blocked_attempt, COALESCE(o.blocked_tier, 0), o.released,
-				o.tenant, o.event_id, o.event_type, e.data::text, e.created_at
+				o.tenant, o.event_id, o.event_type, e.data::text, e.created_at, e.cloudevent::text
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
 			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 AND o.blocked_attempt IS NOT NULL`,
 			endpointID, key, head).Scan(&t.DeliveryID, &attempt, &tier, &released,
-			&t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &created)
+			&t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &created, &ce)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && again && !released) {
 			return res, nil
 		}
@@ -414,6 +418,9 @@ func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64,
 			continue
 		}
 		t.Event.Data, t.Event.CreatedAt = []byte(*data), *created
+		if err := setCloudEvent(&t.Event, ce); err != nil {
+			return res, err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE ordered_deliveries SET released = true WHERE delivery_id = $1`, t.DeliveryID); err != nil {
 			return res, err
 		}

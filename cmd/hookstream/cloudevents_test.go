@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,5 +113,42 @@ func TestCloudEventsOnTheEventsTopic(t *testing.T) {
 	}
 	if len(inv) != len(bad) {
 		t.Errorf("invalid topic holds %d records, want %d", len(inv), len(bad))
+	}
+}
+
+// A CloudEvent's attributes are stored with the event: a manual retry,
+// made again from the events table, sends the same CloudEvents id and
+// source as the first attempts did (a CloudEvents receiver dedupes on
+// them).
+func TestCloudEventAttributesSurviveAManualRetry(t *testing.T) {
+	s := startSystem(t, nil)
+	var fail atomic.Bool
+	fail.Store(true)
+	rcv := newReceiver(t, func(int, *http.Request) int {
+		if fail.Load() {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	var ep createdEndpoint
+	if code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"com.example.*"},
+		"payload_format": "cloudevents-binary"}, &ep); code != http.StatusCreated {
+		t.Fatalf("create endpoint: %d %s", code, raw)
+	}
+	testenv.Must(t, s.kafka().ProduceSync(context.Background(), &kgo.Record{Topic: s.prefix + "events", Value: []byte(`{"n":1}`),
+		Headers: kheaders("ce_specversion", "1.0", "ce_id", "A-1", "ce_source", "/billing", "ce_type", "com.example.invoice.paid",
+			"ce_tenant", "default", "ce_subject", "in_1")}).FirstErr(), "produce")
+	ds := s.waitStatus(ep.ID, 1, "dead", 60*time.Second)
+	fail.Store(false)
+	if code, raw := s.call("POST", "/v1/deliveries/"+ds[0].ID+"/retry", nil, nil); code >= 300 {
+		t.Fatalf("retry: %d %s", code, raw)
+	}
+	s.waitStatus(ep.ID, 1, "succeeded", 30*time.Second)
+	reqs := rcv.requests()
+	for i, r := range reqs {
+		if r.Header.Get("ce-id") != "A-1" || r.Header.Get("ce-source") != "/billing" || r.Header.Get("ce-subject") != "in_1" {
+			t.Errorf("request %d of %d: ce-id %q, ce-source %q, ce-subject %q; want A-1, /billing, in_1 on every attempt",
+				i+1, len(reqs), r.Header.Get("ce-id"), r.Header.Get("ce-source"), r.Header.Get("ce-subject"))
+		}
 	}
 }
