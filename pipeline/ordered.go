@@ -25,6 +25,12 @@ type OrderGate interface {
 // backlog does not fill its partition's slots.
 const maxKeyWaiters = 4
 
+// maxEndpointWaiters bounds the tasks of one endpoint, all keys together,
+// that wait in memory in one deliverer: an ordered endpoint with many keys
+// that answers slowly must not fill its partition's records in flight
+// (others' tasks share them). Past it tasks go to the gate at once.
+const maxEndpointWaiters = 16
+
 // keyTurns lets the tasks of one endpoint and key in one deliverer go one
 // after the other, lowest sequence number first, so that a steady stream of
 // one key passes the gate as heads rather than being blocked and released
@@ -35,8 +41,9 @@ const maxKeyWaiters = 4
 var turns keyTurns
 
 type keyTurns struct {
-	mu   sync.Mutex
-	keys map[turnKey]*turn
+	mu      sync.Mutex
+	keys    map[turnKey]*turn
+	waiting map[string]int // tasks waiting in memory, by endpoint
 }
 
 type turnKey struct{ endpoint, key string }
@@ -53,7 +60,7 @@ func (k *keyTurns) wait(ctx context.Context, endpoint string, o *schema.TaskOrde
 	tk := turnKey{endpoint, o.Key}
 	k.mu.Lock()
 	if k.keys == nil {
-		k.keys = map[turnKey]*turn{}
+		k.keys, k.waiting = map[turnKey]*turn{}, map[string]int{}
 	}
 	t := k.keys[tk]
 	if t == nil {
@@ -71,10 +78,20 @@ func (k *keyTurns) wait(ctx context.Context, endpoint string, o *schema.TaskOrde
 		}
 		k.mu.Unlock()
 	}
-	if len(t.active) > maxKeyWaiters {
+	if len(t.active) > maxKeyWaiters || k.waiting[endpoint] >= maxEndpointWaiters {
 		k.mu.Unlock()
 		return done
 	}
+	waited := false
+	defer func() {
+		if waited {
+			k.mu.Lock()
+			if k.waiting[endpoint]--; k.waiting[endpoint] <= 0 {
+				delete(k.waiting, endpoint)
+			}
+			k.mu.Unlock()
+		}
+	}()
 	for {
 		earlier := false
 		for s := range t.active {
@@ -86,6 +103,10 @@ func (k *keyTurns) wait(ctx context.Context, endpoint string, o *schema.TaskOrde
 		if !earlier {
 			k.mu.Unlock()
 			return done
+		}
+		if !waited {
+			waited = true
+			k.waiting[endpoint]++
 		}
 		ch := t.changed
 		k.mu.Unlock()
