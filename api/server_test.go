@@ -61,6 +61,7 @@ func newEnv(t *testing.T) *env {
 		testenv.Must(t, err, "create topic")
 		testenv.Must(t, resp.Err, "create topic")
 	}
+	testenv.WaitTopics(t, brokers, topic, topics.Deliveries())
 	pub, err := producer.New(brokers, producer.WithTopic(topic))
 	testenv.Must(t, err, "producer.New")
 	t.Cleanup(pub.Close)

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Brokers returns the seed brokers for a test: HOOKSTREAM_KAFKA_BROKERS
@@ -108,4 +110,36 @@ func Must(t testing.TB, err error, what string) {
 	if err != nil {
 		t.Fatal(fmt.Errorf("%s: %w", what, err))
 	}
+}
+
+// WaitTopics waits until every partition of the topics has a leader that
+// the brokers' metadata shows: on a real broker, under load, a topic just
+// created can be unknown for a while, and a producer gives up on an
+// unknown topic after a few retries.
+func WaitTopics(t testing.TB, brokers []string, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	Must(t, err, "metadata client")
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	Eventually(t, 60*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		td, err := adm.ListTopics(ctx, topics...)
+		if err != nil {
+			return false
+		}
+		for _, name := range topics {
+			d, ok := td[name]
+			if !ok || d.Err != nil || len(d.Partitions) == 0 {
+				return false
+			}
+			for _, p := range d.Partitions {
+				if p.Err != nil || p.Leader < 0 {
+					return false
+				}
+			}
+		}
+		return true
+	}, "topics %v have no leader", topics)
 }
