@@ -22,6 +22,7 @@ func topic(t *testing.T, brokers []string, name string, n int32) *kgo.Client {
 	t.Cleanup(cl.Close)
 	_, err = kadm.NewClient(cl).CreateTopic(context.Background(), n, -1, nil, name)
 	testenv.Must(t, err, "create topic")
+	testenv.WaitTopics(t, brokers, name)
 	return cl
 }
 

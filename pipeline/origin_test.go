@@ -29,6 +29,7 @@ func TestOriginCoversTenantTypeAndData(t *testing.T) {
 	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topics.Events())
 	testenv.Must(t, err, "create topic")
 	testenv.Must(t, resp.Err, "create topic")
+	testenv.WaitTopics(t, brokers, topics.Events())
 
 	origin := NewOrigin([]byte("0123456789abcdef0123456789abcdef"))
 	log := slog.New(slog.DiscardHandler)

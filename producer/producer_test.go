@@ -30,6 +30,7 @@ func newTopic(t *testing.T, brokers []string) string {
 	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, topic)
 	testenv.Must(t, err, "create topic")
 	testenv.Must(t, resp.Err, "create topic")
+	testenv.WaitTopics(t, brokers, topic)
 	return topic
 }
 
@@ -166,6 +167,7 @@ func TestPublishTooLargeForTheTopic(t *testing.T) {
 	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 1, map[string]*string{"max.message.bytes": &limit}, topic)
 	testenv.Must(t, err, "create topic")
 	testenv.Must(t, resp.Err, "create topic")
+	testenv.WaitTopics(t, brokers, topic)
 	p := newClient(t, brokers, producer.WithTopic(topic))
 
 	noise := make([]byte, 48<<10) // incompressible: batches are compressed

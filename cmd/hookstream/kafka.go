@@ -87,6 +87,13 @@ func ensureTopics(ctx context.Context, cfg Config, topics pipeline.Topics, kopts
 				}
 			}
 			if lastErr == nil {
+				// A topic just created is unknown to the brokers for a
+				// moment (longer on a busy cluster): a producer gives
+				// up on an unknown topic after a few retries, so the
+				// first publishes would be refused.
+				lastErr = leaders(ctx, adm, topics.All())
+			}
+			if lastErr == nil {
 				return nil
 			}
 		} else {
@@ -99,6 +106,27 @@ func ensureTopics(ctx context.Context, cfg Config, topics pipeline.Topics, kopts
 		}
 	}
 	return lastErr
+}
+
+// leaders returns nil once every partition of the topics has a leader in
+// the brokers' metadata.
+func leaders(ctx context.Context, adm *kadm.Client, topics []string) error {
+	td, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("kafka: list topics: %w", err)
+	}
+	for _, name := range topics {
+		d, ok := td[name]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return fmt.Errorf("kafka: topic %s is not known to the brokers yet", name)
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return fmt.Errorf("kafka: topic %s partition %d has no leader yet", name, p.Partition)
+			}
+		}
+	}
+	return nil
 }
 
 // kafkaLogger passes franz-go's warnings and errors to slog.
