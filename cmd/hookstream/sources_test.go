@@ -208,6 +208,21 @@ func TestSourceOverAnExistingTopic(t *testing.T) {
 	if code, _ := s.call("GET", "/v1/sources/orders", nil, nil); code != http.StatusNotFound {
 		t.Errorf("GET after DELETE: %d, want 404", code)
 	}
+	// hookstream stops reading it: its group loses its member, while the
+	// pattern source's keeps one.
+	members := func(g string) int {
+		gs, err := adm.DescribeGroups(ctx, g)
+		if err != nil || gs.Error() != nil {
+			return -1
+		}
+		return len(gs[g].Members)
+	}
+	patternGroup := strings.TrimSuffix(s.prefix, ".") + "-source-" + list.Data[1].ID
+	testenv.Eventually(t, 30*time.Second, func() bool { return members(group) == 0 },
+		"the deleted source's group still has %d members", members(group))
+	if n := members(patternGroup); n != 1 {
+		t.Errorf("the pattern source's group has %d members, want 1", n)
+	}
 }
 
 // Sources declared in HOOKSTREAM_SOURCES (the chart's config.sources) are
