@@ -206,3 +206,42 @@ func TestTaskCarriesCloudEvent(t *testing.T) {
 		t.Errorf("task round trip: %v %+v", err, task.Event.CloudEvent)
 	}
 }
+
+// The dispatcher's decoding of one event, as an envelope and as a
+// CloudEvent in either mode (the same data).
+func BenchmarkDecodeEventForms(b *testing.B) {
+	data := `{"invoice":"in_1","amount":4200,"lines":[{"sku":"a","n":1},{"sku":"b","n":2}]}`
+	envelope := []byte(`{"tenant":"acme","type":"invoice.paid","id":"in_1-paid","data":` + data + `}`)
+	bin := binary("ce_tenant", "acme", "ce_time", "2026-12-02T09:00:00Z", "content-type", "application/json")
+	structured := hdrs("content-type", "application/cloudevents+json")
+	sv := []byte(`{"specversion":"1.0","id":"A-1","source":"/orders","type":"com.example.order.paid","tenant":"acme","time":"2026-12-02T09:00:00Z","data":` + data + `}`)
+	b.Run("envelope", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := DecodeEvent(envelope); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cloudevents-binary", func(b *testing.B) {
+		for b.Loop() {
+			ev, err := DecodeCloudEvent(CloudEventModeOf(bin), bin, []byte(data))
+			if err == nil {
+				err = ev.Validate()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cloudevents-structured", func(b *testing.B) {
+		for b.Loop() {
+			ev, err := DecodeCloudEvent(CloudEventModeOf(structured), structured, sv)
+			if err == nil {
+				err = ev.Validate()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
