@@ -90,7 +90,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 				FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
 					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[], $12::bool[])
 					AS u(d, n, t, e, o, c, er, l, b, tr, at, b64)
-				ON CONFLICT (delivery_id, attempt) DO NOTHING
+				ON CONFLICT (delivery_id, attempt, attempted_at) DO NOTHING
 				RETURNING delivery_id, attempt`,
 				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats, b64)
 			if err != nil {
@@ -117,7 +117,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 				$8::int[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
 				$13::text[], $14::bigint[], $15::text[])
 				AS u(i, t, e, ev, ty, s, n, c, er, nx, ca, ua, ok, sq, w)
-			ON CONFLICT (id) DO UPDATE SET
+			ON CONFLICT (id, created_at) DO UPDATE SET
 				ordering_key = COALESCE(EXCLUDED.ordering_key, d.ordering_key),
 				seq = COALESCE(EXCLUDED.seq, d.seq),
 				waiting_for = EXCLUDED.waiting_for,

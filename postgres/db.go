@@ -66,6 +66,12 @@ const migrationLock = 0x686f6f6b // "hook"
 // applied yet, each in its own transaction, under an advisory lock so that
 // instances starting together do not race.
 func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
+	return db.migrate(ctx, "")
+}
+
+// migrate applies the migrations up to and including last (all when
+// last is empty).
+func (db *DB) migrate(ctx context.Context, last string) (applied []string, err error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
@@ -87,6 +93,9 @@ func (db *DB) Migrate(ctx context.Context) (applied []string, err error) {
 	sort.Strings(names)
 	for _, path := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
+		if last != "" && name > last {
+			break
+		}
 		sql, err := fs.ReadFile(schema.Migrations, path)
 		if err != nil {
 			return applied, fmt.Errorf("postgres: migrate %s: %w", name, err)

@@ -211,7 +211,7 @@ func (db *DB) RetryDelivery(ctx context.Context, tenant, deliveryID string, send
 		// updated_at stays: it orders outcomes by the deliverers' clocks,
 		// and the attempt's outcome must win whatever this clock says.
 		d, err = scanDelivery(tx.QueryRow(ctx, `UPDATE deliveries d SET status = 'retrying', next_attempt_at = now()
-			WHERE id = $1 RETURNING `+deliveryColumns, d.ID))
+			WHERE id = $1 AND created_at = $2 RETURNING `+deliveryColumns, d.ID, d.CreatedAt))
 		return err
 	})
 	if err == nil || errors.Is(err, schema.ErrNotFound) || errors.Is(err, schema.ErrRetrying) || errors.Is(err, schema.ErrEventGone) ||

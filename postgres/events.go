@@ -16,6 +16,12 @@ import (
 // its fan-out is due: true for the record that first claimed the id (also
 // when that same record is read again after a crash, before its fan-out
 // committed), false for any other record carrying an id already claimed.
+//
+// The gate is event_keys, unpartitioned, whose primary key (tenant, id)
+// holds across the partitions of events (a unique index of a partitioned
+// table must hold its partition key, received_at, and so could not). The
+// key and the event are written by one statement: the event row exists
+// exactly when its key does, with the same received_at.
 func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, error) {
 	n := len(claims)
 	tenants, ids, types, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -49,11 +55,20 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	// owners. Only ids that were already claimed (a duplicate, or this
 	// same record read again after a crash) need a second look.
 	rows, err := db.pool.Query(ctx, `
-		INSERT INTO events (tenant, id, type, data, created_at, src_topic, src_partition, src_offset, cloudevent)
-		SELECT t, i, ty, d::json, c, st, p, o, NULLIF(ce, '')::jsonb
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[], $9::text[])
-			AS u(t, i, ty, d, c, p, o, st, ce)
-		ON CONFLICT (tenant, id) DO NOTHING
+		WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::int[], $7::bigint[], $8::text[], $9::text[])
+				AS u(t, i, ty, d, c, p, o, st, ce)
+		), k AS (
+			INSERT INTO event_keys (tenant, id, received_at, src_topic, src_partition, src_offset)
+			SELECT t, i, now(), st, p, o FROM u
+			ON CONFLICT (tenant, id) DO NOTHING
+			RETURNING tenant, id, received_at, src_topic, src_partition, src_offset
+		)
+		INSERT INTO events (tenant, id, type, data, created_at, received_at, src_topic, src_partition, src_offset, cloudevent)
+		SELECT DISTINCT ON (k.tenant, k.id) k.tenant, k.id, u.ty, u.d::json, u.c, k.received_at, k.src_topic, k.src_partition, k.src_offset,
+			NULLIF(u.ce, '')::jsonb
+		FROM k JOIN u ON u.t = k.tenant AND u.i = k.id AND u.st = k.src_topic AND u.p = k.src_partition AND u.o = k.src_offset
+		ORDER BY k.tenant, k.id
 		RETURNING tenant, id, src_topic, src_partition, src_offset`,
 		tenants, ids, types, data, created, parts, offs, topics, ces)
 	if err == nil {
@@ -71,7 +86,7 @@ func (db *DB) ClaimEvents(ctx context.Context, claims []schema.Claim) ([]bool, e
 	if len(otherIDs) > 0 {
 		rows, err := db.pool.Query(ctx, `
 			SELECT e.tenant, e.id, e.src_topic, e.src_partition, e.src_offset
-			FROM events e JOIN unnest($1::text[], $2::text[]) AS u(t, i) ON e.tenant = u.t AND e.id = u.i`,
+			FROM event_keys e JOIN unnest($1::text[], $2::text[]) AS u(t, i) ON e.tenant = u.t AND e.id = u.i`,
 			otherTenants, otherIDs)
 		if err == nil {
 			err = scan(rows)
@@ -108,7 +123,9 @@ func scanEvent(r pgx.Row) (schema.StoredEvent, error) {
 
 // StoredEvent returns one event of a tenant.
 func (db *DB) StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error) {
-	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = $1 AND id = $2`, tenant, id))
+	// Its key says which partition holds it: one is read, not all.
+	e, err := scanEvent(db.pool.QueryRow(ctx, `SELECT `+eventColumns+` FROM events WHERE tenant = $1 AND id = $2
+		AND received_at = (SELECT received_at FROM event_keys WHERE tenant = $1 AND id = $2)`, tenant, id))
 	err = wrapErr("event", err)
 	return e, err
 }

@@ -137,9 +137,9 @@ func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpoin
 			SELECT d.id, d.attempts, d.tenant, d.event_id, e.type, e.data::text, e.created_at,
 				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), e.cloudevent::text
 			FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
-			WHERE d.id = ANY($1) AND d.status = 'dead'
+			WHERE d.id = ANY($1) AND d.status = 'dead' AND d.created_at >= $2 AND d.created_at < $3
 			ORDER BY d.created_at, d.id
-			FOR UPDATE OF d`, dead)
+			FOR UPDATE OF d`, dead, j.Since, j.Until)
 		if err != nil {
 			return err
 		}
@@ -182,7 +182,8 @@ func (db *DB) RecoverBatch(ctx context.Context, j schema.Job, limit int, endpoin
 				return err
 			}
 			// updated_at stays, as in RetryDelivery.
-			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now() WHERE id = ANY($1)`, ids); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now()
+				WHERE id = ANY($1) AND created_at >= $2 AND created_at < $3`, ids, j.Since, j.Until); err != nil {
 				return err
 			}
 		}

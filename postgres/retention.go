@@ -6,19 +6,16 @@ import (
 	"time"
 )
 
-// Tables retention prunes, and the column that dates their rows: events by
-// when hookstream received them, deliveries by their event's creation,
-// attempts by when they were made, the quarantine's index by when its
-// record was quarantined (a flood of poison must not grow it for ever).
+// Tables Prune deletes from by batches of rows, and the column that dates
+// their rows: the quarantine's index by when its record was quarantined (a
+// flood of poison must not grow it for ever). The history tables are
+// partitioned and pruned by RetainHistory.
 var retained = map[string]string{
-	"events":     "received_at",
-	"deliveries": "created_at",
-	"attempts":   "attempted_at",
 	"quarantine": "quarantined_at",
 }
 
-// RetainedTables are the tables Prune accepts, attempts first: the biggest.
-var RetainedTables = []string{"attempts", "deliveries", "events", "quarantine"}
+// RetainedTables are the tables Prune accepts.
+var RetainedTables = []string{"quarantine"}
 
 // Prune deletes at most limit rows of table dated before cutoff, and says
 // how many it deleted. Each call is one short statement, so that pruning a

@@ -40,7 +40,7 @@ import (
 var allScenarios = []string{"steady", "max", "ingest", "fanout", "fanout-filtered", "slow", "backlog", "fair", "ordered"}
 
 // moreScenarios run only when named.
-var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale"}
+var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale", "history"}
 
 type options struct {
 	scenarios       []string
@@ -79,6 +79,9 @@ type options struct {
 	ingestRepeat    int
 	profile         time.Duration
 	databaseURL     string
+	historyAttempts int64
+	historyDays     int
+	historyQueries  int
 }
 
 func main() {
@@ -137,6 +140,9 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&o.unsafe, "unsafe", false, "run on a Postgres cluster with fsync, synchronous_commit and full_page_writes off: fast, unsafe figures, labelled so")
 	fs.DurationVar(&o.profile, "profile", 0, "take a CPU profile this long of every hookstream process at the start of each scenario's measurement (kept in .dev/bench/profiles/)")
 	fs.StringVar(&o.databaseURL, "database-url", "", "a Postgres server to run on instead of the bench's own cluster (its settings are reported as they are)")
+	fs.Int64Var(&o.historyAttempts, "history-attempts", 5_000_000, "attempt rows history loads (with COPY; -full: 50 million)")
+	fs.IntVar(&o.historyDays, "history-days", 30, "days the rows of history span")
+	fs.IntVar(&o.historyQueries, "history-queries", 200, "samples of each query history times")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -157,6 +163,7 @@ func run(ctx context.Context, args []string) error {
 		def("fair-baseline", func() { o.fairBaseline = 20 * time.Second })
 		def("ceiling-duration", func() { o.ceilingDur = 5 * time.Second })
 		def("stall", func() { o.stall = 60 * time.Second })
+		def("history-attempts", func() { o.historyAttempts = 50_000_000 })
 	}
 	if *scen == "all" {
 		o.scenarios = allScenarios
@@ -188,6 +195,17 @@ func run(ctx context.Context, args []string) error {
 	repo, err := moduleDir(ctx)
 	if err != nil {
 		return err
+	}
+	if slices.Equal(o.scenarios, []string{"history"}) {
+		// Postgres alone: no hookstream, broker or receiver.
+		admin, err := pgAdminURL(ctx, repo, o.databaseURL, o.unsafe)
+		if err != nil {
+			return err
+		}
+		return runHistory(ctx, o, admin)
+	}
+	if slices.Contains(o.scenarios, "history") {
+		return fmt.Errorf("-scenario=history runs alone")
 	}
 	runTag := strconv.FormatInt(time.Now().Unix(), 10)
 	logDir := filepath.Join(repo, ".dev", "bench", runTag)

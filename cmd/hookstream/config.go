@@ -109,6 +109,12 @@ type Config struct {
 	Retention         time.Duration `env:"RETENTION, default=720h"`
 	RetentionInterval time.Duration `env:"RETENTION_INTERVAL, default=10m"`
 	KeyCacheTTL       time.Duration `env:"KEY_CACHE_TTL, default=5s"`
+	// The history tables (events, deliveries, attempts) are partitioned
+	// by ranges of PartitionInterval (aligned on UTC midnight for 24h);
+	// every instance's first pass and then the instance holding the lock
+	// keep PartitionsAhead intervals made ahead of now.
+	PartitionInterval time.Duration `env:"PARTITION_INTERVAL, default=24h"`
+	PartitionsAhead   int           `env:"PARTITIONS_AHEAD, default=3"`
 
 	// Limits per tenant, 0 for none. MaxEndpointsPerTenant bounds a
 	// tenant's endpoints, MaxFanout the endpoints one event may reach
@@ -259,6 +265,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_RETENTION must not be negative (0 keeps everything)")
 	case c.RetentionInterval <= 0:
 		return fmt.Errorf("config: HOOKSTREAM_RETENTION_INTERVAL must be positive")
+	case c.PartitionInterval < time.Hour || c.PartitionInterval%time.Hour != 0:
+		return fmt.Errorf("config: HOOKSTREAM_PARTITION_INTERVAL must be a whole number of hours, at least 1h (24h: daily)")
+	case c.PartitionsAhead < 1:
+		return fmt.Errorf("config: HOOKSTREAM_PARTITIONS_AHEAD must be at least 1")
 	case c.KeyCacheTTL <= 0 || c.KeyCacheTTL > time.Minute:
 		return fmt.Errorf("config: HOOKSTREAM_KEY_CACHE_TTL must be positive and at most 1m")
 	case c.ListenerTimeout < 10*time.Second:

@@ -162,11 +162,19 @@ func TestHostilePublishers(t *testing.T) {
 		&kgo.Record{Topic: events, Value: []byte(`{"tenant":"default","type":"hostile.headers","data":{}}`), Headers: bigHeaders},
 		&kgo.Record{Topic: events, Value: []byte(atLimit)},
 	).FirstErr(), "produce 100 KiB of headers and a record at the limit")
+	// Times no history partition covers (deliveries are partitioned by
+	// their event's created_at, which the publisher sets; 0001-01-01 itself
+	// is Go's zero time, which the dispatcher replaces): delivered, and
+	// their rows kept in the DEFAULT partition.
+	testenv.Must(t, cl.ProduceSync(ctx,
+		&kgo.Record{Topic: events, Value: []byte(`{"tenant":"default","type":"hostile.when","data":{},"created_at":"0001-01-02T00:00:00Z"}`)},
+		&kgo.Record{Topic: events, Value: []byte(`{"tenant":"default","type":"hostile.when","data":{},"created_at":"9999-12-31T23:59:59.999999Z"}`)},
+	).FirstErr(), "produce events created in years 1 and 9999")
 
 	calm.check("hostile records on the topic", 3)
-	// hostile.nul, hostile.same, hostile.headers, hostile.big: four
-	// deliveries, each once.
-	s.waitStatus(hostile.ID, 4, "succeeded", 30*time.Second)
+	// hostile.nul, hostile.same, hostile.headers, hostile.big and the two
+	// hostile.when: six deliveries, each once.
+	s.waitStatus(hostile.ID, 6, "succeeded", 30*time.Second)
 	byType := map[string]int{}
 	for _, r := range rcv.requests() {
 		byType[r.Header.Get("X-Webhook-Event-Type")]++
@@ -178,6 +186,9 @@ func TestHostilePublishers(t *testing.T) {
 		if byType[typ] != 1 {
 			t.Errorf("%s delivered %d times, want once", typ, byType[typ])
 		}
+	}
+	if byType["hostile.when"] != 2 {
+		t.Errorf("events created in years 1 and 9999 delivered %d times, want once each", byType["hostile.when"])
 	}
 	inv := readN(t, s, s.prefix+"events.invalid", len(bad))
 	for _, r := range inv {
@@ -193,6 +204,11 @@ func TestHostilePublishers(t *testing.T) {
 	conn, err := pgx.Connect(ctx, s.dbURL)
 	testenv.Must(t, err, "connect")
 	defer conn.Close(ctx)
+	var outside int
+	testenv.Must(t, conn.QueryRow(ctx, `SELECT count(*) FROM deliveries_default WHERE event_type = 'hostile.when'`).Scan(&outside), "count")
+	if outside != 2 {
+		t.Errorf("%d deliveries of events created in years 1 and 9999 in the DEFAULT partition, want 2", outside)
+	}
 	_, err = conn.Exec(ctx, `ALTER TABLE events ADD CONSTRAINT no_refused CHECK (type <> 'calm.refused')`)
 	testenv.Must(t, err, "add a constraint")
 	s.publish("calm.refused", `{"refused":true}`)

@@ -157,6 +157,9 @@ func TestLoadConfigManagementAPI(t *testing.T) {
 	if c.Retention != 720*time.Hour || c.RetentionInterval != 10*time.Minute || c.KeyCacheTTL != 5*time.Second {
 		t.Errorf("defaults: retention %v every %v, key cache %v", c.Retention, c.RetentionInterval, c.KeyCacheTTL)
 	}
+	if c.PartitionInterval != 24*time.Hour || c.PartitionsAhead != 3 {
+		t.Errorf("defaults: partitions of %v, %d ahead; want daily, three days ahead", c.PartitionInterval, c.PartitionsAhead)
+	}
 	c, err = loadTestConfig(t, map[string]string{"HOOKSTREAM_RETENTION": "0s"})
 	if err != nil || c.Retention != 0 {
 		t.Errorf("retention 0 (keep everything): %v, %v", c.Retention, err)
@@ -165,6 +168,8 @@ func TestLoadConfigManagementAPI(t *testing.T) {
 		"HOOKSTREAM_RETENTION":          "-1h",
 		"HOOKSTREAM_RETENTION_INTERVAL": "0s",
 		"HOOKSTREAM_KEY_CACHE_TTL":      "2m",
+		"HOOKSTREAM_PARTITION_INTERVAL": "90m",
+		"HOOKSTREAM_PARTITIONS_AHEAD":   "0",
 	} {
 		if _, err := loadTestConfig(t, map[string]string{key: value}); err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%s=%s: error %v, want one naming it", key, value, err)

@@ -224,6 +224,7 @@ func (p *process) startRoles() (listening, error) {
 		}
 	}
 	var stages []consumer.Stage
+	p.startPartitions()
 	if cfg.has(RoleDispatch) || cfg.has(RoleDeliver) || cfg.has(RoleRetry) {
 		p.table = routing.New(p.db, p.log.With("component", "routing"))
 		if err := p.table.ReloadAll(p.ctx); err != nil {
