@@ -187,6 +187,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/endpoints/{id}/rotate-secret", call(s.rotateSecret))
 	mux.Handle("POST /v1/endpoints/{id}/enable", call(s.enableEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/disable", call(s.disableEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/pause", call(s.pauseEndpoint))
+	mux.Handle("POST /v1/endpoints/{id}/resume", call(s.resumeEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/recover", call(s.recoverEndpoint))
 	mux.Handle("POST /v1/endpoints/{id}/filter-test", call(s.testEndpointFilter))
 	mux.Handle("POST /v1/filter-test", call(s.testFilter))

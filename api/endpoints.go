@@ -26,8 +26,10 @@ type EndpointStore interface {
 	DeleteEndpoint(ctx context.Context, tenant, id string) error
 	RotateSecret(ctx context.Context, tenant, id, secret, publicKey string, overlap time.Duration) (schema.Endpoint, error)
 	SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error)
-	ParkedTasks(ctx context.Context, endpointID string, after *schema.Cursor, limit int) ([]schema.Task, *schema.Cursor, error)
-	MarkRequeued(ctx context.Context, ids []string) error
+	PauseEndpoint(ctx context.Context, tenant, id string, until time.Time) (schema.Endpoint, error)
+	ResumeEndpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error)
+	ReplayParked(ctx context.Context, endpointID string, version time.Time,
+		send func(context.Context, []schema.Task) error) (int, error)
 }
 
 // Limits of an endpoint.
@@ -54,7 +56,8 @@ type endpointRequest struct {
 	Ordering        *string `json:"ordering"`
 	DeadHead        *string `json:"dead_head"`
 	// Filter is a CEL expression over the event (see package filter).
-	Filter string `json:"filter"`
+	Filter      string `json:"filter"`
+	AutoRecover *bool  `json:"auto_recover"`
 }
 
 // endpointJSON is an endpoint as the API shows it: the URL redacted, custom
@@ -72,8 +75,21 @@ type endpointJSON struct {
 	DeadHead       string     `json:"dead_head"`
 	DisabledReason string     `json:"disabled_reason,omitempty"`
 	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
+	// DisabledCause says who disabled it: failures, gone or manual.
+	DisabledCause string `json:"disabled_cause,omitempty"`
+	// Paused is true while the receiver's pause holds; PausedAt is when it
+	// began, PausedUntil when it ends by itself (absent: on resume only).
+	Paused      bool       `json:"paused"`
+	PausedAt    *time.Time `json:"paused_at,omitempty"`
+	PausedUntil *time.Time `json:"paused_until,omitempty"`
+	// AutoRecover lets probes re-enable the endpoint after the failure
+	// rule disabled it; NextProbeAt (while it waits for one) and Probes
+	// (sent since it was disabled) show where recovery stands.
+	AutoRecover bool       `json:"auto_recover"`
+	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+	Probes      int        `json:"probes"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
 	// PreviousSecretUntil is the end of a rotation's overlap, while
 	// requests are signed with the previous secret too.
 	PreviousSecretUntil *time.Time `json:"previous_secret_until,omitempty"`
@@ -114,6 +130,19 @@ func toEndpointJSON(ep schema.Endpoint) endpointJSON {
 	}
 	if !ep.DisabledAt.IsZero() {
 		out.DisabledAt = &ep.DisabledAt
+	}
+	if !ep.Enabled() {
+		out.DisabledCause = ep.DisabledCause
+	}
+	out.AutoRecover, out.Probes = ep.AutoRecover, ep.Probes
+	if ep.Probed() && !ep.NextProbeAt.IsZero() {
+		out.NextProbeAt = &ep.NextProbeAt
+	}
+	if ep.Paused(time.Now()) {
+		out.Paused, out.PausedAt = true, &ep.PausedAt
+		if !ep.PausedUntil.IsZero() {
+			out.PausedUntil = &ep.PausedUntil
+		}
 	}
 	if !ep.SecretsUntil.IsZero() {
 		out.PreviousSecretUntil = &ep.SecretsUntil
@@ -218,6 +247,7 @@ func (s *Server) validateEndpoint(req endpointRequest) (schema.NewEndpoint, *Pro
 	ne.Secret, ne.PublicKey = secret, public
 	ne.URL, ne.DisplayURL = req.URL, delivery.RedactURL(req.URL)
 	ne.Description, ne.EventTypes, ne.Headers = req.Description, req.EventTypes, req.Headers
+	ne.AutoRecover = req.AutoRecover == nil || *req.AutoRecover
 	return ne, nil
 }
 

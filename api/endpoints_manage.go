@@ -30,7 +30,8 @@ type endpointPatch struct {
 	Ordering      *string            `json:"ordering"`
 	DeadHead      *string            `json:"dead_head"`
 	// Filter replaces the filter; "" removes it.
-	Filter *string `json:"filter"`
+	Filter      *string `json:"filter"`
+	AutoRecover *bool   `json:"auto_recover"`
 	// Secret and SignatureScheme are refused: keys change by rotation only.
 	Secret          *string `json:"secret"`
 	SignatureScheme *string `json:"signature_scheme"`
@@ -105,6 +106,7 @@ func (s *Server) validatePatch(req endpointPatch) (schema.EndpointUpdate, *Probl
 	if u.Ordering, u.DeadHead, p = validateOrdering(req.Ordering, req.DeadHead); p != nil {
 		return u, p
 	}
+	u.AutoRecover = req.AutoRecover
 	return u, nil
 }
 

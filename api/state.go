@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/hookstream/hookstream/schema"
 )
@@ -12,9 +13,6 @@ import (
 type TaskQueue interface {
 	Enqueue(ctx context.Context, tasks []schema.Task) error
 }
-
-// replayBatch is how many parked deliveries are queued at a time.
-const replayBatch = 500
 
 type stateResponse struct {
 	endpointJSON
@@ -64,28 +62,12 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request, tenant string,
 	return ep, true
 }
 
-// replayParked queues the endpoint's parked deliveries again, in batches,
-// each batch marked as requeued once the broker has it.
+// replayParked queues the endpoint's parked deliveries again, oldest
+// first, each batch marked as requeued once the broker has it, unless the
+// endpoint is not sendable (disabled, or paused).
 func (s *Server) replayParked(ctx context.Context, ep schema.Endpoint) (int, error) {
-	n := 0
-	var after *schema.Cursor
-	for {
-		tasks, next, err := s.Store.ParkedTasks(ctx, ep.ID, after, replayBatch)
-		if err != nil || len(tasks) == 0 {
-			return n, err
-		}
-		ids := make([]string, len(tasks))
-		for i := range tasks {
-			tasks[i].EndpointVersion = ep.UpdatedAt
-			ids[i] = tasks[i].DeliveryID
-		}
-		if err := s.Tasks.Enqueue(ctx, tasks); err != nil {
-			return n, err
-		}
-		if err := s.Store.MarkRequeued(ctx, ids); err != nil {
-			return n, err
-		}
-		n += len(tasks)
-		after = next
+	if !ep.Sendable(time.Now()) {
+		return 0, nil
 	}
+	return s.Store.ReplayParked(ctx, ep.ID, ep.UpdatedAt, s.Tasks.Enqueue)
 }

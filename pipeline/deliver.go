@@ -240,6 +240,13 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
 		return nil, nil
 	}
+	if route.Paused(time.Now()) {
+		// The receiver asked for a pause: park without spending an
+		// attempt or counting a failure, as for a disabled endpoint; the
+		// task is replayed when the pause ends.
+		d.outcome(task, schema.OutcomeParked, nil, "endpoint paused", nil, emit)
+		return nil, nil
+	}
 	// An ordered endpoint: the gate says whether the task is the head of
 	// its key (docs/ordering.md). Asked before a slot is taken: a blocked
 	// task never holds one.

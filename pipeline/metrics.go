@@ -30,6 +30,8 @@ type Metrics struct {
 	sinkWrite   prometheus.Histogram
 	sinkErrors  prometheus.Counter
 	disabled    prometheus.Counter
+	recovered   prometheus.Counter
+	probes      *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	movedOn     prometheus.Counter
 	lateness    *prometheus.HistogramVec
@@ -123,13 +125,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		filterFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookstream_filter_errors_total", Help: "Payload filter evaluations that failed (a missing field, a wrong type, the cost limit): the event was not delivered to that endpoint.",
 		}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookstream_endpoints_recovered_total", Help: "Disabled endpoints re-enabled by a probe that succeeded.",
+		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookstream_probes_total", Help: "Probes of disabled endpoints by outcome: sent (queued), succeeded, failed, skipped (the endpoint changed before it was sent).",
+		}, []string{"outcome"}),
 	}
 	for _, o := range []schema.Outcome{schema.OutcomeSucceeded, schema.OutcomeRetrying, schema.OutcomeDead, schema.OutcomeParked, schema.OutcomeBlocked} {
 		m.outcomes.WithLabelValues(string(o))
 	}
+	for _, o := range []string{"sent", "succeeded", "failed", "skipped"} {
+		m.probes.WithLabelValues(o)
+	}
 	reg.MustRegister(m.events, m.invalid, m.duplicates, m.tasks, m.bulk, m.forwarded, m.attempts, m.duration, m.outcomes,
-		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.inFlight, m.lateness, m.movedOn,
-		m.orderBlocked, m.orderReleased, m.orderHalted,
+		m.lag, m.dead, m.quarantined, m.sinkBatch, m.sinkWrite, m.sinkErrors, m.disabled, m.recovered, m.probes, m.inFlight,
+		m.lateness, m.movedOn, m.orderBlocked, m.orderReleased, m.orderHalted,
 		m.filteredOut, m.filterFailed)
 	return m
 }
@@ -175,18 +186,36 @@ func (m *Metrics) WatchLane(reg prometheus.Registerer, stage string, l *Lane) {
 	}, l.Limit))
 }
 
-// WatchParked exports hookstream_deliveries_parked, counted every interval
-// until ctx ends.
-func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, count func(context.Context) (int64, error), every time.Duration) {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "hookstream_deliveries_parked", Help: "Deliveries parked until their endpoint is enabled again.",
-	})
-	reg.MustRegister(g)
+// Counter counts something in the store: parked deliveries, paused
+// endpoints.
+type Counter func(context.Context) (int64, error)
+
+// WatchParked exports hookstream_deliveries_parked and
+// hookstream_endpoints_paused, counted every interval until ctx ends.
+func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, parked, paused Counter, every time.Duration) {
+	type watched struct {
+		gauge prometheus.Gauge
+		count Counter
+	}
+	var gauges []watched
+	for _, g := range []struct {
+		name, help string
+		count      Counter
+	}{
+		{"hookstream_deliveries_parked", "Deliveries parked until their endpoint is enabled again, or its pause ends.", parked},
+		{"hookstream_endpoints_paused", "Endpoints their receivers paused (POST /v1/endpoints/{id}/pause), now.", paused},
+	} {
+		gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: g.name, Help: g.help})
+		reg.MustRegister(gauge)
+		gauges = append(gauges, watched{gauge, g.count})
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if n, err := count(ctx); err == nil {
-			g.Set(float64(n))
+		for _, w := range gauges {
+			if n, err := w.count(ctx); err == nil {
+				w.gauge.Set(float64(n))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -34,7 +34,7 @@ func TestOriginCoversTenantTypeAndData(t *testing.T) {
 	origin := NewOrigin([]byte("0123456789abcdef0123456789abcdef"))
 	log := slog.New(slog.DiscardHandler)
 	sink := &Sink{Producer: cl, Topics: topics, Origin: origin, Metrics: NewMetrics(prometheus.NewRegistry()), Log: log}
-	testenv.Must(t, sink.announce(ctx, []schema.DisabledEndpoint{{EndpointID: "ep_1", Tenant: "acme",
+	testenv.Must(t, sink.announce(ctx, []schema.EndpointChange{{EndpointID: "ep_1", Tenant: "acme", State: schema.EndpointDisabled,
 		DisplayURL: "https://example.com/hook", Reason: "410", Failures: 1, At: time.Now(), Cause: "msg_1/3"}}), "announce")
 
 	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topics.Events()),

@@ -18,7 +18,7 @@ import (
 // postgres.DB.WriteAttempts.
 type AttemptStore interface {
 	WriteAttempts(ctx context.Context, batch []schema.Attempt, rule schema.DisableRule,
-		onDisable func(context.Context, []schema.DisabledEndpoint) error) error
+		onChange func(context.Context, []schema.EndpointChange) error) error
 }
 
 // Sink writes attempt outcomes to the store in batches, keeps endpoint
@@ -70,30 +70,51 @@ type disabledData struct {
 	DisabledAt time.Time `json:"disabled_at"`
 }
 
+// recoveredData is the body of a hookstream.endpoint.recovered event.
+type recoveredData struct {
+	EndpointID  string    `json:"endpoint_id"`
+	URL         string    `json:"url"`
+	Probes      int       `json:"probes"`
+	RecoveredAt time.Time `json:"recovered_at"`
+}
+
 // announce publishes the operational events before the store commits the
-// disabling; their ids derive from the attempt that disabled the endpoint,
-// so a batch written again after a crash publishes nothing new (the
-// dispatcher drops the repeated id).
-func (s *Sink) announce(ctx context.Context, disabled []schema.DisabledEndpoint) error {
-	for _, d := range disabled {
-		s.Metrics.disabled.Inc()
-		s.Log.Warn("endpoint disabled", "endpoint_id", d.EndpointID, "tenant", d.Tenant, "reason", d.Reason)
+// changes: hookstream.endpoint.disabled, hookstream.endpoint.recovered.
+// Their ids derive from the attempt that changed the endpoint, so a batch
+// written again after a crash publishes nothing new (the dispatcher drops
+// the repeated id).
+func (s *Sink) announce(ctx context.Context, changes []schema.EndpointChange) error {
+	for _, c := range changes {
+		var (
+			typ  string
+			body any
+		)
+		if c.State == schema.EndpointEnabled {
+			s.Metrics.recovered.Inc()
+			s.Log.Info("endpoint recovered: a probe succeeded", "endpoint_id", c.EndpointID, "tenant", c.Tenant, "probes", c.Probes)
+			typ, body = schema.EndpointRecoveredType, recoveredData{EndpointID: c.EndpointID, URL: c.DisplayURL,
+				Probes: c.Probes, RecoveredAt: c.At.UTC()}
+		} else {
+			s.Metrics.disabled.Inc()
+			s.Log.Warn("endpoint disabled", "endpoint_id", c.EndpointID, "tenant", c.Tenant, "reason", c.Reason)
+			typ, body = schema.EndpointDisabledType, disabledData{EndpointID: c.EndpointID, URL: c.DisplayURL,
+				Reason: c.Reason, Failures: c.Failures, DisabledAt: c.At.UTC()}
+		}
 		if s.Producer == nil {
 			continue
 		}
-		data, err := json.Marshal(disabledData{EndpointID: d.EndpointID, URL: d.DisplayURL, Reason: d.Reason,
-			Failures: d.Failures, DisabledAt: d.At.UTC()})
+		data, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
 		ev := schema.Event{
-			ID: schema.StableID("evt_", schema.EndpointDisabledType, d.EndpointID, d.Cause), Tenant: d.Tenant,
-			Type: schema.EndpointDisabledType, Data: data, CreatedAt: d.At.UTC(),
+			ID: schema.StableID("evt_", typ, c.EndpointID, c.Cause), Tenant: c.Tenant,
+			Type: typ, Data: data, CreatedAt: c.At.UTC(),
 		}
 		r := &kgo.Record{Topic: s.Topics.Events(), Key: []byte(ev.ID), Value: schema.EncodeEvent(ev),
 			Headers: []kgo.RecordHeader{s.Origin.Header(ev)}}
 		if err := s.Producer.ProduceSync(ctx, r).FirstErr(); err != nil {
-			return fmt.Errorf("announce disabled endpoint %s: %w", d.EndpointID, err)
+			return fmt.Errorf("announce %s of endpoint %s: %w", typ, c.EndpointID, err)
 		}
 	}
 	return nil

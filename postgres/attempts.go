@@ -15,10 +15,11 @@ import (
 // attempt number, so a batch written twice after a crash counts once), the
 // state of each delivery after its latest outcome, and the health of each
 // endpoint: its consecutive failures, and whether the rule disables it now.
-// Endpoints it disables are passed to onDisable (when not nil) before the
-// transaction commits; an error from onDisable rolls everything back.
+// Endpoints it disables, or re-enables after a probe, are passed to
+// onChange (when not nil) before the transaction commits; an error from
+// onChange rolls everything back.
 func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule schema.DisableRule,
-	onDisable func(context.Context, []schema.DisabledEndpoint) error) error {
+	onChange func(context.Context, []schema.EndpointChange) error) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -141,11 +142,11 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 				counted = append(counted, a)
 			}
 		}
-		disabled, err := updateHealth(ctx, tx, counted, rule)
-		if err != nil || len(disabled) == 0 || onDisable == nil {
+		changes, err := updateHealth(ctx, tx, counted, rule)
+		if err != nil || len(changes) == 0 || onChange == nil {
 			return err
 		}
-		return onDisable(ctx, disabled)
+		return onChange(ctx, changes)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: write attempts: %w", dataError(err))

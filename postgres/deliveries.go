@@ -83,72 +83,109 @@ func (db *DB) CountParked(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// ParkedTasks returns up to limit parked deliveries of an endpoint after the
-// cursor, oldest first, as the tasks of their next attempt (original
-// delivery ids, the events' data as stored).
-func (db *DB) ParkedTasks(ctx context.Context, endpointID string, after *schema.Cursor, limit int) ([]schema.Task, *schema.Cursor, error) {
-	var afterAt *time.Time
-	var afterID string
-	if after != nil {
-		afterAt, afterID = &after.CreatedAt, after.ID
-	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT d.id, d.attempts, d.created_at, e.tenant, e.id, e.type, e.data::text, e.created_at,
-			COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), e.cloudevent::text
-		FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
-		WHERE d.endpoint_id = $1 AND d.status = 'parked'
-			AND ($2::timestamptz IS NULL OR (d.created_at, d.id) > ($2, $3))
-		ORDER BY d.created_at, d.id
-		LIMIT $4`, endpointID, afterAt, afterID, limit)
-	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
-	}
-	defer rows.Close()
-	var (
-		tasks []schema.Task
-		next  *schema.Cursor
-	)
-	for rows.Next() {
-		var (
-			t    schema.Task
-			made int
-			at   time.Time
-			data string
-			key  string
-			seq  int64
-			ce   *string
-		)
-		if err := rows.Scan(&t.DeliveryID, &made, &at, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
-			&data, &t.Event.CreatedAt, &key, &seq, &ce); err != nil {
-			return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
+// replayBatch is how many parked deliveries ReplayParked queues in one
+// transaction.
+const replayBatch = 500
+
+// ReplayParked queues an endpoint's parked deliveries again, oldest first,
+// and returns how many. Each batch is one transaction: it locks the batch
+// (skipping deliveries another replay holds), hands send the tasks of
+// their next attempts (original delivery ids, the events as stored,
+// version as the endpoint's version), and once send returns nil shows
+// them as retrying, due now. Two replays of one endpoint never queue a
+// delivery twice. If send fails, the batches before it stay queued and
+// the rest parked. send runs inside the transaction, so it must not use
+// this DB.
+func (db *DB) ReplayParked(ctx context.Context, endpointID string, version time.Time,
+	send func(context.Context, []schema.Task) error) (int, error) {
+	total := 0
+	for {
+		n, err := db.replayBatch(ctx, endpointID, version, send)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
 		}
-		if err := setCloudEvent(&t.Event, ce); err != nil {
-			return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
-		}
-		t.V, t.EndpointID, t.Attempt, t.Event.Data = schema.Version, endpointID, made+1, []byte(data)
-		if key != "" && seq > 0 {
-			t.Order = &schema.TaskOrder{Key: key, Seq: seq}
-		}
-		tasks = append(tasks, t)
-		next = &schema.Cursor{CreatedAt: at, ID: t.DeliveryID}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("postgres: parked tasks: %w", err)
-	}
-	return tasks, next, nil
 }
 
-// MarkRequeued moves parked deliveries back to retrying once their tasks
-// are queued again, so that they are not replayed twice. updated_at stays:
-// it orders outcomes by the deliverers' clocks, and the replay's outcome
-// must win whatever this server's clock says.
-func (db *DB) MarkRequeued(ctx context.Context, ids []string) error {
-	_, err := db.pool.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now()
-		WHERE id = ANY($1) AND status = 'parked'`, ids)
+func (db *DB) replayBatch(ctx context.Context, endpointID string, version time.Time,
+	send func(context.Context, []schema.Task) error) (int, error) {
+	var n int
+	limit := replayBatch
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT d.id, d.attempts, e.tenant, e.id, e.type, e.data::text, e.created_at,
+				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), e.cloudevent::text
+			FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+			WHERE d.endpoint_id = $1 AND d.status = 'parked'
+			ORDER BY d.created_at, d.id
+			LIMIT $2
+			FOR UPDATE OF d SKIP LOCKED`, endpointID, limit)
+		if err != nil {
+			return err
+		}
+		var (
+			tasks []schema.Task
+			ids   []string
+		)
+		for rows.Next() {
+			var (
+				t    = schema.Task{V: schema.Version, EndpointID: endpointID, EndpointVersion: version}
+				made int
+				data string
+				key  string
+				seq  int64
+				ce   *string
+			)
+			if err := rows.Scan(&t.DeliveryID, &made, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
+				&data, &t.Event.CreatedAt, &key, &seq, &ce); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := setCloudEvent(&t.Event, ce); err != nil {
+				rows.Close()
+				return err
+			}
+			t.Attempt, t.Event.Data = made+1, []byte(data)
+			if key != "" && seq > 0 {
+				t.Order = &schema.TaskOrder{Key: key, Seq: seq}
+			}
+			tasks = append(tasks, t)
+			ids = append(ids, t.DeliveryID)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(tasks) == 0 {
+			return err
+		}
+		if err := send(ctx, tasks); err != nil {
+			return err
+		}
+		// updated_at stays: it orders outcomes by the deliverers' clocks,
+		// and the replay's outcome must win whatever this server's clock
+		// says.
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'retrying', next_attempt_at = now()
+			WHERE id = ANY($1)`, ids); err != nil {
+			return err
+		}
+		n = len(tasks)
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("postgres: mark requeued: %w", err)
+		return 0, fmt.Errorf("postgres: replay parked: %w", dataError(err))
 	}
-	return nil
+	return n, nil
+}
+
+// StrandedEndpoints returns up to limit endpoints that are enabled and not
+// paused but still have parked deliveries: those whose pause just ended,
+// that a probe just re-enabled, or whose deliverer parked a task while its
+// copy of the endpoint was older than a change that made it sendable.
+func (db *DB) StrandedEndpoints(ctx context.Context, limit int) ([]schema.Endpoint, error) {
+	return db.queryEndpoints(ctx, false, `SELECT `+endpointColumns+` FROM endpoints ep
+		WHERE ep.state = 'enabled' AND (ep.paused_at IS NULL OR ep.paused_until <= now())
+			AND EXISTS (SELECT 1 FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
+				WHERE d.endpoint_id = ep.id AND d.status = 'parked')
+		ORDER BY ep.id LIMIT $1`, limit)
 }
 
 // RetryDelivery sends a tenant's delivery again: under a lock on its row, it

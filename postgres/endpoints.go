@@ -53,13 +53,13 @@ func (db *DB) CreateEndpoint(ctx context.Context, e schema.NewEndpoint) (schema.
 		row := tx.QueryRow(ctx, `
 			INSERT INTO endpoints (id, tenant, url_enc, url_display, description, event_types,
 				headers_enc, secret_enc, timeout_ms, relay_url, listener_seen_at,
-				public_key, payload_format, filter, ordering, dead_head)
+				public_key, payload_format, filter, ordering, dead_head, auto_recover)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULLIF($10, ''), CASE WHEN $10 = '' THEN NULL ELSE now() END,
-				NULLIF($11, ''), $12, $13, COALESCE(NULLIF($14, ''), 'none'), COALESCE(NULLIF($15, ''), 'skip'))
+				NULLIF($11, ''), $12, $13, COALESCE(NULLIF($14, ''), 'none'), COALESCE(NULLIF($15, ''), 'skip'), $16)
 			RETURNING `+endpointColumns,
 			e.ID, e.Tenant, db.box.Seal([]byte(e.URL), e.ID+"/url"), e.DisplayURL, e.Description,
 			e.EventTypes, headers, db.box.Seal([]byte(e.Secret), e.ID+"/secret"), e.Timeout.Milliseconds(), e.RelayURL,
-			e.PublicKey, payloadFormat(e.PayloadFormat), e.Filter, e.Ordering, e.DeadHead)
+			e.PublicKey, payloadFormat(e.PayloadFormat), e.Filter, e.Ordering, e.DeadHead, e.AutoRecover)
 		var err error
 		ep, err = db.scanEndpoint(row, false)
 		return err
@@ -180,7 +180,8 @@ const endpointColumns = `id, tenant, url_enc, url_display, description, event_ty
 	secret_enc, prev_secret_enc, prev_secret_until, timeout_ms, state,
 	COALESCE(disabled_reason, ''), disabled_at, created_at, updated_at, COALESCE(relay_url, ''),
 	COALESCE(public_key, ''), COALESCE(prev_public_key, ''), payload_format, filter,
-	ordering, dead_head`
+	ordering, dead_head,
+	COALESCE(disabled_cause, ''), paused_at, paused_until, auto_recover, probe_at, probes`
 
 // payloadFormat stores "" as the default format.
 func payloadFormat(f string) string {
@@ -196,12 +197,15 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 		urlEnc, headersEnc       []byte
 		secretEnc, prevSecretEnc []byte
 		prevUntil, disabledAt    *time.Time
+		pausedAt, pausedUntil    *time.Time
+		probeAt                  *time.Time
 		timeoutMS                int64
 	)
 	err := row.Scan(&ep.ID, &ep.Tenant, &urlEnc, &ep.DisplayURL, &ep.Description, &ep.EventTypes,
 		&headersEnc, &secretEnc, &prevSecretEnc, &prevUntil, &timeoutMS, &ep.State,
 		&ep.DisabledReason, &disabledAt, &ep.CreatedAt, &ep.UpdatedAt, &ep.RelayURL,
-		&ep.PublicKey, &ep.PreviousPublicKey, &ep.PayloadFormat, &ep.Filter, &ep.Ordering, &ep.DeadHead)
+		&ep.PublicKey, &ep.PreviousPublicKey, &ep.PayloadFormat, &ep.Filter, &ep.Ordering, &ep.DeadHead,
+		&ep.DisabledCause, &pausedAt, &pausedUntil, &ep.AutoRecover, &probeAt, &ep.Probes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ep, schema.ErrNotFound
 	}
@@ -209,8 +213,13 @@ func (db *DB) scanEndpoint(row pgx.Row, open bool) (schema.Endpoint, error) {
 		return ep, err
 	}
 	ep.Timeout = time.Duration(timeoutMS) * time.Millisecond
-	if disabledAt != nil {
-		ep.DisabledAt = *disabledAt
+	for _, t := range []struct {
+		from *time.Time
+		to   *time.Time
+	}{{disabledAt, &ep.DisabledAt}, {pausedAt, &ep.PausedAt}, {pausedUntil, &ep.PausedUntil}, {probeAt, &ep.NextProbeAt}} {
+		if t.from != nil {
+			*t.to = *t.from
+		}
 	}
 	if prevSecretEnc != nil && prevUntil != nil && time.Now().Before(*prevUntil) {
 		ep.SecretsUntil = *prevUntil
@@ -314,10 +323,11 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 			filter = COALESCE($11, filter),
 			ordering = COALESCE($12, ordering),
 			dead_head = COALESCE($13, dead_head),
+			auto_recover = COALESCE($14, auto_recover),
 			updated_at = clock_timestamp()
 		WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns,
 			tenant, id, urlEnc, u.DisplayURL, u.Description, u.EventTypes, u.Headers != nil, headersEnc, timeoutMS,
-			u.PayloadFormat, u.Filter, u.Ordering, u.DeadHead)
+			u.PayloadFormat, u.Filter, u.Ordering, u.DeadHead, u.AutoRecover)
 		var err error
 		ep, err = db.scanEndpoint(row, false)
 		return err
@@ -381,17 +391,19 @@ func (db *DB) RotateSecret(ctx context.Context, tenant, id, secret, publicKey st
 }
 
 // SetEndpointState enables or disables a tenant's endpoint by hand. Enabling
-// clears the failure count and the disabled reason; disabling records the
-// reason. It bumps updated_at, which tells every instance.
+// clears the failure count, the disabled reason and the probes; disabling
+// records the reason, with "manual" as its cause, which no probe undoes. It
+// bumps updated_at, which tells every instance.
 func (db *DB) SetEndpointState(ctx context.Context, tenant, id string, enabled bool, reason string) (schema.Endpoint, error) {
 	var row pgx.Row
 	if enabled {
 		row = db.pool.QueryRow(ctx, `UPDATE endpoints SET state = 'enabled', consecutive_failures = 0,
-			failing_since = NULL, disabled_reason = NULL, disabled_at = NULL, updated_at = clock_timestamp()
+			failing_since = NULL, disabled_reason = NULL, disabled_at = NULL, disabled_cause = NULL,
+			probe_at = NULL, probes = 0, updated_at = clock_timestamp()
 			WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns, tenant, id)
 	} else {
 		row = db.pool.QueryRow(ctx, `UPDATE endpoints SET state = 'disabled', disabled_reason = $3,
-			disabled_at = clock_timestamp(), updated_at = clock_timestamp()
+			disabled_at = clock_timestamp(), disabled_cause = 'manual', probe_at = NULL, updated_at = clock_timestamp()
 			WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns, tenant, id, reason)
 	}
 	ep, err := db.scanEndpoint(row, false)
@@ -399,4 +411,62 @@ func (db *DB) SetEndpointState(ctx context.Context, tenant, id string, enabled b
 		return ep, fmt.Errorf("postgres: set endpoint state: %w", err)
 	}
 	return ep, nil
+}
+
+// PauseEndpoint pauses a tenant's endpoint until until (zero: until it is
+// resumed). Pausing a paused endpoint moves the end of its pause and keeps
+// its start. It bumps updated_at, which tells every instance.
+func (db *DB) PauseEndpoint(ctx context.Context, tenant, id string, until time.Time) (schema.Endpoint, error) {
+	var end *time.Time
+	if !until.IsZero() {
+		end = &until
+	}
+	row := db.pool.QueryRow(ctx, `UPDATE endpoints SET
+			paused_at = CASE WHEN paused_at IS NOT NULL AND (paused_until IS NULL OR paused_until > clock_timestamp())
+				THEN paused_at ELSE clock_timestamp() END,
+			paused_until = $3, updated_at = clock_timestamp()
+		WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns, tenant, id, end)
+	ep, err := db.scanEndpoint(row, false)
+	err = wrapErr("pause endpoint", err)
+	return ep, err
+}
+
+// ResumeEndpoint ends a tenant's endpoint's pause, if it has one, and
+// bumps updated_at, which tells every instance.
+func (db *DB) ResumeEndpoint(ctx context.Context, tenant, id string) (schema.Endpoint, error) {
+	row := db.pool.QueryRow(ctx, `UPDATE endpoints SET paused_at = NULL, paused_until = NULL,
+			updated_at = CASE WHEN paused_at IS NULL THEN updated_at ELSE clock_timestamp() END
+		WHERE tenant = $1 AND id = $2 RETURNING `+endpointColumns, tenant, id)
+	ep, err := db.scanEndpoint(row, false)
+	err = wrapErr("resume endpoint", err)
+	return ep, err
+}
+
+// EndPauses ends the pauses whose time is up (paused_until passed) and
+// returns the ids of their endpoints. Deliverers stop parking at
+// paused_until by themselves; this tidies the rows and tells every
+// instance.
+func (db *DB) EndPauses(ctx context.Context) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `UPDATE endpoints SET paused_at = NULL, paused_until = NULL,
+			updated_at = clock_timestamp()
+		WHERE paused_at IS NOT NULL AND paused_until <= now() RETURNING id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: end pauses: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: end pauses: %w", err)
+	}
+	return ids, nil
+}
+
+// CountPaused returns how many endpoints are paused now.
+func (db *DB) CountPaused(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM endpoints
+		WHERE paused_at IS NOT NULL AND (paused_until IS NULL OR paused_until > now())`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count paused: %w", err)
+	}
+	return n, nil
 }

@@ -57,10 +57,22 @@ type Endpoint struct {
 	DisabledAt     time.Time
 	// Ordering is OrderingNone or OrderingKey; DeadHead is DeadHeadSkip or
 	// DeadHeadHalt.
-	Ordering  string
-	DeadHead  string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Ordering string
+	DeadHead string
+	// DisabledCause says who disabled the endpoint (DisabledByFailures,
+	// DisabledByGone, DisabledByHand); "" while it is enabled.
+	DisabledCause string
+	// PausedAt is set while the receiver's pause lasts; PausedUntil is
+	// when it ends by itself (zero: only on resume). See Paused.
+	PausedAt, PausedUntil time.Time
+	// AutoRecover lets probes re-enable the endpoint once the failure
+	// rule disabled it (see Probed). NextProbeAt is when the next probe is
+	// due, Probes how many were sent since it was disabled.
+	AutoRecover bool
+	NextProbeAt time.Time
+	Probes      int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 	// RelayURL is set on the listeners of `hookstream listen` only: the
 	// API instance holding the listener's stream, where its attempts go
 	// instead of URL.
@@ -74,25 +86,58 @@ func (e *Endpoint) Listener() bool { return e.RelayURL != "" }
 // Ordered reports whether the endpoint asks for ordered delivery per key.
 func (e *Endpoint) Ordered() bool { return e.Ordering == OrderingKey }
 
-// Enabled reports whether tasks for the endpoint are sent (true) or parked.
+// Enabled reports whether the endpoint is enabled; see Sendable.
 func (e *Endpoint) Enabled() bool { return e.State == EndpointEnabled }
 
-// DisabledEndpoint reports an endpoint the sink just disabled.
-type DisabledEndpoint struct {
+// Paused reports whether the receiver's pause holds at now.
+func (e *Endpoint) Paused(now time.Time) bool {
+	return !e.PausedAt.IsZero() && (e.PausedUntil.IsZero() || now.Before(e.PausedUntil))
+}
+
+// Sendable reports whether tasks for the endpoint are sent at now (true) or
+// parked: it is enabled and not paused.
+func (e *Endpoint) Sendable(now time.Time) bool { return e.Enabled() && !e.Paused(now) }
+
+// Probed reports whether the endpoint waits for a probe to re-enable it:
+// disabled by the failure rule, with automatic recovery on. Endpoints
+// disabled by hand or by 410 Gone never are.
+func (e *Endpoint) Probed() bool {
+	return e.State == EndpointDisabled && e.DisabledCause == DisabledByFailures && e.AutoRecover
+}
+
+// Causes of a disabled endpoint (Endpoint.DisabledCause).
+const (
+	DisabledByFailures = "failures" // the failure rule (DisableRule)
+	DisabledByGone     = "gone"     // the endpoint answered 410 Gone
+	DisabledByHand     = "manual"   // a person, through the API
+)
+
+// EndpointChange reports an endpoint the sink just disabled (State
+// disabled: the failure rule or a 410 Gone) or re-enabled (State enabled:
+// a probe succeeded).
+type EndpointChange struct {
 	EndpointID string
 	Tenant     string
 	DisplayURL string
-	Reason     string
-	Failures   int
-	At         time.Time
+	State      string
+	// Reason is why it was disabled; "" when it was re-enabled.
+	Reason   string
+	Failures int
+	// Probes is how many probes were sent while it was disabled, the one
+	// that re-enabled it included.
+	Probes int
+	At     time.Time
 	// Cause names the attempt that tipped the endpoint over: delivery id
 	// and attempt number. It makes the operational event's id stable.
 	Cause string
 }
 
-// EndpointDisabledType is the operational event published when an endpoint
-// is disabled.
-const EndpointDisabledType = ReservedTypePrefix + "endpoint.disabled"
+// Operational events published when an endpoint is disabled, and when a
+// probe re-enables it.
+const (
+	EndpointDisabledType  = ReservedTypePrefix + "endpoint.disabled"
+	EndpointRecoveredType = ReservedTypePrefix + "endpoint.recovered"
+)
 
 // NewEndpoint is what creating an endpoint stores. URL and Secret are
 // sealed; DisplayURL is what the API shows.
@@ -110,6 +155,9 @@ type NewEndpoint struct {
 	PayloadFormat string
 	Filter        string
 	Timeout       time.Duration
+	// AutoRecover lets probes re-enable the endpoint once the failure
+	// rule disabled it.
+	AutoRecover bool
 	// MaxPerTenant is the most endpoints the tenant may have (0: no
 	// limit): creating one more fails with ErrLimitReached.
 	MaxPerTenant int
@@ -133,6 +181,7 @@ type EndpointUpdate struct {
 	Filter        *string
 	Ordering      *string
 	DeadHead      *string
+	AutoRecover   *bool
 }
 
 // Payload formats of an endpoint (see package delivery's Encode).

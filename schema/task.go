@@ -42,7 +42,12 @@ type Task struct {
 	// Order is set on the tasks the dispatcher makes for an endpoint that
 	// asks for ordered delivery: the key and the delivery's number in it.
 	Order *TaskOrder `json:"order,omitempty"`
-	Event Event      `json:"event"`
+	// Probe asks for the attempt even though the endpoint is disabled: a
+	// probe of an endpoint the failure rule disabled (see
+	// Endpoint.Probed). Its failure is not retried: the delivery parks
+	// again until the next probe.
+	Probe bool  `json:"probe,omitempty"`
+	Event Event `json:"event"`
 }
 
 // TaskOrder places a delivery in its key's order (see docs/ordering.md).
@@ -120,7 +125,11 @@ type Attempt struct {
 	ResponseBase64 bool   `json:"response_body_base64,omitempty"`
 	Truncated      bool   `json:"response_truncated,omitempty"`
 	// Sent is false when no request was made (a parked task).
-	Sent          bool       `json:"sent"`
+	Sent bool `json:"sent"`
+	// Probe marks the attempt of a probe of a disabled endpoint (see
+	// Task.Probe): the failure rule re-enables the endpoint when it
+	// succeeds.
+	Probe         bool       `json:"probe,omitempty"`
 	At            time.Time  `json:"at"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	// OrderingKey and Seq place the delivery in its key's order, on an

@@ -115,6 +115,35 @@ func TestCLIEndpointLifecycle(t *testing.T) {
 	if got.State != "enabled" || got.Replayed == nil {
 		t.Errorf("after enable: %+v", got)
 	}
+	got = endpointAnswer{}
+	s.okJSON(&got, "endpoints", "pause", ep.ID, "--for", "1h")
+	if !got.Paused || got.PausedUntil == nil || time.Until(*got.PausedUntil) < 50*time.Minute {
+		t.Errorf("after pause --for 1h: %+v", got)
+	}
+	if out := s.ok("endpoints", "get", ep.ID); !strings.Contains(out, "paused:") || !strings.Contains(out, "until 2") {
+		t.Errorf("get does not show the pause and its end:\n%s", out)
+	}
+	if out := s.ok("endpoints", "list"); !strings.Contains(out, "enabled,paused") {
+		t.Errorf("list does not show the pause:\n%s", out)
+	}
+	for _, bad := range [][]string{{"--until", "tomorrow"}, {"--for", "-1h"}, {"--for", "1h", "--until", "2026-12-02T06:00:00Z"}} {
+		if r := s.hs(append([]string{"endpoints", "pause", ep.ID}, bad...)...); r.code != 2 {
+			t.Errorf("pause %v: exit %d, want 2 (usage)", bad, r.code)
+		}
+	}
+	if r := s.hs("endpoints", "pause", ep.ID, "--until", "2020-01-01T00:00:00Z"); r.code == 0 || !strings.Contains(r.stderr, "until") {
+		t.Errorf("pause --until in the past: exit %d, stderr %q; want the API's refusal naming until", r.code, r.stderr)
+	}
+	got = endpointAnswer{}
+	s.okJSON(&got, "endpoints", "resume", ep.ID)
+	if got.Paused || got.Replayed == nil {
+		t.Errorf("after resume: %+v", got)
+	}
+	got = endpointAnswer{}
+	s.okJSON(&got, "endpoints", "update", ep.ID, "--auto-recover=false")
+	if got.AutoRecover == nil || *got.AutoRecover {
+		t.Errorf("after update --auto-recover=false: %+v", got)
+	}
 	s.okJSON(&got, "endpoints", "rotate-secret", ep.ID, "--overlap", "1h")
 	if got.Secret == "" || got.Secret == ep.Secret || got.PreviousSecretUntil == nil {
 		t.Errorf("rotation: %+v", got)

@@ -25,6 +25,12 @@ type endpointAnswer struct {
 	DeadHead            string     `json:"dead_head"`
 	DisabledReason      string     `json:"disabled_reason"`
 	DisabledAt          *time.Time `json:"disabled_at"`
+	DisabledCause       string     `json:"disabled_cause"`
+	Paused              bool       `json:"paused"`
+	PausedUntil         *time.Time `json:"paused_until"`
+	AutoRecover         *bool      `json:"auto_recover"`
+	NextProbeAt         *time.Time `json:"next_probe_at"`
+	Probes              int        `json:"probes"`
 	CreatedAt           time.Time  `json:"created_at"`
 	UpdatedAt           time.Time  `json:"updated_at"`
 	PreviousSecretUntil *time.Time `json:"previous_secret_until"`
@@ -73,6 +79,7 @@ type endpointFlags struct {
 	events, headers          []string
 	timeout                  time.Duration
 	clearHeaders             bool
+	autoRecover              bool
 }
 
 // body returns the request body of the flags that were set.
@@ -103,6 +110,9 @@ func (f *endpointFlags) body(cmd *cobra.Command) (map[string]any, error) {
 		}
 		b["timeout_ms"] = f.timeout.Milliseconds()
 	}
+	if set("auto-recover") {
+		b["auto_recover"] = f.autoRecover
+	}
 	if set("header") || f.clearHeaders {
 		h := map[string]string{}
 		for _, kv := range f.headers {
@@ -126,6 +136,7 @@ func (f *endpointFlags) add(cmd *cobra.Command, update bool) {
 	fl.DurationVar(&f.timeout, "timeout", 0, "request timeout (default: the server's)")
 	fl.StringVar(&f.ordering, "ordering", "", "key: deliver in order per ordering key; none: no order (docs/ordering.md)")
 	fl.StringVar(&f.deadHead, "dead-head", "", "of an ordered endpoint, when a key's earliest delivery is given up: skip it, or halt the key")
+	fl.BoolVar(&f.autoRecover, "auto-recover", true, "let probes re-enable the endpoint once failures disabled it (--auto-recover=false: only a person)")
 	if update {
 		fl.BoolVar(&f.clearHeaders, "clear-headers", false, "remove every custom header (with --header: replace them)")
 	} else {
@@ -149,7 +160,11 @@ func (c *cli) endpointsCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return showPage(c, cmd, "/v1/endpoints", lf.query(), []string{"ID", "STATE", "URL", "EVENTS", "CREATED"},
 				func(e endpointAnswer) []string {
-					return []string{e.ID, e.State, e.URL, strings.Join(e.EventTypes, ","), when(&e.CreatedAt)}
+					st := e.State
+					if e.Paused {
+						st += ",paused"
+					}
+					return []string{e.ID, st, e.URL, strings.Join(e.EventTypes, ","), when(&e.CreatedAt)}
 				})
 		},
 	}
@@ -194,7 +209,7 @@ func (c *cli) endpointsCmd() *cobra.Command {
 				return err
 			}
 			if len(body) == 0 {
-				return usageError{fmt.Errorf("nothing to update: give at least one of --url, --events, --description, --header, --clear-headers, --timeout, --ordering, --dead-head")}
+				return usageError{fmt.Errorf("nothing to update: give at least one of --url, --events, --description, --header, --clear-headers, --timeout, --ordering, --dead-head, --auto-recover")}
 			}
 			return c.endpointCall(cmd, http.MethodPatch, "/v1/endpoints/"+seg(args[0]), body)
 		},
@@ -211,6 +226,42 @@ func (c *cli) endpointsCmd() *cobra.Command {
 			},
 		}
 	}
+
+	var (
+		until    string
+		pauseFor time.Duration
+	)
+	pause := &cobra.Command{
+		Use:   "pause ENDPOINT_ID [--until TIME | --for DURATION]",
+		Short: "Pause an endpoint: its deliveries park, without spending attempts, until it is resumed",
+		Long: `Pause an endpoint, for the receiver's maintenance: its deliveries park without
+a request, an attempt spent or a failure counted. With --until (RFC 3339) or
+--for (a duration from now) the pause ends by itself, at most 30 days ahead;
+without either it lasts until "endpoints resume". Either way, what parked is
+then replayed, oldest first. Pausing a paused endpoint moves its end.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{}
+			switch set := cmd.Flags().Changed; {
+			case set("until") && set("for"):
+				return usageError{fmt.Errorf("give --until or --for, not both")}
+			case set("until"):
+				t, err := time.Parse(time.RFC3339Nano, until)
+				if err != nil {
+					return usageError{fmt.Errorf("--until %q: want an RFC 3339 time, such as 2026-12-02T06:00:00Z", until)}
+				}
+				body["until"] = t.UTC().Format(time.RFC3339Nano)
+			case set("for"):
+				if pauseFor <= 0 {
+					return usageError{fmt.Errorf("--for %v: want a positive duration, such as 2h", pauseFor)}
+				}
+				body["until"] = time.Now().Add(pauseFor).UTC().Format(time.RFC3339Nano)
+			}
+			return c.endpointCall(cmd, http.MethodPost, "/v1/endpoints/"+seg(args[0])+"/pause", body)
+		},
+	}
+	pause.Flags().StringVar(&until, "until", "", "when the pause ends, RFC 3339 (default: when resumed)")
+	pause.Flags().DurationVar(&pauseFor, "for", 0, "how long the pause lasts, from now (such as 2h)")
 
 	var overlap time.Duration
 	var newSecret string
@@ -274,6 +325,7 @@ delivery, longest halted first. Retry the head (hookstream retry) or skip it
 	cmd.AddCommand(list, create, get, update, halted,
 		state("enable", "Enable an endpoint and replay its parked deliveries"),
 		state("disable", "Disable an endpoint: its deliveries are parked until it is enabled"),
+		pause, state("resume", "End an endpoint's pause and replay its parked deliveries"),
 		rotate, del)
 	return cmd
 }
@@ -301,8 +353,22 @@ func (c *cli) showEndpoint(e endpointAnswer) error {
 	if e.TimeoutMS > 0 {
 		timeout = (time.Duration(e.TimeoutMS) * time.Millisecond).String()
 	}
+	paused, recovery := "", ""
+	if e.Paused {
+		paused = "until resumed"
+		if e.PausedUntil != nil {
+			paused = "until " + when(e.PausedUntil)
+		}
+	}
+	switch {
+	case e.NextProbeAt != nil:
+		recovery = "probe " + strconv.Itoa(e.Probes+1) + " at " + when(e.NextProbeAt)
+	case e.AutoRecover != nil && !*e.AutoRecover:
+		recovery = "off (only a person enables it)"
+	}
 	if err := c.fields("id", e.ID, "tenant", e.Tenant, "url", e.URL, "state", e.State,
-		"disabled", strings.TrimSpace(e.DisabledReason+" "+when(e.DisabledAt)),
+		"disabled", strings.TrimSpace(e.DisabledReason+" "+when(e.DisabledAt)), "paused", paused,
+		"recovery", recovery,
 		"events", strings.Join(e.EventTypes, ", "), "description", e.Description,
 		"headers", strings.Join(e.HeaderNames, ", "), "timeout", timeout, "ordering", orderingText(e),
 		"created", when(&e.CreatedAt), "updated", when(&e.UpdatedAt),

@@ -99,9 +99,12 @@ func (p *process) serveHTTP() (string, error) {
 			Log: p.log.With("component", "listen")}
 		srv.Feed, srv.Listeners, srv.RelayURL = p.db, hub, relayURL(p.cfg.RelayURL, ln.Addr())
 		p.start("listeners", func(ctx context.Context) error { hub.Run(ctx); return nil })
-		handler = srv.Handler()
 		handler = p.withConsole(srv)
 		p.start("jobs", jobs.Run)
+		// Ends pauses whose time is up, and replays what endpoints that
+		// can be sent to again still have parked.
+		resumer := &pipeline.Resumer{Store: p.db, Tasks: tasks, Changed: srv.EndpointChanged, Log: p.log.With("component", "resume")}
+		p.start("resume", resumer.Run)
 		p.startRetention()
 	} else {
 		mux := http.NewServeMux()

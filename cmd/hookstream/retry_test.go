@@ -231,8 +231,14 @@ func retryAfter(h http.Handler, v string) http.Handler {
 }
 
 type endpointView struct {
-	State          string `json:"state"`
-	DisabledReason string `json:"disabled_reason"`
+	State          string     `json:"state"`
+	DisabledReason string     `json:"disabled_reason"`
+	DisabledCause  string     `json:"disabled_cause"`
+	Paused         bool       `json:"paused"`
+	PausedUntil    *time.Time `json:"paused_until"`
+	NextProbeAt    *time.Time `json:"next_probe_at"`
+	Probes         int        `json:"probes"`
+	Replayed       int        `json:"replayed"`
 }
 
 func (s *system) endpointState(id string) endpointView {

@@ -370,7 +370,7 @@ func (p *process) startRoles() (listening, error) {
 			return consumer.RunSink(ctx, c, idx.Store)
 		})
 		p.start("parked", func(ctx context.Context) error {
-			p.metrics.WatchParked(ctx, p.reg, p.db.CountParked, time.Minute)
+			p.metrics.WatchParked(ctx, p.reg, p.db.CountParked, p.db.CountPaused, time.Minute)
 			return nil
 		})
 		p.start("ordering", func(ctx context.Context) error {

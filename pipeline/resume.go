@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/hookstream/hookstream/schema"
+)
+
+// ResumeStore is what the Resumer reads and writes (see postgres.DB).
+type ResumeStore interface {
+	EndPauses(ctx context.Context) ([]string, error)
+	StrandedEndpoints(ctx context.Context, limit int) ([]schema.Endpoint, error)
+	ReplayParked(ctx context.Context, endpointID string, version time.Time,
+		send func(context.Context, []schema.Task) error) (int, error)
+}
+
+// strandedBatch is how many endpoints one sweep replays at most.
+const strandedBatch = 100
+
+// Resumer ends the pauses whose time is up and replays the parked
+// deliveries of every endpoint that can be sent to again: a pause ended,
+// a probe re-enabled it, or a deliverer parked a task on an older copy of
+// the endpoint than the change that made it sendable. Replays skip what
+// another replay holds, so several instances may run one each. Set its
+// fields, then call Run.
+type Resumer struct {
+	Store ResumeStore
+	Tasks TaskQueue
+	// Poll is how often Run sweeps (default 5s).
+	Poll time.Duration
+	// Changed, when set, is told of each endpoint whose pause ended, so
+	// that an in-process endpoint table knows at once.
+	Changed func(ctx context.Context, id string)
+	Log     *slog.Logger
+}
+
+// Run sweeps every Poll until ctx ends.
+func (r *Resumer) Run(ctx context.Context) error {
+	if r.Poll == 0 {
+		r.Poll = 5 * time.Second
+	}
+	if r.Log == nil {
+		r.Log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(r.Poll)
+	defer t.Stop()
+	for {
+		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+			r.Log.Warn("resuming endpoints failed; trying again at the next sweep", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep ends the pauses whose time is up, then replays the parked
+// deliveries of up to strandedBatch endpoints that are enabled and not
+// paused, oldest first. It returns the first error; endpoints after a
+// failed replay are still tried.
+func (r *Resumer) Sweep(ctx context.Context) error {
+	ended, err := r.Store.EndPauses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ended {
+		r.Log.Info("endpoint pause ended", "endpoint_id", id)
+		if r.Changed != nil {
+			r.Changed(ctx, id)
+		}
+	}
+	eps, err := r.Store.StrandedEndpoints(ctx, strandedBatch)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, ep := range eps {
+		n, err := r.Store.ReplayParked(ctx, ep.ID, ep.UpdatedAt, func(ctx context.Context, tasks []schema.Task) error {
+			ctx, cancel := context.WithTimeout(ctx, recoverQueueTimeout)
+			defer cancel()
+			return r.Tasks.Enqueue(ctx, tasks)
+		})
+		if n > 0 {
+			r.Log.Info("parked deliveries replayed", "endpoint_id", ep.ID, "replayed", n)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
