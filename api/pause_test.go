@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +143,10 @@ func TestPauseRejects(t *testing.T) {
 		{"null", `{"until":null}`, "until", 400},
 		{"unknown field", `{"for":"1h"}`, "for", 400},
 		{"not an object", `["2026-12-02T06:00:00Z"]`, "", 400},
+		{"invalid UTF-8", "{\"until\":\"2026-12-02T06:00:00Z\xff\"}", "until", 400},
+		{"year 10000", `{"until":"10000-01-01T00:00:00Z"}`, "until", 400},
+		{"5,000-deep", strings.Repeat("[", 5000) + strings.Repeat("]", 5000), "", 400},
+		{"over the body limit", `{"until":"` + strings.Repeat("9", 70000) + `"}`, "", 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assertProblem(t, call(t, "POST", base+"/v1/endpoints/"+ep.ID+"/pause", tc.body), tc.status, tc.field)

@@ -147,6 +147,9 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, sc scope
 	done(w, r, sc.Base+path("/endpoints/", id), "updated")
 }
 
+// pauseFor are the choices of the pause form ("": until resumed).
+var pauseFor = map[string]time.Duration{"1h": time.Hour, "6h": 6 * time.Hour, "24h": 24 * time.Hour}
+
 // recoverSince are the choices of the recover form.
 var recoverSince = map[string]time.Duration{"1h": time.Hour, "6h": 6 * time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}
 
@@ -154,12 +157,29 @@ func (s *Server) endpointAction(w http.ResponseWriter, r *http.Request, sc scope
 	ctx, id := r.Context(), r.PathValue("id")
 	page := sc.Base + path("/endpoints/", id)
 	switch action := r.PathValue("action"); action {
-	case "enable", "disable":
+	case "enable", "disable", "resume":
 		if e := s.call(ctx, sc.Tenant, http.MethodPost, path("/v1/endpoints/", id, "/"+action), nil, nil); e != nil {
 			s.failed(w, r, sc, "Changing the endpoint's state", e)
 			return
 		}
 		done(w, r, page, action+"d")
+	case "pause":
+		body := map[string]any{}
+		switch v := r.PostForm.Get("for"); v {
+		case "":
+		default:
+			d, ok := pauseFor[v]
+			if !ok {
+				s.fail(w, r, sc, http.StatusBadRequest, "Choose how long to pause.")
+				return
+			}
+			body["until"] = s.Now().Add(d).UTC().Format(time.RFC3339)
+		}
+		if e := s.call(ctx, sc.Tenant, http.MethodPost, path("/v1/endpoints/", id, "/pause"), body, nil); e != nil {
+			s.failed(w, r, sc, "Pausing the endpoint", e)
+			return
+		}
+		done(w, r, page, "paused")
 	case "rotate":
 		var ep endpointJSON
 		if e := s.call(ctx, sc.Tenant, http.MethodPost, path("/v1/endpoints/", id, "/rotate-secret"), map[string]any{}, &ep); e != nil {

@@ -40,10 +40,12 @@ func (s *Server) tenantsPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	s.render(w, r, sc, "tenants", http.StatusOK, "Tenants", d)
 }
 
-// endpointRow is an endpoint with its health.
+// endpointRow is an endpoint with its health, and whether its receiver's
+// pause holds now.
 type endpointRow struct {
 	schema.Endpoint
-	Health schema.EndpointStats
+	Health    schema.EndpointStats
+	PausedNow bool
 }
 
 type endpointsData struct {
@@ -93,7 +95,7 @@ func (s *Server) withHealth(r *http.Request, tenant string, eps []schema.Endpoin
 	}
 	rows := make([]endpointRow, len(eps))
 	for i, e := range eps {
-		rows[i] = endpointRow{Endpoint: e, Health: health[e.ID]}
+		rows[i] = endpointRow{Endpoint: e, Health: health[e.ID], PausedNow: e.Paused(s.Now())}
 	}
 	return rows, nil
 }

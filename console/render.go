@@ -54,6 +54,8 @@ var notices = map[string]string{
 	"skipped":  "Skipped: the next delivery of its ordering key goes on.",
 	"enabled":  "Endpoint enabled: its parked deliveries are sent again.",
 	"disabled": "Endpoint disabled: its deliveries are parked until it is enabled.",
+	"paused":   "Endpoint paused: its deliveries park, without spending attempts, until the pause ends.",
+	"resumed":  "Endpoint resumed: its parked deliveries are sent again.",
 	"updated":  "Endpoint saved.",
 	"deleted":  "Endpoint deleted.",
 	"sent":     "Test event published: its deliveries appear below.",

@@ -236,7 +236,16 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		// A task naming another tenant's endpoint: never sent.
 		return nil, consumer.Poison(fmt.Errorf("task: endpoint %s belongs to another tenant than event %s", task.EndpointID, task.Event.ID))
 	}
-	if !route.Enabled() {
+	// A probe is sent although its endpoint is disabled, if the endpoint
+	// still waits for one; to an endpoint enabled meanwhile it is an
+	// ordinary task.
+	probe := task.Probe && !route.Enabled()
+	if probe && (!route.Probed() || route.Paused(time.Now())) {
+		d.Metrics.probes.WithLabelValues("skipped").Inc()
+		probe = false
+	}
+	task.Probe = probe
+	if !route.Enabled() && !probe {
 		d.outcome(task, schema.OutcomeParked, nil, "endpoint disabled", nil, emit)
 		return nil, nil
 	}
@@ -308,6 +317,14 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 	if res.Err != nil {
 		errText = res.Err.Error()
 	}
+	if probe {
+		// An ordered endpoint's probe passed the gate like any task: a
+		// success resolves its key's head; a failure parks it, as a 410 does.
+		if d.probed(task, &res, errText, emit) && gate.Verdict == schema.Head {
+			return d.resolve(context.WithoutCancel(ctx), task, gate, false, emit)
+		}
+		return nil, nil
+	}
 	var final, dead bool // the head of its key reached its end: resolve it
 	switch delivery.Classify(res) {
 	case delivery.Succeeded:
@@ -326,6 +343,23 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		return d.resolve(context.WithoutCancel(ctx), task, gate, dead && route.DeadHead == schema.DeadHeadHalt, emit)
 	}
 	return nil, nil
+}
+
+// probed records a probe's outcome: succeeded (true: the sink re-enables
+// the endpoint), or parked again, without a retry, until the next probe.
+func (d *Deliverer) probed(task schema.Task, res *delivery.Result, errText string, emit consumer.Emit) bool {
+	if delivery.Classify(*res) == delivery.Succeeded {
+		d.Metrics.probes.WithLabelValues("succeeded").Inc()
+		d.Metrics.observeDelivered(task.Event.CreatedAt)
+		d.outcome(task, schema.OutcomeSucceeded, res, errText, nil, emit)
+		return true
+	}
+	d.Metrics.probes.WithLabelValues("failed").Inc()
+	if errText == "" {
+		errText = "probe failed: HTTP " + strconv.Itoa(res.StatusCode)
+	}
+	d.outcome(task, schema.OutcomeParked, res, errText, nil, emit)
+	return false
 }
 
 // retry schedules the next attempt in the next tier (later when the
@@ -401,7 +435,7 @@ func (d *Deliverer) attempt(task schema.Task, o schema.Outcome, res *delivery.Re
 		NextAttemptAt:  next,
 	}
 	if res != nil {
-		a.Sent = true
+		a.Sent, a.Probe = true, task.Probe
 		a.StatusCode = res.StatusCode
 		a.LatencyMicros = res.Latency.Microseconds()
 		a.ResponseBody, a.ResponseBase64 = schema.TextOrBase64(res.Body, res.Truncated)

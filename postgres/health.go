@@ -127,7 +127,7 @@ func updateHealth(ctx context.Context, tx pgx.Tx, attempts []schema.Attempt, rul
 			reasons, changedAt = append(reasons, c.Reason), append(changedAt, &at)
 			out = append(out, *c)
 			if c.State == schema.EndpointDisabled && h.Cause == schema.DisabledByFailures {
-				n := at.Add(rule.Probes.Wait(0))
+				n := probeStart(at, rule.Probes)
 				next = &n
 			}
 		} else {

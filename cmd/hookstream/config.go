@@ -16,6 +16,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/schema"
 )
 
 // Roles a process can run.
@@ -65,6 +66,11 @@ type Config struct {
 	// attempts spread over at least DisableMinFailing (0 = never by count).
 	DisableAfterFailures int           `env:"DISABLE_AFTER_FAILURES, default=50"`
 	DisableMinFailing    time.Duration `env:"DISABLE_MIN_FAILING, default=1h"`
+	// An endpoint the failure rule disabled is probed ProbeFirst after,
+	// then after each failed probe twice as long as before, up to
+	// ProbeMax; a probe that succeeds re-enables it.
+	ProbeFirst time.Duration `env:"PROBE_FIRST, default=1m"`
+	ProbeMax   time.Duration `env:"PROBE_MAX, default=6h"`
 
 	DeliveryTimeout   time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
 	ResponseBodyLimit int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
@@ -261,6 +267,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_MAX_EVENT_BYTES must be at least 1024")
 	case c.DisableAfterFailures < 0:
 		return fmt.Errorf("config: HOOKSTREAM_DISABLE_AFTER_FAILURES must not be negative")
+	case c.ProbeFirst <= 0:
+		return fmt.Errorf("config: HOOKSTREAM_PROBE_FIRST must be positive")
+	case c.ProbeMax < c.ProbeFirst:
+		return fmt.Errorf("config: HOOKSTREAM_PROBE_MAX must be at least HOOKSTREAM_PROBE_FIRST")
 	case c.Retention < 0:
 		return fmt.Errorf("config: HOOKSTREAM_RETENTION must not be negative (0 keeps everything)")
 	case c.RetentionInterval <= 0:
@@ -304,6 +314,11 @@ func (c *Config) validate() error {
 }
 
 func (c *Config) has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// probes is the probe schedule of endpoints the failure rule disabled.
+func (c *Config) probes() schema.ProbeSchedule {
+	return schema.ProbeSchedule{First: c.ProbeFirst, Max: c.ProbeMax}
+}
 
 // validRelayURL reports whether u is an http(s) URL with a host and
 // nothing after it.

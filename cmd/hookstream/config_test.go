@@ -57,6 +57,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"deliver concurrency", c.DeliverConcurrency, 512},
 		{"max event bytes", c.MaxEventBytes, 1 << 20},
 		{"shutdown grace", c.ShutdownGrace, 15 * time.Second},
+		{"first probe", c.ProbeFirst, time.Minute},
+		{"longest probe wait", c.ProbeMax, 6 * time.Hour},
 		{"log level", c.LogLevel, "info"},
 		{"log format", c.LogFormat, "json"},
 		{"max endpoints per tenant", c.MaxEndpointsPerTenant, 1000},
@@ -180,6 +182,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"console peers as a URL", "HOOKSTREAM_CONSOLE_PEERS", "http://hookstream-metrics:9090"},
 		{"negative fast lane target", "HOOKSTREAM_FAST_LANE_TARGET", "-1s"},
 		{"bulk min rate 0", "HOOKSTREAM_BULK_MIN_RATE", "0"},
+		{"first probe 0", "HOOKSTREAM_PROBE_FIRST", "0s"},
+		{"first probe not a duration", "HOOKSTREAM_PROBE_FIRST", "soon"},
+		{"probe max below the first", "HOOKSTREAM_PROBE_MAX", "30s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -105,6 +105,11 @@ func (p *process) serveHTTP() (string, error) {
 		// can be sent to again still have parked.
 		resumer := &pipeline.Resumer{Store: p.db, Tasks: tasks, Changed: srv.EndpointChanged, Log: p.log.With("component", "resume")}
 		p.start("resume", resumer.Run)
+		// Probes endpoints the failure rule disabled, through the
+		// deliverers; the sink re-enables those that answer.
+		prober := &pipeline.Prober{Store: p.db, Tasks: tasks, Schedule: p.cfg.probes(), Metrics: p.metrics,
+			Log: p.log.With("component", "probe")}
+		p.start("probe", prober.Run)
 		p.startRetention()
 	} else {
 		mux := http.NewServeMux()

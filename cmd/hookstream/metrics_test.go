@@ -39,6 +39,8 @@ var wantMetrics = map[string]dto.MetricType{
 	"hookstream_endpoints":                                dto.MetricType_GAUGE,
 	"hookstream_deliveries_parked":                        dto.MetricType_GAUGE,
 	"hookstream_endpoints_paused":                         dto.MetricType_GAUGE,
+	"hookstream_probes_total":                             dto.MetricType_COUNTER,
+	"hookstream_endpoints_recovered_total":                dto.MetricType_COUNTER,
 	"hookstream_bulk_lane_rate_limit":                     dto.MetricType_GAUGE,
 	"hookstream_ordering_blocked_total":                   dto.MetricType_COUNTER,
 	"hookstream_ordering_released_total":                  dto.MetricType_COUNTER,

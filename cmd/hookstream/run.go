@@ -344,7 +344,7 @@ func (p *process) startRoles() (listening, error) {
 			return listening{}, err
 		}
 		s := &pipeline.Sink{DB: p.db, Producer: prod, Topics: p.topics, Origin: origin,
-			Rule:    schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing},
+			Rule:    schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing, Probes: cfg.probes()},
 			Metrics: p.metrics, Log: p.log.With("stage", "sink")}
 		group := p.topics.Group("sink")
 		stages = append(stages, consumer.Stage{Group: group, Topic: p.topics.Attempts()})

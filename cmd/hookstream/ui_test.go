@@ -281,13 +281,36 @@ func TestUIOperator(t *testing.T) {
 	screenshot(t, ctx, "recovery")
 	s.waitStatus(bep.ID, 3, "succeeded", 30*time.Second)
 
-	// Disable, enable and rotate from the endpoint's page.
-	ui(t, ctx, "disable, enable, rotate",
+	// Disable and enable from the endpoint's page.
+	ui(t, ctx, "disable, enable",
 		chromedp.Navigate(s.api+"/console/t/default/endpoints/"+epID),
 		chromedp.Click(chromedp.CSS("#disable")),
 		chromedp.WaitVisible(chromedp.CSS("#enable")),
 		chromedp.Click(chromedp.CSS("#enable")),
-		chromedp.WaitVisible(chromedp.CSS("#disable")),
+		chromedp.WaitVisible(chromedp.CSS("#disable")))
+	// Pause for an hour from the endpoint's page, then resume.
+	ui(t, ctx, "pause, resume",
+		chromedp.Navigate(s.api+"/console/t/default/endpoints/"+epID),
+		chromedp.WaitVisible(chromedp.CSS("#pause")),
+		chromedp.SetValue(chromedp.CSS("#pause-for"), "1h"),
+		chromedp.Click(chromedp.CSS("#pause")),
+		chromedp.WaitVisible(chromedp.CSS("#paused-note")),
+		chromedp.WaitVisible(chromedp.CSS("#resume")))
+	if note := text(t, ctx, "#paused-note"); !strings.Contains(note, "Paused until 2") {
+		t.Errorf("the pause shows %q, want its end", note)
+	}
+	if st := s.endpointState(epID); !st.Paused || st.PausedUntil == nil || time.Until(*st.PausedUntil) < 50*time.Minute {
+		t.Errorf("after the console's pause for 1 hour the endpoint is %+v", st)
+	}
+	ui(t, ctx, "resume",
+		chromedp.Click(chromedp.CSS("#resume")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+		chromedp.WaitNotPresent(chromedp.CSS("#paused-note")))
+	if st := s.endpointState(epID); st.Paused {
+		t.Errorf("after the console's resume the endpoint is %+v", st)
+	}
+	ui(t, ctx, "rotate",
+		chromedp.Navigate(s.api+"/console/t/default/endpoints/"+epID),
 		chromedp.Click(chromedp.CSS("#rotate")),
 		chromedp.WaitVisible(chromedp.CSS("#secret")))
 	rotated := text(t, ctx, "#secret")
