@@ -10,14 +10,20 @@ import (
 
 // ResumeStore is what the Resumer reads and writes (see postgres.DB).
 type ResumeStore interface {
-	EndPauses(ctx context.Context) ([]string, error)
-	StrandedEndpoints(ctx context.Context, limit int) ([]schema.Endpoint, error)
+	EndPauses(ctx context.Context) ([]schema.Endpoint, error)
+	StrandedEndpoints(ctx context.Context, settled time.Duration, limit int) ([]schema.Endpoint, error)
 	ReplayParked(ctx context.Context, endpointID string, version time.Time,
 		send func(context.Context, []schema.Task) error) (int, error)
 }
 
 // strandedBatch is how many endpoints one sweep replays at most.
 const strandedBatch = 100
+
+// settled is how long an endpoint must have stayed unchanged before a
+// sweep replays it: the API call that enabled or resumed it replays it
+// itself, and a sweep racing that call would take the replay (and the
+// count its answer reports) from it.
+const settled = 2 * time.Second
 
 // Resumer ends the pauses whose time is up and replays the parked
 // deliveries of every endpoint that can be sent to again: a pause ended,
@@ -58,27 +64,30 @@ func (r *Resumer) Run(ctx context.Context) error {
 	}
 }
 
-// Sweep ends the pauses whose time is up, then replays the parked
-// deliveries of up to strandedBatch endpoints that are enabled and not
-// paused, oldest first. It returns the first error; endpoints after a
-// failed replay are still tried.
+// Sweep ends the pauses whose time is up and replays those endpoints,
+// then replays the parked deliveries of up to strandedBatch endpoints that
+// are enabled, not paused and settled, oldest first. It returns the first
+// error; endpoints after a failed replay are still tried.
 func (r *Resumer) Sweep(ctx context.Context) error {
 	ended, err := r.Store.EndPauses(ctx)
 	if err != nil {
 		return err
 	}
-	for _, id := range ended {
-		r.Log.Info("endpoint pause ended", "endpoint_id", id)
+	for _, ep := range ended {
+		r.Log.Info("endpoint pause ended", "endpoint_id", ep.ID)
 		if r.Changed != nil {
-			r.Changed(ctx, id)
+			r.Changed(ctx, ep.ID)
 		}
 	}
-	eps, err := r.Store.StrandedEndpoints(ctx, strandedBatch)
+	stranded, err := r.Store.StrandedEndpoints(ctx, settled, strandedBatch)
 	if err != nil {
 		return err
 	}
 	var first error
-	for _, ep := range eps {
+	for _, ep := range append(ended, stranded...) {
+		if !ep.Sendable(time.Now()) {
+			continue // a pause ended on a disabled endpoint: its deliveries stay parked
+		}
 		n, err := r.Store.ReplayParked(ctx, ep.ID, ep.UpdatedAt, func(ctx context.Context, tasks []schema.Task) error {
 			ctx, cancel := context.WithTimeout(ctx, recoverQueueTimeout)
 			defer cancel()

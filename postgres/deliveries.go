@@ -177,15 +177,18 @@ func (db *DB) replayBatch(ctx context.Context, endpointID string, version time.T
 }
 
 // StrandedEndpoints returns up to limit endpoints that are enabled and not
-// paused but still have parked deliveries: those whose pause just ended,
-// that a probe just re-enabled, or whose deliverer parked a task while its
-// copy of the endpoint was older than a change that made it sendable.
-func (db *DB) StrandedEndpoints(ctx context.Context, limit int) ([]schema.Endpoint, error) {
+// paused but still have parked deliveries, and that have not changed for
+// settled: those a probe re-enabled, or whose deliverer parked a task
+// while its copy of the endpoint was older than a change that made it
+// sendable. Those changed more recently are left to whoever changed them
+// (the API replays what it enables or resumes).
+func (db *DB) StrandedEndpoints(ctx context.Context, settled time.Duration, limit int) ([]schema.Endpoint, error) {
 	return db.queryEndpoints(ctx, false, `SELECT `+endpointColumns+` FROM endpoints ep
 		WHERE ep.state = 'enabled' AND (ep.paused_at IS NULL OR ep.paused_until <= now())
+			AND ep.updated_at < now() - $2::interval
 			AND EXISTS (SELECT 1 FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 				WHERE d.endpoint_id = ep.id AND d.status = 'parked')
-		ORDER BY ep.id LIMIT $1`, limit)
+		ORDER BY ep.id LIMIT $1`, limit, settled)
 }
 
 // RetryDelivery sends a tenant's delivery again: under a lock on its row, it

@@ -443,21 +443,12 @@ func (db *DB) ResumeEndpoint(ctx context.Context, tenant, id string) (schema.End
 }
 
 // EndPauses ends the pauses whose time is up (paused_until passed) and
-// returns the ids of their endpoints. Deliverers stop parking at
-// paused_until by themselves; this tidies the rows and tells every
-// instance.
-func (db *DB) EndPauses(ctx context.Context) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `UPDATE endpoints SET paused_at = NULL, paused_until = NULL,
+// returns their endpoints. Deliverers stop parking at paused_until by
+// themselves; this tidies the rows and tells every instance.
+func (db *DB) EndPauses(ctx context.Context) ([]schema.Endpoint, error) {
+	return db.queryEndpoints(ctx, false, `UPDATE endpoints SET paused_at = NULL, paused_until = NULL,
 			updated_at = clock_timestamp()
-		WHERE paused_at IS NOT NULL AND paused_until <= now() RETURNING id`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: end pauses: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("postgres: end pauses: %w", err)
-	}
-	return ids, nil
+		WHERE paused_at IS NOT NULL AND paused_until <= now() RETURNING `+endpointColumns)
 }
 
 // CountPaused returns how many endpoints are paused now.
