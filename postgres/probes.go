@@ -51,20 +51,24 @@ func (db *DB) ClaimProbe(ctx context.Context, schedule schema.ProbeSchedule,
 			data string
 			key  string
 			seq  int64
+			ce   *string
 		)
 		err = tx.QueryRow(ctx, `
 			SELECT d.id, d.attempts, e.tenant, e.id, e.type, e.data::text, e.created_at,
-				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0)
+				COALESCE(d.ordering_key, ''), COALESCE(d.seq, 0), e.cloudevent::text
 			FROM deliveries d JOIN events e ON e.tenant = d.tenant AND e.id = d.event_id
 			WHERE d.endpoint_id = $1 AND d.status = 'parked'
 			ORDER BY d.created_at, d.id
 			LIMIT 1
 			FOR UPDATE OF d SKIP LOCKED`, ep.ID).Scan(&t.DeliveryID, &made, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
-			&data, &t.Event.CreatedAt, &key, &seq)
+			&data, &t.Event.CreatedAt, &key, &seq, &ce)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // a replay holds them all: nothing to probe with now
 		}
 		if err != nil {
+			return err
+		}
+		if err := setCloudEvent(&t.Event, ce); err != nil {
 			return err
 		}
 		t.Attempt, t.Event.Data = made+1, []byte(data)
