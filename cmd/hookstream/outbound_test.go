@@ -280,3 +280,44 @@ func TestPayloadFiltersEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// Hostile filters do not stall fan-out: a tenant whose 30 endpoints carry
+// filters written to be expensive (quadratic over a 2,000-element array, a
+// backtracking-shaped regular expression over 100 KiB, nested maps), fed
+// events that make them so, costs each evaluation no more than the cost
+// limit; its endpoints receive nothing, every evaluation is counted as
+// failed, and another tenant's events keep arriving meanwhile.
+func TestHostileFiltersDoNotStallFanout(t *testing.T) {
+	s := startSystem(t, nil)
+	if code, raw := s.call("POST", "/v1/tenants", map[string]any{"id": "heavy"}, nil); code != http.StatusCreated {
+		t.Fatalf("create tenant: %d %s", code, raw)
+	}
+	calm := newWellBehaved(s)
+	hostileRcv := newReceiver(t, nil)
+	filters := []string{
+		`data.items.all(a, data.items.all(b, a == b))`,
+		`data.s.matches("(a|aa)*b")`,
+		`[1,2,3,4,5,6,7,8].map(a, [1,2,3,4,5,6,7,8].map(b, [1,2,3,4,5,6,7,8].map(c, [1,2,3,4,5,6,7,8].map(d, [1,2,3,4,5,6,7,8].map(e, a+b+c+d+e))))).size() > 0`,
+	}
+	const endpoints, events = 30, 10
+	for k := range endpoints {
+		var ep createdEndpoint
+		if code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": hostileRcv.URL, "event_types": []string{"heavy.*"},
+			"filter": filters[k%len(filters)]}, &ep, "X-Hookstream-Tenant", "heavy"); code != http.StatusCreated {
+			t.Fatalf("create endpoint: %d %s", code, raw)
+		}
+	}
+	items := strings.Repeat(`"xxxxxxxxxxxxxxxx",`, 1999) + `"x"`
+	data := `{"items":[` + items + `],"s":"` + strings.Repeat("a", 100_000) + `"}`
+	for range events {
+		s.publish("heavy.load", data, "X-Hookstream-Tenant", "heavy")
+		calm.check("a heavy event", 1)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		return metricValue(t, s, "hookstream_filter_errors_total") == endpoints*events
+	}, "filter errors %v, want %d", metricValue(t, s, "hookstream_filter_errors_total"), endpoints*events)
+	calm.check("every heavy event was dispatched", 3)
+	if n := len(hostileRcv.requests()); n != 0 {
+		t.Errorf("endpoints behind hostile filters received %d requests", n)
+	}
+}
