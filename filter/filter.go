@@ -19,7 +19,9 @@
 //	type == "invoice.paid" && data.amount >= 1000 && headers["region"] == "eu"
 //
 // Compile refuses an expression longer than MaxLen bytes, nested deeper
-// than MaxDepth, or not of type bool, with the position of the error.
+// than MaxDepth, calling matches() (a regular expression's run cannot be
+// stopped by the cost limit), or not of type bool, with the position of
+// the error.
 // Match stops an evaluation past CostLimit (CEL's cost units) or
 // MemoryLimit and reports it as an error: callers treat an error as "does
 // not pass". It imports nothing of hookstream and does no I/O.
@@ -35,6 +37,7 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 )
 
@@ -134,6 +137,9 @@ func Compile(src string) (*Filter, error) {
 		}
 		return nil, out
 	}
+	if e := refuseCalls(ast.NativeRep()); e != nil {
+		return nil, e
+	}
 	if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {
 		return nil, &Error{Line: 1, Column: 1, Reason: "must be a boolean expression, not " + t.String()}
 	}
@@ -148,6 +154,30 @@ func Compile(src string) (*Filter, error) {
 		return nil, &Error{Reason: err.Error()}
 	}
 	return &Filter{src: src, prog: prog}, nil
+}
+
+// refused are the functions a filter may not call, with why: their cost
+// is charged after they return, so the cost limit cannot stop one call,
+// and one call over an event's data can take long.
+var refused = map[string]string{
+	"matches": "matches() is not allowed: one regular expression over up to a MiB of data can take long, and the cost limit cannot stop it midway; use startsWith(), endsWith(), contains() or ==",
+}
+
+// refuseCalls returns an *Error at the first call of a refused function.
+func refuseCalls(a *celast.AST) *Error {
+	var out *Error
+	celast.PreOrderVisit(a.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if out != nil || e.Kind() != celast.CallKind {
+			return
+		}
+		if why, ok := refused[e.AsCall().FunctionName()]; ok {
+			out = &Error{Reason: why}
+			if loc := a.SourceInfo().GetStartLocation(e.ID()); loc.Line() > 0 {
+				out.Line, out.Column = loc.Line(), loc.Column()+1
+			}
+		}
+	}))
+	return out
 }
 
 // Event is what a filter sees of an event. Headers and Attributes are

@@ -282,8 +282,8 @@ func TestPayloadFiltersEndToEnd(t *testing.T) {
 }
 
 // Hostile filters do not stall fan-out: a tenant whose 30 endpoints carry
-// filters written to be expensive (quadratic over a 2,000-element array, a
-// backtracking-shaped regular expression over 100 KiB, nested maps), fed
+// filters written to be expensive (quadratic over a 2,000-element array,
+// a search for a 100 KiB string in each of them, nested maps), fed
 // events that make them so, costs each evaluation no more than the cost
 // limit; its endpoints receive nothing, every evaluation is counted as
 // failed, and another tenant's events keep arriving meanwhile.
@@ -296,7 +296,7 @@ func TestHostileFiltersDoNotStallFanout(t *testing.T) {
 	hostileRcv := newReceiver(t, nil)
 	filters := []string{
 		`data.items.all(a, data.items.all(b, a == b))`,
-		`data.s.matches("(a|aa)*b")`,
+		`data.items.exists(a, data.s.contains(a + "b"))`,
 		`[1,2,3,4,5,6,7,8].map(a, [1,2,3,4,5,6,7,8].map(b, [1,2,3,4,5,6,7,8].map(c, [1,2,3,4,5,6,7,8].map(d, [1,2,3,4,5,6,7,8].map(e, a+b+c+d+e))))).size() > 0`,
 	}
 	const endpoints, events = 30, 10
