@@ -21,6 +21,9 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hookstream/hookstream/catalog"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/listener"
 	"github.com/hookstream/hookstream/quota"
@@ -39,6 +42,7 @@ type Store interface {
 	PortalSettingsStore
 	OrderingStore
 	SourceStore
+	EventTypeStore
 	Ping(ctx context.Context) error
 }
 
@@ -105,6 +109,16 @@ type Server struct {
 	// source may read; MaxSources bounds the sources (0: no bound).
 	TopicPrefix string
 	MaxSources  int
+	// Catalog, when set, checks the data of published events against
+	// their types' schemas (422 when it fails) and learns of the types
+	// this instance saves at once. MaxEventTypes bounds a tenant's catalog
+	// (0: no bound).
+	Catalog       *catalog.Catalog
+	MaxEventTypes int
+	// Tracer, when set, adds a span to each POST /v1/events; without one,
+	// the request's traceparent is passed on to the event's record as it
+	// came (when valid).
+	Tracer trace.Tracer
 	// Portals, when set, serves POST /v1/portal-sessions and its revoke.
 	Portals Portals
 	Log     *slog.Logger
@@ -196,6 +210,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/endpoints/{id}/test", s.auth(s.limited(&s.events, "events", s.testEndpoint)))
 	mux.Handle("GET /v1/endpoints/{id}/ordering/halted", call(s.listHaltedKeys))
 	mux.Handle("GET /v1/jobs/{id}", call(s.getJob))
+
+	mux.Handle("POST /v1/event-types", call(s.createEventType))
+	mux.Handle("GET /v1/event-types", call(s.listEventTypes))
+	mux.Handle("GET /v1/event-types/{name}", call(s.getEventType))
+	mux.Handle("PATCH /v1/event-types/{name}", call(s.updateEventType))
+	mux.Handle("DELETE /v1/event-types/{name}", call(s.deleteEventType))
 
 	mux.Handle("POST /v1/events", s.auth(s.limited(&s.events, "events", s.publishEvent)))
 	mux.Handle("GET /v1/events", call(s.listEvents))

@@ -92,6 +92,7 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 			writeProblem(w, headerProblem(TenantHeader, "must be a tenant id, or empty for the default tenant"))
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		if !c.admin {
 			if named != "" && named != c.tenant {
 				writeProblem(w, problem(http.StatusForbidden, "an API key acts on its own tenant only: drop "+TenantHeader))
@@ -113,6 +114,16 @@ func (s *Server) auth(h handlerFunc) http.Handler {
 		}
 		h(w, r, named)
 	})
+}
+
+// callerKey holds the caller in the context of a request auth lets
+// through.
+type callerKey struct{}
+
+// isAdmin reports whether the admin token made a request auth let through.
+func isAdmin(r *http.Request) bool {
+	c, _ := r.Context().Value(callerKey{}).(caller)
+	return c.admin
 }
 
 // admin serves routes only the admin token may use.

@@ -9,6 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookstream/hookstream/producer"
 	"github.com/hookstream/hookstream/schema"
 )
@@ -99,11 +104,22 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, ev schema.Event
 		writeProblem(w, problem(http.StatusUnprocessableEntity, err.Error()))
 		return ev, false
 	}
+	if err := s.Catalog.Check(&ev); err != nil {
+		var se *schema.SchemaError
+		if errors.As(err, &se) {
+			writeProblem(w, schemaProblem(se))
+			return ev, false
+		}
+		writeProblem(w, problem(http.StatusUnprocessableEntity, err.Error()))
+		return ev, false
+	}
 	// An event for one endpoint reaches at most one.
 	if ev.EndpointID == "" && !s.checkFanout(w, r, ev.Tenant, ev.Type) {
 		return ev, false
 	}
-	ev, err := s.Publisher.Publish(r.Context(), ev)
+	ctx, end := s.traceEvent(r, &ev)
+	ev, err := s.Publisher.Publish(ctx, ev)
+	end(err)
 	if errors.Is(err, producer.ErrTooLarge) {
 		// Encoded with its id, type and created_at, the event outgrew
 		// the limit (or the events topic's): sending it again cannot help.
@@ -238,3 +254,44 @@ func queryProblem(name, detail string) *Problem {
 	p.Field = name
 	return p
 }
+
+// traceEvent passes the request's W3C trace context (traceparent,
+// tracestate) on to the event's record: through a span of its own when
+// the server has a Tracer, as it came otherwise. end ends the span.
+func (s *Server) traceEvent(r *http.Request, ev *schema.Event) (ctx context.Context, end func(error)) {
+	ctx, end = r.Context(), func(error) {}
+	if s.Tracer == nil && r.Header.Get("Traceparent") == "" {
+		return ctx, end
+	}
+	ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	if s.Tracer != nil {
+		var span trace.Span
+		ctx, span = s.Tracer.Start(ctx, "POST /v1/events", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(
+				attribute.String("http.request.method", "POST"),
+				attribute.String("http.route", "/v1/events"),
+				attribute.String("hookstream.tenant", ev.Tenant),
+				attribute.String("hookstream.event.id", ev.ID),
+				attribute.String("hookstream.event.type", ev.Type),
+			))
+		end = func(err error) {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "not published")
+			}
+			span.End()
+		}
+	}
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, end
+	}
+	h := http.Header{}
+	traceContext.Inject(ctx, propagation.HeaderCarrier(h))
+	kv := []string{"traceparent", h.Get("Traceparent")}
+	if ts := h.Get("Tracestate"); ts != "" {
+		kv = append(kv, "tracestate", ts)
+	}
+	return producer.WithHeaders(ctx, kv...), end
+}
+
+var traceContext = propagation.TraceContext{}

@@ -25,6 +25,9 @@ type Problem struct {
 	// filter's), counting from 1.
 	Line   int `json:"line,omitempty"`
 	Column int `json:"column,omitempty"`
+	// Pointer is the JSON Pointer, into the event's data, of the value
+	// that fails its type's schema ("" for the whole data).
+	Pointer *string `json:"pointer,omitempty"`
 }
 
 func (p *Problem) Error() string { return p.Detail }

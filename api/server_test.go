@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/api"
+	"github.com/hookstream/hookstream/catalog"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
 	"github.com/hookstream/hookstream/listener"
@@ -78,6 +79,7 @@ func (e *env) serve(t *testing.T, guard delivery.Guard) string {
 	s := &api.Server{
 		Store: e.db, Publisher: e.pub, Tasks: e.queue, Guard: guard, AdminToken: token,
 		JobCreated: jobs.Wake, Log: slog.New(slog.DiscardHandler),
+		Catalog: catalog.New(e.db, nil), MaxEventTypes: 5,
 		Feed: e.db, Listeners: &listener.Hub{Store: e.db, Token: "relay"}, RelayURL: "http://127.0.0.1:1",
 	}
 	srv := httptest.NewServer(s.Handler())

@@ -53,6 +53,7 @@ type Store interface {
 	StoredEvent(ctx context.Context, tenant, id string) (schema.StoredEvent, error)
 	Job(ctx context.Context, tenant, id string) (schema.Job, error)
 	PortalFrameAncestors(ctx context.Context, tenant string) ([]string, error)
+	EventTypes(ctx context.Context, tenant, after string, limit int) ([]schema.EventType, error)
 }
 
 // SessionStore keeps the portal sessions, by the hash of their tokens.
@@ -190,6 +191,7 @@ func (s *Server) tenantRoutes(mux *http.ServeMux, prefix string, wrap func(tenan
 	mux.Handle("POST "+prefix+"/deliveries/{id}/retry", wrap(s.retry))
 	mux.Handle("POST "+prefix+"/deliveries/{id}/skip", wrap(s.skip))
 	mux.Handle("GET "+prefix+"/jobs/{id}", wrap(s.jobPage))
+	mux.Handle("GET "+prefix+"/event-types", wrap(s.eventTypesPage))
 }
 
 // assetHandler serves the embedded assets, cached for a day (their

@@ -464,3 +464,39 @@ func TestDeliveriesOfEveryTenant(t *testing.T) {
 		t.Errorf("a portal session reached the search of every tenant: %d, %d rows", page.status, len(rows(page)))
 	}
 }
+
+// The catalog in the portal and the console: a tenant's customers see its
+// own types and the shared ones, with schemas (escaped), never another
+// tenant's.
+func TestEventTypesPage(t *testing.T) {
+	s := newSite(t, false)
+	ctx := context.Background()
+	endpointOf(t, s, "acme")
+	endpointOf(t, s, "globex")
+	for _, et := range []schema.EventType{
+		{Tenant: "acme", Name: "invoice.paid", Description: "Paid <b>in full</b>", Schema: []byte(`{"type":"object","title":"<script>x</script>"}`),
+			Example: []byte(`{"invoice":"in_1"}`), Validate: true},
+		{Tenant: schema.SharedTenant, Name: "user.created", Description: "Everyone's", Deprecated: true},
+		{Tenant: "globex", Name: "globex.secret", Description: "globex only"},
+	} {
+		_, err := s.db.CreateEventType(ctx, et, 0)
+		testenv.Must(t, err, "event type "+et.Name)
+	}
+	b := s.browser(t)
+	b.portal("acme", time.Hour)
+	p := b.get("/portal/event-types")
+	for _, want := range []string{"invoice.paid", "Paid &lt;b&gt;in full&lt;/b&gt;", "&lt;script&gt;", "user.created", "deprecated", "shared", "validated", "in_1"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("acme's portal catalog (%d) lacks %q", p.status, want)
+		}
+	}
+	if strings.Contains(p.body, "globex") || strings.Contains(p.body, "<script>x") {
+		t.Errorf("acme's portal catalog shows globex's type or unescaped input:\n%s", p.body)
+	}
+	op := s.browser(t)
+	op.login()
+	if p := op.get("/console/t/globex/event-types"); p.status != http.StatusOK || !strings.Contains(p.body, "globex.secret") ||
+		strings.Contains(p.body, "invoice.paid") || !strings.Contains(p.body, "user.created") {
+		t.Errorf("the operator's page of globex's catalog (%d):\n%s", p.status, p.body)
+	}
+}

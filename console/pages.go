@@ -307,3 +307,27 @@ func (s *Server) jobPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	}
 	s.render(w, r, sc, "job", http.StatusOK, "Recovery", jobData{Job: j, Handled: j.Done + j.Failed + j.Skipped})
 }
+
+// eventTypesPerPage bounds a page of the catalog.
+const eventTypesPerPage = 100
+
+type eventTypesData struct {
+	Types []schema.EventType
+	Next  string
+}
+
+// eventTypesPage shows the tenant's catalog: what its endpoints can
+// subscribe to, with each type's schema and example.
+func (s *Server) eventTypesPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	ts, err := s.Store.EventTypes(r.Context(), sc.Tenant, r.URL.Query().Get("after"), eventTypesPerPage+1)
+	if err != nil {
+		s.internal(w, r, sc, "event types", err)
+		return
+	}
+	d := eventTypesData{Types: ts}
+	if len(ts) > eventTypesPerPage {
+		d.Types = ts[:eventTypesPerPage]
+		d.Next = ts[eventTypesPerPage-1].Name
+	}
+	s.render(w, r, sc, "eventtypes", http.StatusOK, "Event types", d)
+}

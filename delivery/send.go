@@ -70,6 +70,9 @@ type Request struct {
 	// OrderingKey, percent-encoded, as webhook-ordering-key.
 	Sequence    int64
 	OrderingKey string
+	// Traceparent and Tracestate, when set, are sent as the W3C Trace
+	// Context headers of the same names.
+	Traceparent, Tracestate string
 }
 
 // Result is what one attempt produced.
@@ -283,6 +286,12 @@ func SetHeaders(h http.Header, r Request, userAgent string) {
 	if r.Sequence > 0 {
 		h[canonicalSequence] = []string{strconv.FormatInt(r.Sequence, 10)}
 		h[canonicalOrderingKey] = []string{url.PathEscape(r.OrderingKey)}
+	}
+	if r.Traceparent != "" {
+		h["Traceparent"] = []string{r.Traceparent}
+		if r.Tracestate != "" {
+			h["Tracestate"] = []string{r.Tracestate}
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
@@ -57,8 +58,11 @@ type Deliverer struct {
 	// lane's (see Priority). Both may be nil.
 	Priority *Priority
 	Yield    *Lane
-	Metrics  *Metrics
-	Log      *slog.Logger
+	// Tracer, when set, makes a client span of every attempt; without one,
+	// a task's trace context is passed on to the webhook as it came.
+	Tracer  trace.Tracer
+	Metrics *Metrics
+	Log     *slog.Logger
 }
 
 // Due is the consumer.Gate of the retry tiers: a task is due at the time in
@@ -100,12 +104,24 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 		// A new task of the fast lane: stamped by our own producer.
 		d.Priority.Observe(time.Since(r.Timestamp))
 	}
+	// base is ctx without this record's trace: the deliveries chained
+	// after it belong to other events.
+	base := ctx
+	var at *attemptTrace
+	if d.Tracer != nil || hasTrace(r) {
+		// The task's trace context goes on to its next task, and the
+		// attempt's (or the task's) to its outcome.
+		ctx = extract(ctx, r)
+		at = &attemptTrace{task: traceHeaders(ctx)}
+		ctx = context.WithValue(ctx, attemptTraceKey{}, at)
+	}
 	var out []*kgo.Record
 	emit := func(rec *kgo.Record) { out = append(out, rec) }
 	next, err := d.handle(ctx, r, task, emit)
 	if err != nil {
 		return nil, err
 	}
+	traced := len(out)
 	// The head of an ordering key was resolved and the next delivery of
 	// its key released: it is handled here at once, and so on down the
 	// key, up to maxChain deliveries, rather than through the released
@@ -120,7 +136,7 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 		}
 		t := *next
 		chained++
-		if next, err = d.handleTask(ctx, nil, t, true, emit); err != nil {
+		if next, err = d.handleTask(base, nil, t, true, emit); err != nil {
 			// Its outcome is unknown (shutting down): it goes through the
 			// released topic again.
 			d.emitReleased(&t, emit)
@@ -129,6 +145,15 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 	}
 	if ctx.Err() != nil && chained == 0 {
 		return nil, ctx.Err()
+	}
+	if at != nil {
+		for _, rec := range out[:traced] {
+			th := at.task
+			if rec.Topic == d.Topics.Attempts() && at.attempt != nil {
+				th = at.attempt
+			}
+			rec.Headers = withHeaders(rec.Headers, th)
+		}
 	}
 	return out, nil
 }
@@ -178,7 +203,12 @@ func (d *Deliverer) send(ctx context.Context, r *kgo.Record, task schema.Task, r
 		sender, url = d.Relay, listener.RelayURL(route.RelayURL, route.Tenant, route.ID)
 	}
 	p := payload(route.PayloadFormat, task.Event)
+	ctx, span := startAttempt(ctx, d.Tracer, task, route.DisplayURL)
+	defer func() { endAttempt(span, res) }()
+	traceparent, tracestate := Traceparent(ctx)
 	return sender.Send(ctx, delivery.Request{
+		Traceparent:   traceparent,
+		Tracestate:    tracestate,
 		ID:            task.DeliveryID,
 		EventID:       task.Event.ID,
 		EventType:     task.Event.Type,

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookstream/hookstream/catalog"
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/filter"
 	"github.com/hookstream/hookstream/quota"
@@ -60,8 +62,12 @@ type Dispatcher struct {
 	Routes Matcher
 	// Order numbers the deliveries to endpoints that ask for order; nil
 	// fans out every delivery unordered.
-	Order         Sequencer
-	Origin        Origin
+	Order  Sequencer
+	Origin Origin
+	// Catalog, when set, checks each event's data against its type's
+	// schema: an event that fails goes to the invalid topic with the
+	// schema's reason.
+	Catalog       *catalog.Catalog
 	MaxEventBytes int
 	// MaxFanout bounds the endpoints one event may reach (0: no bound);
 	// an event matching more goes to the invalid topic.
@@ -87,7 +93,10 @@ type Dispatcher struct {
 	// (schema.Source.Read), claimed at its own position. Records of
 	// hookstream's own topics (Topics.Prefix), which a pattern may match,
 	// are passed over. Lanes, Bulk, Priority and Yield must be unset.
-	Source  *schema.Source
+	Source *schema.Source
+	// Tracer, when set, adds a span per event fanned out; without one, an
+	// event's trace context is passed on to its tasks as it came.
+	Tracer  trace.Tracer
 	Metrics *Metrics
 	Log     *slog.Logger
 }
@@ -162,6 +171,10 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 			return consumer.Poison(fmt.Errorf("dispatch: %w", err))
 		}
 		ev, err := d.decode(r, at)
+		if err == nil {
+			// Its type's schema, where events of the type are checked.
+			err = d.Catalog.Check(&ev)
+		}
 		var ids []string
 		if err == nil {
 			ids = d.Routes.Match(ev.Tenant, ev.Type)
@@ -224,10 +237,10 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 				forward = append(forward, srcs[i])
 				continue
 			}
-			claims[kept], targets[kept] = c, targets[i]
+			claims[kept], targets[kept], srcs[kept] = c, targets[i], srcs[i]
 			kept++
 		}
-		claims, targets = claims[:kept], targets[:kept]
+		claims, targets, srcs = claims[:kept], targets[:kept], srcs[:kept]
 	}
 	for _, b := range invalid {
 		d.Log.Info("invalid event", "source", b.at.String(), "reason", b.reason)
@@ -276,12 +289,13 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 			continue
 		}
 		events++
+		th := dispatchSpan(ctx, d.Tracer, srcs[i], &c.Event, len(targets[i]), d.Bulk)
 		for j, id := range targets[i] {
 			t := schema.NewTask(c.Event, id)
 			if seq := seqs[i][j]; seq > 0 {
 				t.Order = &schema.TaskOrder{Key: c.Event.OrderKey(), Seq: seq}
 			}
-			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: schema.EncodeTask(t)})
+			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: schema.EncodeTask(t), Headers: th})
 			made++
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/schema"
@@ -32,8 +33,11 @@ type Sink struct {
 	Producer *kgo.Client
 	Topics   Topics
 	Origin   Origin
-	Metrics  *Metrics
-	Log      *slog.Logger
+	// Tracer, when set, adds a span per stored outcome that carries a
+	// trace context.
+	Tracer  trace.Tracer
+	Metrics *Metrics
+	Log     *slog.Logger
 }
 
 // Store is the sink's consumer.SinkFunc.
@@ -49,7 +53,10 @@ func (s *Sink) Store(ctx context.Context, recs []*kgo.Record) error {
 		batch = append(batch, a.Clean())
 	}
 	start := time.Now()
-	if err := s.DB.WriteAttempts(ctx, batch, s.Rule, s.announce); err != nil {
+	end := sinkSpans(ctx, s.Tracer, recs, len(batch))
+	err := s.DB.WriteAttempts(ctx, batch, s.Rule, s.announce)
+	end(err)
+	if err != nil {
 		if errors.Is(err, schema.ErrInvalidData) {
 			return consumer.Poison(fmt.Errorf("sink: %w", err))
 		}

@@ -15,9 +15,16 @@ const endpointChannel = "hookstream_endpoints"
 // have been missed, so the caller reloads everything. Connection failures are
 // retried with backoff and reported to onErr (which may be nil).
 func (db *DB) ListenEndpoints(ctx context.Context, changed func(id string), onErr func(error)) {
+	db.listenChannel(ctx, endpointChannel, changed, onErr)
+}
+
+// listenChannel calls changed with the payload of every notification on
+// channel, and with "" whenever the connection is (re)established, until
+// ctx ends.
+func (db *DB) listenChannel(ctx context.Context, channel string, changed func(id string), onErr func(error)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := db.listen(ctx, changed)
+		err := db.listen(ctx, channel, changed)
 		if ctx.Err() != nil {
 			return
 		}
@@ -33,7 +40,7 @@ func (db *DB) ListenEndpoints(ctx context.Context, changed func(id string), onEr
 	}
 }
 
-func (db *DB) listen(ctx context.Context, changed func(id string)) error {
+func (db *DB) listen(ctx context.Context, channel string, changed func(id string)) error {
 	pooled, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: listen: %w", err)
@@ -41,7 +48,7 @@ func (db *DB) listen(ctx context.Context, changed func(id string)) error {
 	// A connection that has listened is not returned to the pool.
 	conn := pooled.Hijack()
 	defer conn.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closing a dead connection
-	if _, err := conn.Exec(ctx, "LISTEN "+endpointChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return fmt.Errorf("postgres: listen: %w", err)
 	}
 	changed("")

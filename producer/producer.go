@@ -125,6 +125,9 @@ func (c *Client) Publish(ctx context.Context, ev schema.Event) (schema.Event, er
 		return ev, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), c.maxBytes)
 	}
 	r := &kgo.Record{Topic: c.topic, Key: []byte(ev.Tenant), Value: b}
+	if hs, ok := ctx.Value(headersKey{}).([]kgo.RecordHeader); ok {
+		r.Headers = hs
+	}
 	if err := c.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 		if errors.Is(err, kerr.MessageTooLarge) {
 			// The topic's max.message.bytes (or the client's batch
@@ -134,6 +137,19 @@ func (c *Client) Publish(ctx context.Context, ev schema.Event) (schema.Event, er
 		return ev, fmt.Errorf("producer: publish %s: %w", ev.ID, err)
 	}
 	return ev, nil
+}
+
+type headersKey struct{}
+
+// WithHeaders returns ctx with record headers (name, value pairs) that
+// Publish puts on the event's record: a W3C traceparent and tracestate,
+// for instance, which hookstream carries through to the webhooks.
+func WithHeaders(ctx context.Context, kv ...string) context.Context {
+	hs := make([]kgo.RecordHeader, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		hs = append(hs, kgo.RecordHeader{Key: kv[i], Value: []byte(kv[i+1])})
+	}
+	return context.WithValue(ctx, headersKey{}, hs)
 }
 
 // Ping checks that a broker answers.

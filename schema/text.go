@@ -72,3 +72,6 @@ func jsonDepth(b []byte) int {
 	}
 	return deepest
 }
+
+// JSONDepth returns how deeply b, valid JSON, nests arrays and objects.
+func JSONDepth(b []byte) int { return jsonDepth(b) }

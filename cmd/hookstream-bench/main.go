@@ -40,7 +40,7 @@ import (
 var allScenarios = []string{"steady", "max", "ingest", "fanout", "fanout-filtered", "slow", "backlog", "fair", "ordered"}
 
 // moreScenarios run only when named.
-var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale", "history"}
+var moreScenarios = []string{"fair-noyield", "fair-nolanes", "scale", "history", "tracing"}
 
 type options struct {
 	scenarios       []string
@@ -284,6 +284,10 @@ func run(ctx context.Context, args []string) error {
 			}
 			continue
 		}
+		if name == "tracing" {
+			report.Results = append(report.Results, e.tracingRuns(ctx, o.plan(name))...)
+			continue
+		}
 		p := o.plan(name)
 		fmt.Fprintf(os.Stderr, "\n== %s: %d endpoints, %d events, %d deliveries expected\n", name, p.endpoints, p.events, p.expected)
 		res := e.run(ctx, p)
@@ -347,7 +351,7 @@ func (o options) plan(name string) plan {
 	case "steady":
 		return singleTarget(plan{name: name, endpoints: o.endpoints, events: int(o.rate * o.duration.Seconds()),
 			rate: o.rate, slow: noSlow, timeoutMS: noTimeout})
-	case "max":
+	case "max", "tracing":
 		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.events, slow: noSlow, timeoutMS: noTimeout})
 	case "scale":
 		return singleTarget(plan{name: name, endpoints: o.endpoints, events: o.events, prepublish: true,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,9 +24,12 @@ type publisher struct {
 	tenant func(seq int) string
 	// orderKey is the ordering key of event seq (nil: none).
 	orderKey func(seq int) string
-	sent     atomic.Int64 // handed to the client
-	acked    atomic.Int64
-	failed   atomic.Int64
+	// traceparent puts a traceparent header (a trace of its own) on every
+	// record.
+	traceparent bool
+	sent        atomic.Int64 // handed to the client
+	acked       atomic.Int64
+	failed      atomic.Int64
 }
 
 func newPublisher(brokers []string, topic, runID string, payload int) (*publisher, error) {
@@ -61,7 +65,11 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 		ev.OrderingKey = p.orderKey(seq)
 	}
 	p.sent.Add(1)
-	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: []byte(tenant), Value: schema.EncodeEvent(ev)},
+	r := &kgo.Record{Topic: p.topic, Key: []byte(tenant), Value: schema.EncodeEvent(ev)}
+	if p.traceparent {
+		r.Headers = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(fmt.Sprintf("00-%016x%016x-%016x-01", now.UnixNano(), seq+1, seq+1))}}
+	}
+	p.cl.Produce(ctx, r,
 		func(_ *kgo.Record, err error) {
 			if err != nil {
 				p.failed.Add(1)

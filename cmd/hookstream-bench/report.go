@@ -104,6 +104,22 @@ func targets(rs []Result, ceiling float64) []Target {
 		}
 		return fmt.Sprintf("%.0f/s with one, %.0f/s with two = %.2f ×", one.PerSec, r.PerSec, r.VsMax), r.VsMax > 1 && r.ExactlyOnce && one.ExactlyOnce
 	})
+	add("tracing", "tracing off: a traceparent on every event costs nothing measurable", find(rs, "tracing-off-traceparent"), func(r *Result) (string, bool) {
+		off, on, again := find(rs, "tracing-off"), find(rs, "tracing-on"), find(rs, "tracing-off-again")
+		if off == nil || r.VsMax == 0 {
+			return "tracing-off missing", false
+		}
+		got := fmt.Sprintf("off %.0f/s; off with traceparent %.0f/s = %.3f ×", off.PerSec, r.PerSec, r.VsMax)
+		if on != nil {
+			got += fmt.Sprintf("; on (OTLP) %.0f/s = %.3f ×", on.PerSec, on.VsMax)
+		}
+		noise := 0.0
+		if again != nil && again.VsMax > 0 {
+			noise = max(again.VsMax-1, 1-again.VsMax)
+			got += fmt.Sprintf("; off again %.0f/s = %.3f × (the noise)", again.PerSec, again.VsMax)
+		}
+		return got, r.VsMax >= 1-max(0.05, noise) && r.ExactlyOnce
+	})
 	add("backlog", "peak RSS ≤ 256 MiB", find(rs, "backlog"), func(r *Result) (string, bool) {
 		return fmt.Sprintf("%.0f MiB after %d events", r.PeakRSSMiB, r.Events), r.PeakRSSMiB <= 256 && r.Missing == 0
 	})

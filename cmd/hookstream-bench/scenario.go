@@ -50,6 +50,8 @@ type plan struct {
 	orderKey func(seq int) string
 	// filter, when set, gives endpoint k a payload filter.
 	filter func(k int) string
+	// traceparent puts a W3C traceparent header on every event record.
+	traceparent bool
 }
 
 // singleTarget sends event seq to endpoint seq % m only.
@@ -281,6 +283,7 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	defer pub.close()
 	pub.tenant = p.eventTenant
 	pub.orderKey = p.orderKey
+	pub.traceparent = p.traceparent
 	tr := newTracker(targets, p.slots, p.expect, pub.eventID)
 	tr.slowDelay = p.slowDelay
 	if p.fair != nil {

@@ -219,7 +219,7 @@ the admin token.`,
 		root.AddCommand(sc)
 	}
 	for _, cc := range []*cobra.Command{c.endpointsCmd(), c.eventsCmd(), c.deliveriesCmd(), c.retryCmd(),
-		c.recoverCmd(), c.jobsCmd(), c.tenantsCmd(), c.keysCmd(), c.quarantineCmd(), c.listenCmd()} {
+		c.eventTypesCmd(), c.recoverCmd(), c.jobsCmd(), c.tenantsCmd(), c.keysCmd(), c.quarantineCmd(), c.listenCmd()} {
 		cc.GroupID = "client"
 		root.AddCommand(cc)
 	}

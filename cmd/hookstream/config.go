@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/schema"
@@ -154,6 +155,13 @@ type Config struct {
 	// chart sets it to its headless metrics Service); empty: the serving
 	// instance's own figures.
 	ConsolePeers string `env:"CONSOLE_PEERS"`
+	// ValidateEvents checks the data of every event whose type has a
+	// schema in the catalog (POST /v1/events answers 422, the dispatcher
+	// sends one from the topic to the invalid topic); otherwise only the
+	// types marked "validate" are checked. MaxEventTypes bounds a tenant's
+	// catalog (0: no bound).
+	ValidateEvents bool `env:"VALIDATE_EVENTS, default=false"`
+	MaxEventTypes  int  `env:"MAX_EVENT_TYPES, default=1000"`
 	// PublicURL lists the URLs clients reach the API by (comma-separated),
 	// e.g. https://hooks.example.com: endpoints may not point at them, nor
 	// at HTTPAddr, so that no delivery loops back into the API.
@@ -180,6 +188,12 @@ type Config struct {
 	MetricsAddr string `env:"METRICS_ADDR, default=:9090"`
 	// PProf serves Go's profiles under /debug/pprof/ on the metrics address.
 	PProf bool `env:"PPROF"`
+
+	// tracing is read from the standard OTEL_* variables (tracing.go).
+	tracing tracingConfig
+	// tracerProvider, set by tests, takes the place of the one the
+	// OTEL_* variables make.
+	tracerProvider trace.TracerProvider
 }
 
 // loadConfig reads the configuration through l (os environment in main, a
@@ -199,6 +213,9 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 			cause = err
 		}
 		return c, fmt.Errorf("config: %s: %w", last.key, cause)
+	}
+	if c.tracing, err = loadTracing(ctx, l); err != nil {
+		return c, err
 	}
 	if c.InstanceID == "" {
 		host, _ := os.Hostname()
@@ -289,6 +306,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_LOG_FORMAT must be json or text")
 	case c.MaxEndpointsPerTenant < 0:
 		return fmt.Errorf("config: HOOKSTREAM_MAX_ENDPOINTS_PER_TENANT must not be negative (0: no limit)")
+	case c.MaxEventTypes < 0:
+		return fmt.Errorf("HOOKSTREAM_MAX_EVENT_TYPES must not be negative")
 	case c.MaxFanout < 0:
 		return fmt.Errorf("config: HOOKSTREAM_MAX_FANOUT must not be negative (0: no limit)")
 	}

@@ -82,6 +82,7 @@ func (p *process) serveHTTP() (string, error) {
 			KeyCacheTTL: p.cfg.KeyCacheTTL, MaxEventBytes: int64(p.cfg.MaxEventBytes), DefaultTimeout: p.cfg.DeliveryTimeout,
 			MaxEndpoints: p.cfg.MaxEndpointsPerTenant, MaxFanout: p.cfg.MaxFanout,
 			TopicPrefix: p.cfg.TopicPrefix, MaxSources: p.cfg.MaxSources,
+			Catalog: p.catalog, MaxEventTypes: p.cfg.MaxEventTypes, Tracer: p.tracer,
 			EventRate:  api.RateLimit{Rate: p.cfg.TenantEventRate, Burst: p.cfg.TenantEventBurst},
 			CallRate:   api.RateLimit{Rate: p.cfg.TenantAPIRate, Burst: p.cfg.TenantAPIBurst},
 			ListenAddr: ln.Addr().String(), PublicURLs: p.cfg.PublicURL,

@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hookstream/hookstream/catalog"
 	"github.com/hookstream/hookstream/consumer"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/listener"
@@ -39,6 +41,9 @@ type process struct {
 	reg      *prometheus.Registry
 	metrics  *pipeline.Metrics
 	table    *routing.Table
+	catalog  *catalog.Catalog
+	// tracer makes the stages' spans; nil when tracing is off.
+	tracer trace.Tracer
 
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
@@ -78,7 +83,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(listening
 		p.cancel(err)
 	} else {
 		log.Info("hookstream running", "roles", cfg.Roles, "instance", cfg.InstanceID, "http", addrs.HTTP,
-			"metrics", addrs.Metrics, "topic_prefix", cfg.TopicPrefix, "retry_schedule", cfg.RetrySchedule)
+			"metrics", addrs.Metrics, "topic_prefix", cfg.TopicPrefix, "retry_schedule", cfg.RetrySchedule, "tracing", describeTracing(cfg))
 		if ready != nil {
 			ready(addrs)
 		}
@@ -140,6 +145,17 @@ func newProcess(ctx context.Context, cfg Config, log *slog.Logger) (*process, er
 		p.db.Close()
 		return nil, err
 	}
+	tp, shutdown, err := tracerProvider(ctx, cfg)
+	if err != nil {
+		p.db.Close()
+		return nil, err
+	}
+	if tp != nil {
+		p.tracer = tp.Tracer(pipeline.TracerName)
+	}
+	// First in, last out: spans of the last batches are flushed after
+	// everything else has stopped.
+	p.closers = append([]func(){shutdown}, p.closers...)
 	p.ctx, p.cancel = context.WithCancelCause(ctx)
 	return p, nil
 }
@@ -236,6 +252,19 @@ func (p *process) startRoles() (listening, error) {
 		})
 		p.metrics.WatchEndpoints(p.reg, p.table.Counts)
 	}
+	if cfg.has(RoleDispatch) || cfg.has(RoleAPI) {
+		// The event-type catalog, compiled: the API and the dispatcher
+		// check events against it.
+		p.catalog = catalog.New(p.db, p.log.With("component", "catalog"))
+		p.catalog.ValidateAll = cfg.ValidateEvents
+		if err := p.catalog.ReloadAll(p.ctx); err != nil {
+			return listening{}, err
+		}
+		p.start("catalog", func(ctx context.Context) error {
+			p.catalog.Run(ctx, p.db.ListenEventTypes, cfg.EndpointRefresh)
+			return nil
+		})
+	}
 	origin := pipeline.NewOrigin(p.key)
 	// The bulk lanes yield to the fast lane on this instance.
 	prio := pipeline.NewPriority(cfg.FastLaneTarget, cfg.BulkMinRate)
@@ -244,7 +273,7 @@ func (p *process) startRoles() (listening, error) {
 		return nil
 	})
 	if cfg.has(RoleDispatch) {
-		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Order: p.db, Origin: origin,
+		d := &pipeline.Dispatcher{Topics: p.topics, Gate: p.db, Routes: p.table, Order: p.db, Origin: origin, Catalog: p.catalog, Tracer: p.tracer,
 			MaxEventBytes: cfg.MaxEventBytes, MaxFanout: cfg.MaxFanout, Priority: prio, Metrics: p.metrics, Log: p.log.With("stage", "dispatch"),
 			Lanes: &quota.Buckets{Limit: quota.Limit{Rate: cfg.TenantFastLaneRate, Burst: cfg.TenantFastLaneBurst}}}
 		// Each stage runs DispatchSessions members of its group, each with
@@ -289,7 +318,7 @@ func (p *process) startRoles() (listening, error) {
 		})
 		p.closers = append(p.closers, sender.Close)
 		relay := listener.NewRelay(listener.Token(p.key), cfg.ResponseBodyLimit)
-		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Order: p.db, Sender: sender, Relay: relay, Jitter: cfg.RetryJitter,
+		d := &pipeline.Deliverer{Topics: p.topics, Routes: p.table, Order: p.db, Sender: sender, Relay: relay, Jitter: cfg.RetryJitter, Tracer: p.tracer,
 			Limits: pipeline.NewLimits(cfg.EndpointConcurrency, cfg.DeliverConcurrency), Priority: prio, Metrics: p.metrics, Log: p.log.With("stage", "deliver")}
 		// Tasks run concurrently, within a partition too. The attempts in
 		// flight are DeliverConcurrency in all (Limits); each stage holds
@@ -343,7 +372,7 @@ func (p *process) startRoles() (listening, error) {
 		if err != nil {
 			return listening{}, err
 		}
-		s := &pipeline.Sink{DB: p.db, Producer: prod, Topics: p.topics, Origin: origin,
+		s := &pipeline.Sink{DB: p.db, Producer: prod, Topics: p.topics, Origin: origin, Tracer: p.tracer,
 			Rule:    schema.DisableRule{Failures: cfg.DisableAfterFailures, MinFailing: cfg.DisableMinFailing, Probes: cfg.probes()},
 			Metrics: p.metrics, Log: p.log.With("stage", "sink")}
 		group := p.topics.Group("sink")

@@ -39,6 +39,13 @@ type system struct {
 // startSystem runs hookstream with test defaults overridden by env.
 func startSystem(t *testing.T, env map[string]string) *system {
 	t.Helper()
+	return startSystemWith(t, env, nil)
+}
+
+// startSystemWith is startSystem with the configuration changed by tweak
+// (when not nil) before hookstream starts.
+func startSystemWith(t *testing.T, env map[string]string, tweak func(*Config)) *system {
+	t.Helper()
 	s := &system{
 		t:       t,
 		token:   "test-admin-token",
@@ -66,6 +73,9 @@ func startSystem(t *testing.T, env map[string]string) *system {
 	}
 	cfg, err := loadConfig(context.Background(), envconfig.MapLookuper(vars))
 	testenv.Must(t, err, "config")
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	s.cfg = cfg
 	level := slog.LevelWarn
 	if os.Getenv("HOOKSTREAM_TEST_LOG") != "" {

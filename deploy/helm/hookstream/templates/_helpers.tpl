@@ -135,6 +135,20 @@ to the binary's defaults.
       name: {{ $secret }}
       key: {{ $ctx.Values.secret.keys.kafkaSaslPassword }}
       optional: true
+{{- with $ctx.Values.tracing }}
+{{- with .otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .sampler }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ . | quote }}
+{{- end }}
+{{- with .samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- with $ctx.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
