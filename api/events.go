@@ -260,8 +260,17 @@ func queryProblem(name, detail string) *Problem {
 // the server has a Tracer, as it came otherwise. end ends the span.
 func (s *Server) traceEvent(r *http.Request, ev *schema.Event) (ctx context.Context, end func(error)) {
 	ctx, end = r.Context(), func(error) {}
-	if s.Tracer == nil && r.Header.Get("Traceparent") == "" {
-		return ctx, end
+	if s.Tracer == nil {
+		// Passed on as it came, when valid.
+		tp := r.Header.Get("Traceparent")
+		if !schema.ValidTraceparent(tp) {
+			return ctx, end
+		}
+		kv := []string{schema.HeaderTraceparent, tp}
+		if ts := r.Header.Get("Tracestate"); ts != "" && schema.ValidTracestate(ts) {
+			kv = append(kv, schema.HeaderTracestate, ts)
+		}
+		return producer.WithHeaders(ctx, kv...), end
 	}
 	ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	if s.Tracer != nil {

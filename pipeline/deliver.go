@@ -111,8 +111,12 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 	if d.Tracer != nil || hasTrace(r) {
 		// The task's trace context goes on to its next task, and the
 		// attempt's (or the task's) to its outcome.
-		ctx = extract(ctx, r)
-		at = &attemptTrace{task: traceHeaders(ctx)}
+		if d.Tracer == nil {
+			at = &attemptTrace{task: passOnRecord(r)}
+		} else {
+			ctx = extract(ctx, r)
+			at = &attemptTrace{task: traceHeaders(ctx)}
+		}
 		ctx = context.WithValue(ctx, attemptTraceKey{}, at)
 	}
 	var out []*kgo.Record
@@ -203,9 +207,8 @@ func (d *Deliverer) send(ctx context.Context, r *kgo.Record, task schema.Task, r
 		sender, url = d.Relay, listener.RelayURL(route.RelayURL, route.Tenant, route.ID)
 	}
 	p := payload(route.PayloadFormat, task.Event)
-	ctx, span := startAttempt(ctx, d.Tracer, task, route.DisplayURL)
+	ctx, span, traceparent, tracestate := startAttempt(ctx, d.Tracer, task, route.DisplayURL)
 	defer func() { endAttempt(span, res) }()
-	traceparent, tracestate := Traceparent(ctx)
 	return sender.Send(ctx, delivery.Request{
 		Traceparent:   traceparent,
 		Tracestate:    tracestate,

@@ -29,8 +29,8 @@ import (
 
 // Trace context header names, on records as on HTTP requests.
 const (
-	HeaderTraceparent = "traceparent"
-	HeaderTracestate  = "tracestate"
+	HeaderTraceparent = schema.HeaderTraceparent
+	HeaderTracestate  = schema.HeaderTracestate
 	// ceTraceparent is the CloudEvents Kafka binding's form of the
 	// distributed-tracing extension's attribute.
 	ceTraceparent = "ce_traceparent"
@@ -90,6 +90,52 @@ func hasTrace(r *kgo.Record) bool {
 	return false
 }
 
+// passOn returns the trace headers to pass on as they came, when no
+// tracer makes spans: traceparent and tracestate checked (a malformed
+// traceparent passes nothing on, a malformed tracestate is dropped),
+// without parsing them into a context. nil when there is none.
+func passOn(traceparent, tracestate string) []kgo.RecordHeader {
+	if !schema.ValidTraceparent(traceparent) {
+		return nil
+	}
+	hs := []kgo.RecordHeader{{Key: HeaderTraceparent, Value: []byte(traceparent)}}
+	if tracestate != "" && schema.ValidTracestate(tracestate) {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderTracestate, Value: []byte(tracestate)})
+	}
+	return hs
+}
+
+// passOnRecord is passOn of a record's own trace headers (traceparent,
+// else ce_traceparent), sharing their bytes: the record's are never
+// changed.
+func passOnRecord(r *kgo.Record) []kgo.RecordHeader {
+	var tp, ts, ceTP, ceTS []byte
+	for _, h := range r.Headers {
+		switch h.Key {
+		case HeaderTraceparent:
+			tp = h.Value
+		case HeaderTracestate:
+			ts = h.Value
+		case ceTraceparent:
+			ceTP = h.Value
+		case ceTracestate:
+			ceTS = h.Value
+		}
+	}
+	if tp == nil {
+		tp, ts = ceTP, ceTS
+	}
+	if !schema.ValidTraceparent(string(tp)) {
+		return nil
+	}
+	hs := make([]kgo.RecordHeader, 1, 2)
+	hs[0] = kgo.RecordHeader{Key: HeaderTraceparent, Value: tp}
+	if len(ts) > 0 && schema.ValidTracestate(string(ts)) {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderTracestate, Value: ts})
+	}
+	return hs
+}
+
 // extract returns ctx with the trace context of r, when it has a valid
 // one.
 func extract(ctx context.Context, r *kgo.Record) context.Context {
@@ -142,13 +188,17 @@ func withHeaders(headers, th []kgo.RecordHeader) []kgo.RecordHeader {
 func dispatchSpan(ctx context.Context, tr trace.Tracer, r *kgo.Record, ev *schema.Event, tasks int, bulk bool) []kgo.RecordHeader {
 	switch {
 	case hasTrace(r):
+		if tr == nil {
+			return passOnRecord(r)
+		}
 		ctx = extract(ctx, r)
 	case ev.CloudEvent != nil && ev.CloudEvent.Extensions[HeaderTraceparent] != "":
 		// A structured CloudEvent's distributed-tracing extension.
-		ctx = traceContext.Extract(ctx, propagation.MapCarrier{
-			HeaderTraceparent: ev.CloudEvent.Extensions[HeaderTraceparent],
-			HeaderTracestate:  ev.CloudEvent.Extensions[HeaderTracestate],
-		})
+		tp, ts := ev.CloudEvent.Extensions[HeaderTraceparent], ev.CloudEvent.Extensions[HeaderTracestate]
+		if tr == nil {
+			return passOn(tp, ts)
+		}
+		ctx = traceContext.Extract(ctx, propagation.MapCarrier{HeaderTraceparent: tp, HeaderTracestate: ts})
 	case tr == nil:
 		return nil
 	}
@@ -182,11 +232,16 @@ type attemptTrace struct {
 type attemptTraceKey struct{}
 
 // startAttempt starts an attempt's client span, child of the task's trace
-// context (nil Tracer: none), and returns ctx with it.
-func startAttempt(ctx context.Context, tr trace.Tracer, task schema.Task, redactedURL string) (context.Context, trace.Span) {
+// context (nil Tracer: none), and returns ctx with it, and the trace
+// headers the attempt's request carries.
+func startAttempt(ctx context.Context, tr trace.Tracer, task schema.Task, redactedURL string) (_ context.Context, _ trace.Span, traceparent, tracestate string) {
 	at, _ := ctx.Value(attemptTraceKey{}).(*attemptTrace)
-	if at == nil || tr == nil {
-		return ctx, nil
+	if at == nil {
+		return ctx, nil, "", ""
+	}
+	if tr == nil {
+		// Passed on as the task had it.
+		return ctx, nil, headerOf(at.task, HeaderTraceparent), headerOf(at.task, HeaderTracestate)
 	}
 	ctx, span := tr.Start(ctx, "POST", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
@@ -200,7 +255,17 @@ func startAttempt(ctx context.Context, tr trace.Tracer, task schema.Task, redact
 			attribute.Int("hookstream.retry.tier", task.Tier),
 		))
 	at.attempt = traceHeaders(ctx)
-	return ctx, span
+	traceparent, tracestate = Traceparent(ctx)
+	return ctx, span, traceparent, tracestate
+}
+
+func headerOf(hs []kgo.RecordHeader, key string) string {
+	for _, h := range hs {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
 }
 
 // endAttempt records an attempt's result on its span and ends it.
