@@ -68,14 +68,17 @@ func TestTraceFromPublishToSink(t *testing.T) {
 	var spans map[string][]tracetest.SpanStub
 	testenv.Eventually(t, 30*time.Second, func() bool {
 		spans = spansOf(exp, tid)
-		return len(spans["POST /v1/events"]) == 1 && len(spans["hookstream dispatch"]) == 1 &&
-			len(spans["POST"]) == 2 && len(spans["hookstream sink"]) == 2
-	}, "want the API's span, dispatch's, 2 attempts' and 2 of the sink's in the trace")
-	api, dispatch := spans["POST /v1/events"][0], spans["hookstream dispatch"][0]
+		// More than one of dispatch's if a transaction was retried, more
+		// attempts if one timed out on a loaded machine.
+		return len(spans["POST /v1/events"]) == 1 && len(spans["hookstream dispatch"]) >= 1 &&
+			len(spans["POST"]) >= 2 && len(spans["hookstream sink"]) >= len(spans["POST"])
+	}, "want the API's span, dispatch's, 2 attempts' and the sink's in the trace")
+	api, dispatch := spans["POST /v1/events"][0], spans["hookstream dispatch"][len(spans["hookstream dispatch"])-1]
 	if api.Parent.SpanID().String() != "b7ad6b7169203331" || api.SpanKind != trace.SpanKindServer {
 		t.Errorf("the API's span has parent %s (kind %v), want the request's", api.Parent.SpanID(), api.SpanKind)
 	}
 	if dispatch.Parent.SpanID() != api.SpanContext.SpanID() || dispatch.SpanKind != trace.SpanKindConsumer {
+		// every dispatch span of the trace is the API span's child
 		t.Errorf("dispatch's parent %s, want the API's span %s", dispatch.Parent.SpanID(), api.SpanContext.SpanID())
 	}
 	attempts := spans["POST"]
@@ -84,11 +87,17 @@ func TestTraceFromPublishToSink(t *testing.T) {
 		sent[r.Header.Get("Traceparent")] = true
 	}
 	tiers := map[int64]int64{}
+	dispatched := map[trace.SpanID]bool{}
+	for _, d := range spans["hookstream dispatch"] {
+		dispatched[d.SpanContext.SpanID()] = true
+	}
 	for _, a := range attempts {
-		if a.Parent.SpanID() != dispatch.SpanContext.SpanID() || a.SpanKind != trace.SpanKindClient {
+		if !dispatched[a.Parent.SpanID()] || a.SpanKind != trace.SpanKindClient {
 			t.Errorf("attempt span's parent %s, want dispatch's %s", a.Parent.SpanID(), dispatch.SpanContext.SpanID())
 		}
-		tiers[attr(a, "hookstream.retry.tier").AsInt64()] = attr(a, "http.response.status_code").AsInt64()
+		if code := attr(a, "http.response.status_code").AsInt64(); code != 0 {
+			tiers[attr(a, "hookstream.retry.tier").AsInt64()] = code
+		}
 		if url := attr(a, "url.full").AsString(); strings.Contains(url, "s3cret") || strings.Contains(url, "t0ps3cret") || !strings.Contains(url, "/hook") {
 			t.Errorf("url.full = %q: want the endpoint's URL without credentials or query", url)
 		}
@@ -97,8 +106,8 @@ func TestTraceFromPublishToSink(t *testing.T) {
 			t.Errorf("no webhook carried traceparent %s (sent: %v)", want, sent)
 		}
 	}
-	if tiers[0] != 500 || tiers[1] != 200 {
-		t.Errorf("attempts by retry tier: %v, want tier 0 answered 500 and tier 1 200", tiers)
+	if tiers[0] != 500 || tiers[int64(len(attempts)-1)] != 200 {
+		t.Errorf("attempts by retry tier: %v, want tier 0 answered 500 and the last 200", tiers)
 	}
 	for _, sk := range spans["hookstream sink"] {
 		ok := false
