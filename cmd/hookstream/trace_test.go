@@ -147,7 +147,7 @@ func TestTraceFromARecord(t *testing.T) {
 		tid, _ := trace.TraceIDFromHex(id)
 		testenv.Eventually(t, 30*time.Second, func() bool {
 			sp := spansOf(exp, tid)
-			return len(sp["hookstream dispatch"]) == 1 && len(sp["POST"]) == 1 && len(sp["hookstream sink"]) == 1
+			return len(sp["hookstream dispatch"]) >= 1 && len(sp["POST"]) >= 1 && len(sp["hookstream sink"]) >= 1
 		}, "trace %s: want dispatch, attempt and sink spans", id)
 	}
 	for _, r := range rcv.requests() {
