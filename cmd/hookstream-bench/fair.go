@@ -121,6 +121,9 @@ func (o options) fairPlan(name string) plan {
 	case rate != "":
 		p.env["HOOKSTREAM_TENANT_FAST_LANE_RATE"], p.env["HOOKSTREAM_TENANT_FAST_LANE_BURST"] = rate, cmp.Or(burst, rate)
 	}
+	if name == "fair" && o.fairTarget != "" {
+		p.env["HOOKSTREAM_FAST_LANE_TARGET"] = o.fairTarget
+	}
 	if name != "fair" {
 		// fair-noyield (and fair-nolanes, which has no bulk lanes to
 		// pace): the bulk lanes do not yield to the fast lane.
