@@ -69,10 +69,10 @@ func decode(w http.ResponseWriter, r *http.Request, maxBody int64, v any) *Probl
 }
 
 // decodeOptional is decode for a body the request may leave out: an empty
-// one (or only white space) leaves v as it is.
+// one leaves v as it is (white space alone is not JSON: 400).
 func decodeOptional(w http.ResponseWriter, r *http.Request, maxBody int64, v any) *Problem {
 	body, p := readBody(w, r, maxBody)
-	if p != nil || len(bytes.TrimSpace(body)) == 0 {
+	if p != nil || len(body) == 0 {
 		return p
 	}
 	return decodeBytes(body, maxBody, v)
