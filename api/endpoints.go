@@ -412,17 +412,25 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+// endpoint loads the tenant's endpoint the path names. When it cannot, it
+// has answered (404, or 500 naming op) and ok is false.
+func (s *Server) endpoint(w http.ResponseWriter, r *http.Request, tenant, op string) (ep schema.Endpoint, ok bool) {
 	ep, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
 	if errors.Is(err, schema.ErrNotFound) {
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
-		return
+		return ep, false
 	}
 	if err != nil {
-		s.internal(w, r, "get endpoint", err)
-		return
+		s.internal(w, r, op, err)
+		return ep, false
 	}
-	writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+	return ep, true
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
+	if ep, ok := s.endpoint(w, r, tenant, "get endpoint"); ok {
+		writeJSON(w, http.StatusOK, toEndpointJSON(ep))
+	}
 }
 
 func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, tenant string) {

@@ -187,13 +187,8 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request, tenant str
 	}
 	scheme := req.SignatureScheme
 	if scheme == "" && req.Secret == "" {
-		cur, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
-		if errors.Is(err, schema.ErrNotFound) {
-			writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
-			return
-		}
-		if err != nil {
-			s.internal(w, r, "rotate secret", err)
+		cur, ok := s.endpoint(w, r, tenant, "rotate secret")
+		if !ok {
 			return
 		}
 		scheme = cur.SignatureScheme()
@@ -251,13 +246,8 @@ var defaultTestData = []byte(`{"test":true}`)
 // {"test":true}). It goes the way of every event (dispatch, signing,
 // retries, history), so that it shows what the receiver will see.
 func (s *Server) testEndpoint(w http.ResponseWriter, r *http.Request, tenant string) {
-	ep, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
-	if errors.Is(err, schema.ErrNotFound) {
-		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
-		return
-	}
-	if err != nil {
-		s.internal(w, r, "get endpoint", err)
+	ep, ok := s.endpoint(w, r, tenant, "get endpoint")
+	if !ok {
 		return
 	}
 	var req testRequest

@@ -86,13 +86,8 @@ func (s *Server) testEndpointFilter(w http.ResponseWriter, r *http.Request, tena
 		writeProblem(w, fieldProblem("event_types", "is the endpoint's: change it with PATCH, or test an unsaved endpoint with POST /v1/filter-test"))
 		return
 	}
-	ep, err := s.Store.Endpoint(r.Context(), tenant, r.PathValue("id"))
-	if errors.Is(err, schema.ErrNotFound) {
-		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
-		return
-	}
-	if err != nil {
-		s.internal(w, r, "filter test", err)
+	ep, ok := s.endpoint(w, r, tenant, "filter test")
+	if !ok {
 		return
 	}
 	src := ep.Filter
