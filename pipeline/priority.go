@@ -97,60 +97,93 @@ func (p *Priority) tick(interval time.Duration) {
 		default:
 			limit *= 1.25
 		}
-		l.limit.Store(math.Float64bits(limit))
+		l.set(limit)
 	}
 }
 
 // Lane paces one bulk stage: each unit of work (a task) starts no earlier
 // than the limit allows, without a burst after an idle spell. This is a
 // token bucket of capacity zero, which golang.org/x/time/rate cannot
-// express for units taken several at a time.
+// express for units taken several at a time. A change of the limit voids
+// the turns handed out at the old one: the waiters take new ones at once,
+// so that a raised limit (or none) does not leave tasks asleep on turns of
+// a lower one, and a lowered one binds the waiters too.
 type Lane struct {
 	limit atomic.Uint64 // float64 bits: tasks per second, +Inf unbound
-	done  atomic.Int64  // tasks since the last tick
+	done  atomic.Int64  // tasks started since the last tick
 
-	mu   sync.Mutex
-	next time.Time // when the next task may start
+	mu      sync.Mutex
+	next    time.Time     // when the next task may start
+	changed chan struct{} // closed when the limit changes; nil: no waiter
 }
 
 // Limit returns the lane's rate, in tasks per second (+Inf: unbound).
 func (l *Lane) Limit() float64 { return math.Float64frombits(l.limit.Load()) }
 
-// reserve takes n tasks' turn and returns how long to wait for it.
-func (l *Lane) reserve(n int, now time.Time) time.Duration {
-	l.done.Add(int64(n))
-	limit := l.Limit()
+// set changes the lane's rate and wakes its waiters to take new turns.
+func (l *Lane) set(limit float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if math.IsInf(limit, 1) || l.next.Before(now) {
-		l.next = now
+	if limit == l.Limit() {
+		return
 	}
+	l.limit.Store(math.Float64bits(limit))
+	l.next = time.Time{}
+	if l.changed != nil {
+		close(l.changed)
+		l.changed = nil
+	}
+}
+
+// reserve takes n tasks' turn and returns how long to wait for it, and a
+// channel closed if the limit changes before then.
+func (l *Lane) reserve(n int, now time.Time) (time.Duration, <-chan struct{}) {
+	limit := l.Limit()
 	if math.IsInf(limit, 1) {
-		return 0
+		return 0, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.next.Before(now) {
+		l.next = now
 	}
 	start := l.next
 	l.next = l.next.Add(time.Duration(float64(n) / limit * float64(time.Second)))
-	return start.Sub(now)
+	if l.changed == nil {
+		l.changed = make(chan struct{})
+	}
+	return start.Sub(now), l.changed
 }
 
 // Wait waits for the turn of n tasks, at most maxWait (0: no bound): a
 // stage inside a transaction bounds its wait, and the turns it did not
-// wait for are waited for by the next. It returns ctx's error if ctx ends
-// first.
+// wait for are waited for by the next (unless the limit changes first).
+// It returns ctx's error if ctx ends first.
 func (l *Lane) Wait(ctx context.Context, n int, maxWait time.Duration) error {
-	d := l.reserve(n, time.Now())
+	var deadline time.Time
 	if maxWait > 0 {
-		d = min(d, maxWait)
+		deadline = time.Now().Add(maxWait)
 	}
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	for {
+		now := time.Now()
+		d, changed := l.reserve(n, now)
+		if !deadline.IsZero() {
+			d = min(d, deadline.Sub(now))
+		}
+		if d <= 0 {
+			l.done.Add(int64(n))
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+			l.done.Add(int64(n))
+			return nil
+		case <-changed:
+			t.Stop() // a new limit: a new turn
+		}
 	}
 }
