@@ -44,7 +44,7 @@ func TestHaltedKeyListedAndSkipped(t *testing.T) {
 	if g.Verdict != schema.Blocked {
 		t.Fatalf("second delivery: verdict %v, want blocked", g.Verdict)
 	}
-	_, err = e.db.ResolveOrdered(ctx, ep.ID, "k/1 ü", 1, true)
+	_, err = e.db.ResolveOrdered(ctx, ep.ID, "k/1 ü", 1, true, "")
 	testenv.Must(t, err, "ResolveOrdered")
 	now := time.Now().UTC()
 	testenv.Must(t, e.db.WriteAttempts(ctx, []schema.Attempt{

@@ -35,7 +35,7 @@ func TestConsoleShowsAndSkipsAHaltedKey(t *testing.T) {
 	}
 	_, err = s.db.AssignOrder(ctx, reqs)
 	testenv.Must(t, err, "AssignOrder")
-	_, err = s.db.ResolveOrdered(ctx, ep.ID, "acct-1", 1, true)
+	_, err = s.db.ResolveOrdered(ctx, ep.ID, "acct-1", 1, true, "")
 	testenv.Must(t, err, "ResolveOrdered")
 	testenv.Must(t, s.db.WriteAttempts(ctx, []schema.Attempt{
 		{V: 1, DeliveryID: ids[0], EndpointID: ep.ID, Tenant: "default", EventID: "evt_head", EventType: "pay.made", EventCreatedAt: now,

@@ -121,7 +121,10 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 	}
 	var out []*kgo.Record
 	emit := func(rec *kgo.Record) { out = append(out, rec) }
-	next, err := d.handle(ctx, r, task, emit)
+	// The deliveries this task's chain releases are tagged with it: read
+	// again after a crash, it alone releases them again.
+	origin := schema.ReleaseTag(task.DeliveryID, task.Attempt)
+	next, err := d.handleTask(ctx, r, task, false, origin, emit)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +143,7 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 		}
 		t := *next
 		chained++
-		if next, err = d.handleTask(base, nil, t, true, emit); err != nil {
+		if next, err = d.handleTask(base, nil, t, true, origin, emit); err != nil {
 			// Its outcome is unknown (shutting down): it goes through the
 			// released topic again.
 			d.emitReleased(&t, emit)
@@ -238,16 +241,14 @@ func payload(format string, ev schema.Event) delivery.Payload {
 	return delivery.Encode(format, routing.Message(ev))
 }
 
-// handle runs one task and emits its outcome and what follows. When the
+// handleTask runs one task and emits its outcome and what follows. When the
 // task was the head of its ordering key and resolving it released the next
-// delivery of the key, it returns that delivery's task.
-func (d *Deliverer) handle(ctx context.Context, r *kgo.Record, task schema.Task, emit consumer.Emit) (*schema.Task, error) {
-	return d.handleTask(ctx, r, task, false, emit)
-}
-
-// handleTask is handle; released is true for a task its key's resolution
-// just released to this process, which is the head of its key already.
-func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.Task, released bool, emit consumer.Emit) (*schema.Task, error) {
+// delivery of the key, it returns that delivery's task. released is true
+// for a task its key's resolution just released to this process, which is
+// the head of its key already. by
+// tags what its resolution releases: the task read from Kafka that began
+// the chain.
+func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.Task, released bool, by string, emit consumer.Emit) (*schema.Task, error) {
 	route, err := d.Routes.Lookup(ctx, task.EndpointID)
 	if err == nil && route.UpdatedAt.Before(task.EndpointVersion) {
 		route, err = d.Routes.Reload(ctx, task.EndpointID)
@@ -299,12 +300,6 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		// parked (see postgres.DB.SkipOrdered).
 		gate = schema.Gate{Verdict: schema.Head, Key: task.Order.Key, Seq: task.Order.Seq}
 	} else if route.Ordered() && d.Order != nil {
-		if task.Order != nil {
-			defer turns.wait(ctx, task.EndpointID, task.Order)()
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
-		}
 		gate, err = d.Order.AcquireOrdered(ctx, task.EndpointID, task.DeliveryID, task.Order, task.Attempt, task.Tier)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -324,7 +319,7 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		}
 		if gate.Verdict == schema.Blocked {
 			d.Metrics.orderBlocked.Inc()
-			d.emitAttempt(d.attempt(task, schema.OutcomeBlocked, nil, "waiting for an earlier delivery of its ordering key", nil, gate.WaitingFor), emit)
+			d.emitAttempt(d.attempt(task, schema.OutcomeBlocked, nil, blockedText, nil, gate.WaitingFor), emit)
 			return nil, nil
 		}
 	}
@@ -354,7 +349,7 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		// An ordered endpoint's probe passed the gate like any task: a
 		// success resolves its key's head; a failure parks it, as a 410 does.
 		if d.probed(task, &res, errText, emit) && gate.Verdict == schema.Head {
-			return d.resolve(context.WithoutCancel(ctx), task, gate, false, emit)
+			return d.resolve(context.WithoutCancel(ctx), task, gate, false, by, emit)
 		}
 		return nil, nil
 	}
@@ -373,7 +368,7 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		final = dead
 	}
 	if final && gate.Verdict == schema.Head {
-		return d.resolve(context.WithoutCancel(ctx), task, gate, dead && route.DeadHead == schema.DeadHeadHalt, emit)
+		return d.resolve(context.WithoutCancel(ctx), task, gate, dead && route.DeadHead == schema.DeadHeadHalt, by, emit)
 	}
 	return nil, nil
 }

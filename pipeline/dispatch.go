@@ -36,9 +36,10 @@ type Matcher interface {
 }
 
 // Sequencer numbers the deliveries to ordered endpoints per endpoint and
-// key: see postgres.DB.AssignOrder.
+// key, and holds back those later than the head of their key: see
+// postgres.DB.AssignOrder.
 type Sequencer interface {
-	AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]int64, error)
+	AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]schema.OrderPlace, error)
 }
 
 // HeaderRecordKey carries the key of an event's original record on its
@@ -279,10 +280,19 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 	if d.Bulk {
 		lane = d.Topics.Bulk()
 	}
-	seqs, err := d.number(ctx, claims, targets, fresh)
+	// Taken before the numbers: a delivery held at birth is shown blocked
+	// as of now, before whatever its release leads to (the sink keeps a
+	// delivery's latest outcome).
+	at := time.Now().UTC()
+	places, err := d.number(ctx, claims, targets, fresh)
 	if err != nil {
 		return err
 	}
+	var blocked int
+	defer consumer.OnCommit(ctx, func() {
+		d.Metrics.orderBlocked.Add(float64(blocked))
+		d.Metrics.outcomes.WithLabelValues(string(schema.OutcomeBlocked)).Add(float64(blocked))
+	})
 	for i, c := range claims {
 		if !fresh[i] {
 			duplicates++
@@ -292,8 +302,18 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		th := dispatchSpan(ctx, d.Tracer, srcs[i], &c.Event, len(targets[i]), d.Bulk)
 		for j, id := range targets[i] {
 			t := schema.NewTask(c.Event, id)
-			if seq := seqs[i][j]; seq > 0 {
-				t.Order = &schema.TaskOrder{Key: c.Event.OrderKey(), Seq: seq}
+			if p := places[i][j]; p.Seq > 0 {
+				t.Order = &schema.TaskOrder{Key: c.Event.OrderKey(), Seq: p.Seq}
+				if p.Blocked {
+					// Blocked at birth: no task, which would only be
+					// blocked at the gate; the resolution of the
+					// delivery before it releases it (docs/ordering.md).
+					blocked++
+					emit(blockedRecord(d.Topics, t, p.WaitingFor, at))
+				}
+				if p.Held {
+					continue
+				}
 			}
 			emit(&kgo.Record{Topic: lane, Key: []byte(id), Value: schema.EncodeTask(t), Headers: th})
 			made++
@@ -314,17 +334,17 @@ func (d *Dispatcher) anyOrdered(ids []string) bool {
 	return false
 }
 
-// number gives each fresh delivery to an ordered endpoint its sequence
-// number in its key, in the order of the batch (0 for the others), before
-// the batch's tasks are committed: read again after a crash, the batch
-// gets the same numbers (postgres.DB.AssignOrder).
-func (d *Dispatcher) number(ctx context.Context, claims []schema.Claim, targets [][]string, fresh []bool) ([][]int64, error) {
-	seqs := make([][]int64, len(claims))
+// number gives each fresh delivery to an ordered endpoint its place in its
+// key, in the order of the batch (number 0 for the others), before the
+// batch's tasks are committed: read again after a crash, the batch gets
+// the same numbers (postgres.DB.AssignOrder).
+func (d *Dispatcher) number(ctx context.Context, claims []schema.Claim, targets [][]string, fresh []bool) ([][]schema.OrderPlace, error) {
+	seqs := make([][]schema.OrderPlace, len(claims))
 	var reqs []schema.OrderRequest
 	type at struct{ i, j int }
 	var where []at
 	for i, c := range claims {
-		seqs[i] = make([]int64, len(targets[i]))
+		seqs[i] = make([]schema.OrderPlace, len(targets[i]))
 		if !fresh[i] || d.Order == nil {
 			continue
 		}

@@ -12,12 +12,16 @@ import (
 )
 
 // AssignOrder gives each delivery its sequence number in its endpoint and
-// key (docs/ordering.md), in the order of reqs. It is idempotent: a
-// delivery that has a number keeps it, so a dispatcher batch read again
-// after a crash gets the same numbers. Keys are locked in a fixed order,
-// so two dispatchers never deadlock.
-func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]int64, error) {
-	out := make([]int64, len(reqs))
+// key (docs/ordering.md), in the order of reqs, and says which are held:
+// a delivery later than the head of its key is recorded blocked at once
+// (blocked at birth), so that no task is made of it: the resolution of
+// the delivery before it rebuilds its task. It is idempotent: a delivery
+// that has a number keeps it, so a dispatcher batch read again after a
+// crash gets the same numbers, and its deliveries released or resolved
+// since are held. Keys are locked in a fixed order, so two dispatchers
+// never deadlock.
+func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]schema.OrderPlace, error) {
+	out := make([]schema.OrderPlace, len(reqs))
 	if len(reqs) == 0 {
 		return out, nil
 	}
@@ -26,19 +30,28 @@ func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]in
 		ids[i] = r.DeliveryID
 	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		have := map[string]int64{}
-		rows, err := tx.Query(ctx, `SELECT delivery_id, seq FROM ordered_deliveries WHERE delivery_id = ANY($1)`, ids)
+		have := map[string]schema.OrderPlace{}
+		rows, err := tx.Query(ctx, `
+			SELECT o.delivery_id, o.seq, o.blocked_attempt IS NOT NULL OR o.resolved_at IS NOT NULL,
+				o.blocked_attempt IS NOT NULL AND NOT o.released, COALESCE(h.delivery_id, '')
+			FROM ordered_deliveries o
+				JOIN ordering_keys k ON k.endpoint_id = o.endpoint_id AND k.key = o.key
+				LEFT JOIN ordered_deliveries h ON h.endpoint_id = o.endpoint_id AND h.key = o.key AND h.seq = k.head_seq
+			WHERE o.delivery_id = ANY($1)`, ids)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var id string
-			var seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
+			var p schema.OrderPlace
+			if err := rows.Scan(&id, &p.Seq, &p.Held, &p.Blocked, &p.WaitingFor); err != nil {
 				rows.Close()
 				return err
 			}
-			have[id] = seq
+			if !p.Blocked {
+				p.WaitingFor = ""
+			}
+			have[id] = p
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -72,20 +85,28 @@ func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]in
 		rows, err = tx.Query(ctx, `
 			INSERT INTO ordering_keys AS k (endpoint_id, key, next_seq)
 			SELECT e, k, n FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(e, k, n) ORDER BY e, k
-			ON CONFLICT (endpoint_id, key) DO UPDATE SET next_seq = k.next_seq + EXCLUDED.next_seq
-			RETURNING endpoint_id, key, next_seq`, eps, keys, ns)
+			ON CONFLICT (endpoint_id, key) DO UPDATE SET next_seq = k.next_seq + EXCLUDED.next_seq, updated_at = now()
+			RETURNING endpoint_id, key, next_seq, head_seq,
+				COALESCE((SELECT o.delivery_id FROM ordered_deliveries o
+					WHERE o.endpoint_id = k.endpoint_id AND o.key = k.key AND o.seq = k.head_seq), '')`, eps, keys, ns)
 		if err != nil {
 			return err
 		}
-		next := map[ek]int64{} // the next number to give, per key
+		type keyState struct {
+			next, head int64  // the next number to give; the head's
+			headID     string // the head's delivery id, if it has one yet
+		}
+		state := map[ek]*keyState{}
 		for rows.Next() {
 			var k ek
+			var st keyState
 			var last int64
-			if err := rows.Scan(&k.ep, &k.key, &last); err != nil {
+			if err := rows.Scan(&k.ep, &k.key, &last, &st.head, &st.headID); err != nil {
 				rows.Close()
 				return err
 			}
-			next[k] = last - count[k] + 1
+			st.next = last - count[k] + 1
+			state[k] = &st
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -93,22 +114,31 @@ func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]in
 		}
 		var dIDs, dEps, dKeys, dTenants, dEvents, dTypes []string
 		var dSeqs []int64
+		var dBlocked []bool
 		for _, r := range reqs {
 			if _, ok := have[r.DeliveryID]; ok {
 				continue
 			}
 			k := ek{r.EndpointID, r.Key}
-			seq := next[k]
-			next[k]++
-			have[r.DeliveryID] = seq
+			st := state[k]
+			p := schema.OrderPlace{Seq: st.next}
+			st.next++
+			if p.Seq == st.head {
+				st.headID = r.DeliveryID
+			} else if p.Seq > st.head {
+				p.Held, p.Blocked, p.WaitingFor = true, true, st.headID
+			}
+			have[r.DeliveryID] = p
 			dIDs, dEps, dKeys = append(dIDs, r.DeliveryID), append(dEps, r.EndpointID), append(dKeys, r.Key)
 			dTenants, dEvents, dTypes = append(dTenants, r.Tenant), append(dEvents, r.EventID), append(dTypes, r.EventType)
-			dSeqs = append(dSeqs, seq)
+			dSeqs, dBlocked = append(dSeqs, p.Seq), append(dBlocked, p.Blocked)
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO ordered_deliveries (delivery_id, endpoint_id, key, seq, tenant, event_id, event_type)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])`,
-			dIDs, dEps, dKeys, dSeqs, dTenants, dEvents, dTypes); err != nil {
+			INSERT INTO ordered_deliveries (delivery_id, endpoint_id, key, seq, tenant, event_id, event_type, blocked_attempt, blocked_tier)
+			SELECT d, e, k, s, t, ev, ty, CASE WHEN b THEN 1 END, CASE WHEN b THEN 0 END
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bool[])
+				AS u(d, e, k, s, t, ev, ty, b)`,
+			dIDs, dEps, dKeys, dSeqs, dTenants, dEvents, dTypes, dBlocked); err != nil {
 			return err
 		}
 		for i, r := range reqs {
@@ -195,7 +225,7 @@ func (db *DB) AcquireOrdered(ctx context.Context, endpointID, deliveryID string,
 			g.Verdict = schema.Resolved
 			// The release of the head may have been lost (a crash after
 			// the resolution committed, before its task was produced).
-			res, err := release(ctx, tx, endpointID, g.Key, head, true)
+			res, err := release(ctx, tx, endpointID, g.Key, head, true, schema.ReleaseTag(deliveryID, attempt))
 			g.Release = res.Release
 			return err
 		}
@@ -263,12 +293,14 @@ func (db *DB) acquireFast(ctx context.Context, endpointID, deliveryID string, or
 // ResolveOrdered records that the delivery numbered seq of a key reached
 // its end: succeeded, or given up. Given up with halt, the key stops at it
 // (halted); otherwise the head moves past it, and the next delivery, if
-// blocked, is released: its task is returned to be produced. Resolving a
-// delivery the head has passed releases the head again if it was released
-// and not yet picked up (a crash may have lost its task).
-func (db *DB) ResolveOrdered(ctx context.Context, endpointID, key string, seq int64, halt bool) (schema.Resolution, error) {
+// blocked, is released: its task is returned to be produced. by is the
+// release tag (schema.ReleaseTag) of the task read from Kafka that
+// resolves it (the first of its chain). Resolving a delivery the head has
+// passed releases the head again if it was released by the same task (a
+// crash may have lost the released task).
+func (db *DB) ResolveOrdered(ctx context.Context, endpointID, key string, seq int64, halt bool, by string) (schema.Resolution, error) {
 	if !halt {
-		res, ok, err := db.resolveFast(ctx, endpointID, key, seq)
+		res, ok, err := db.resolveFast(ctx, endpointID, key, seq, by)
 		if err != nil {
 			return schema.Resolution{}, fmt.Errorf("postgres: resolve ordered: %w", dataError(err))
 		}
@@ -301,10 +333,10 @@ func (db *DB) ResolveOrdered(ctx context.Context, endpointID, key string, seq in
 			if err != nil {
 				return err
 			}
-			res, err = release(ctx, tx, endpointID, key, head, false)
+			res, err = release(ctx, tx, endpointID, key, head, false, by)
 			return err
 		default:
-			res, err = release(ctx, tx, endpointID, key, head, true)
+			res, err = release(ctx, tx, endpointID, key, head, true, by)
 			return err
 		}
 	})
@@ -315,11 +347,11 @@ func (db *DB) ResolveOrdered(ctx context.Context, endpointID, key string, seq in
 }
 
 // resolveFast is ResolveOrdered of the head, in one round trip (see
-// acquireFast): the head moves on, the resolved delivery is forgotten and
+// acquireFast): the head moves on, the resolved delivery is marked so and
 // the next one, if blocked, released. Not ok (nothing done) when seq is not
 // the head, or when the next delivery's event is gone: the slow path
 // handles those.
-func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64) (schema.Resolution, bool, error) {
+func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64, by string) (schema.Resolution, bool, error) {
 	var res schema.Resolution
 	b := &pgx.Batch{}
 	b.Queue(`SELECT 1 FROM ordering_keys WHERE endpoint_id = $1 AND key = $2 FOR UPDATE`, endpointID, key)
@@ -328,16 +360,17 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 				o.event_type, e.data::text AS data, e.created_at, e.cloudevent::text AS cloudevent
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
 			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 + 1 AND o.blocked_attempt IS NOT NULL),
-		k AS (UPDATE ordering_keys SET head_seq = head_seq + 1, halted_at = NULL
+		k AS (UPDATE ordering_keys SET head_seq = head_seq + 1, halted_at = NULL, updated_at = now()
 			WHERE endpoint_id = $1 AND key = $2 AND head_seq = $3
 				AND NOT EXISTS (SELECT 1 FROM n WHERE n.data IS NULL)
 			RETURNING head_seq),
-		d AS (DELETE FROM ordered_deliveries WHERE endpoint_id = $1 AND key = $2 AND seq = $3 AND EXISTS (SELECT 1 FROM k)),
-		r AS (UPDATE ordered_deliveries o SET released = true FROM n
+		d AS (UPDATE ordered_deliveries SET resolved_at = now(), blocked_attempt = NULL, blocked_tier = NULL, released = false
+			WHERE endpoint_id = $1 AND key = $2 AND seq = $3 AND EXISTS (SELECT 1 FROM k)),
+		r AS (UPDATE ordered_deliveries o SET released = true, released_by = $4 FROM n
 			WHERE o.delivery_id = n.delivery_id AND EXISTS (SELECT 1 FROM k) RETURNING 1)
 		SELECT (SELECT count(*) FROM k), (SELECT count(*) FROM r), n.delivery_id, n.blocked_attempt, n.tier,
 			n.tenant, n.event_id, n.event_type, n.data, n.created_at, n.cloudevent
-		FROM (SELECT 1) x LEFT JOIN n ON true`, endpointID, key, seq)
+		FROM (SELECT 1) x LEFT JOIN n ON true`, endpointID, key, seq, by)
 	br := db.pool.SendBatch(ctx, b)
 	var (
 		moved, released int64
@@ -368,22 +401,25 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 	return res, true, nil
 }
 
-// advance moves a key's head past head and forgets the resolved delivery.
+// advance moves a key's head past head and marks the delivery resolved.
 func advance(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64) (int64, error) {
-	if _, err := tx.Exec(ctx, `DELETE FROM ordered_deliveries WHERE endpoint_id = $1 AND key = $2 AND seq = $3`,
+	if _, err := tx.Exec(ctx, `UPDATE ordered_deliveries SET resolved_at = now(), blocked_attempt = NULL, blocked_tier = NULL,
+			released = false WHERE endpoint_id = $1 AND key = $2 AND seq = $3`,
 		endpointID, key, head); err != nil {
 		return 0, err
 	}
-	_, err := tx.Exec(ctx, `UPDATE ordering_keys SET head_seq = $3, halted_at = NULL WHERE endpoint_id = $1 AND key = $2`,
+	_, err := tx.Exec(ctx, `UPDATE ordering_keys SET head_seq = $3, halted_at = NULL, updated_at = now() WHERE endpoint_id = $1 AND key = $2`,
 		endpointID, key, head+1)
 	return head + 1, err
 }
 
-// release returns the task of a key's head when it is blocked (again,
-// only when again and it was released before) and marks it released. A
-// blocked head whose event was removed meanwhile is passed over (in Gone)
-// and the next one looked at.
-func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64, again bool) (schema.Resolution, error) {
+// release returns the task of a key's head when it is blocked and marks it
+// released by by (a release tag). With again, only a head released before
+// by the same tag is released again: the task that released it, read
+// again after a crash that may have lost the released task. A blocked
+// head whose event was removed meanwhile is passed over (in Gone) and the
+// next one looked at.
+func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64, again bool, by string) (schema.Resolution, error) {
 	var res schema.Resolution
 	for {
 		var (
@@ -391,18 +427,20 @@ func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64,
 			attempt  int
 			tier     int
 			released bool
+			mine     bool
 			data     *string
 			created  *time.Time
 			ce       *string
 		)
 		err := tx.QueryRow(ctx, `
 			SELECT o.delivery_id, o.blocked_attempt, COALESCE(o.blocked_tier, 0), o.released,
+				o.released_by IS NULL OR o.released_by = $4,
 				o.tenant, o.event_id, o.event_type, e.data::text, e.created_at, e.cloudevent::text
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
 			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 AND o.blocked_attempt IS NOT NULL`,
-			endpointID, key, head).Scan(&t.DeliveryID, &attempt, &tier, &released,
+			endpointID, key, head, by).Scan(&t.DeliveryID, &attempt, &tier, &released, &mine,
 			&t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &created, &ce)
-		if errors.Is(err, pgx.ErrNoRows) || (err == nil && again && !released) {
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && again && (!released || !mine)) {
 			return res, nil
 		}
 		if err != nil {
@@ -421,7 +459,8 @@ func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64,
 		if err := setCloudEvent(&t.Event, ce); err != nil {
 			return res, err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE ordered_deliveries SET released = true WHERE delivery_id = $1`, t.DeliveryID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE ordered_deliveries SET released = true, released_by = $2 WHERE delivery_id = $1`,
+			t.DeliveryID, by); err != nil {
 			return res, err
 		}
 		res.Release = &t
@@ -466,8 +505,9 @@ func (db *DB) SkipOrdered(ctx context.Context, tenant, deliveryID string) (*sche
 		if err != nil {
 			return err
 		}
+		by := schema.ReleaseTag(deliveryID, 0) // a skip's tag: tasks count attempts from 1
 		if seq < head {
-			res, err := release(ctx, tx, endpointID, key, head, true)
+			res, err := release(ctx, tx, endpointID, key, head, true, by)
 			out = res.Release
 			return err
 		}
@@ -488,7 +528,7 @@ func (db *DB) SkipOrdered(ctx context.Context, tenant, deliveryID string) (*sche
 		if head, err = advance(ctx, tx, endpointID, key, head); err != nil {
 			return err
 		}
-		res, err := release(ctx, tx, endpointID, key, head, false)
+		res, err := release(ctx, tx, endpointID, key, head, false, by)
 		out = res.Release
 		// A blocked head whose event is gone stays shown as blocked; the
 		// deliverer's path records those dead. Here they are only passed.
@@ -546,4 +586,33 @@ func (db *DB) OrderingStats(ctx context.Context) (schema.OrderingStats, error) {
 	}
 	s.OldestHalt = time.Duration(oldest * float64(time.Second))
 	return s, nil
+}
+
+// PruneOrdering forgets what ordered delivery no longer needs, at most
+// limit rows of each kind per call (one short statement each): the rows of
+// deliveries resolved before resolvedBefore (kept until then so that a
+// dispatcher batch read again after a crash finds its numbers), and the
+// keys whose every delivery is resolved, not halted, and unchanged since
+// before idleBefore (zero: keys are kept). A forgotten key that comes back
+// is numbered from 1 again (docs/ordering.md).
+func (db *DB) PruneOrdering(ctx context.Context, resolvedBefore, idleBefore time.Time, limit int) (deliveries, keys int64, err error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM ordered_deliveries WHERE delivery_id = ANY(ARRAY(
+		SELECT delivery_id FROM ordered_deliveries WHERE resolved_at < $1 LIMIT $2))`, resolvedBefore, limit)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: prune ordering: %w", err)
+	}
+	deliveries = tag.RowsAffected()
+	if idleBefore.IsZero() {
+		return deliveries, 0, nil
+	}
+	// The conditions are checked again on the row as it stands once
+	// locked: a key given a number meanwhile stays.
+	tag, err = db.pool.Exec(ctx, `DELETE FROM ordering_keys k
+		WHERE (k.endpoint_id, k.key) IN (SELECT endpoint_id, key FROM ordering_keys
+				WHERE halted_at IS NULL AND updated_at < $1 AND head_seq > next_seq LIMIT $2)
+			AND k.halted_at IS NULL AND k.updated_at < $1 AND k.head_seq > k.next_seq`, idleBefore, limit)
+	if err != nil {
+		return deliveries, 0, fmt.Errorf("postgres: prune ordering keys: %w", err)
+	}
+	return deliveries, tag.RowsAffected(), nil
 }

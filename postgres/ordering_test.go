@@ -36,39 +36,48 @@ func orderedSetup(t *testing.T, db testDB, deadHead string, n int) []string {
 	}
 	_, err := db.ClaimEvents(ctx, claims)
 	testenv.Must(t, err, "ClaimEvents")
-	seqs, err := db.AssignOrder(ctx, reqs)
+	places, err := db.AssignOrder(ctx, reqs)
 	testenv.Must(t, err, "AssignOrder")
-	for i, s := range seqs {
-		if s != int64(i+1) {
-			t.Fatalf("sequence numbers = %v, want 1..%d", seqs, n)
+	for i, p := range places {
+		// The first is the head, and gets a task; the later ones are
+		// blocked at birth behind it.
+		if p.Seq != int64(i+1) || p.Held != (i > 0) || p.Blocked != (i > 0) || (i > 0 && p.WaitingFor != ids[0]) {
+			t.Fatalf("places = %+v, want 1..%d, all but the first blocked behind %s", places, n, ids[0])
 		}
 	}
 	// A batch read again after a crash gets the same numbers.
 	again, err := db.AssignOrder(ctx, reqs)
 	testenv.Must(t, err, "AssignOrder again")
-	if fmt.Sprint(again) != fmt.Sprint(seqs) {
-		t.Fatalf("numbers read again = %v, want %v", again, seqs)
+	if fmt.Sprint(again) != fmt.Sprint(places) {
+		t.Fatalf("places read again = %v, want %v", again, places)
 	}
 	return ids
 }
 
 func order(seq int64) *schema.TaskOrder { return &schema.TaskOrder{Key: "cust_1", Seq: seq} }
 
+// orderRequests are the order requests orderedSetup made.
+func orderRequests(ids []string) []schema.OrderRequest {
+	var reqs []schema.OrderRequest
+	for i, id := range ids {
+		reqs = append(reqs, schema.OrderRequest{DeliveryID: id, EndpointID: "ep_o", Key: "cust_1", Tenant: "default",
+			EventID: fmt.Sprintf("evt_%d", i), EventType: "invoice.paid"})
+	}
+	return reqs
+}
+
 func TestOrderingGateBlocksAndReleasesInOrder(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	ids := orderedSetup(t, db, schema.DeadHeadSkip, 3)
+	first := schema.ReleaseTag(ids[0], 1) // the tag of the first delivery's task
 
+	// 2 and 3 were blocked at birth; a task of 2 (a copy read again, or
+	// made before the upgrade) is blocked at the gate, idempotently.
 	g, err := db.AcquireOrdered(ctx, "ep_o", ids[1], order(2), 1, 0)
 	testenv.Must(t, err, "AcquireOrdered 2")
 	if g.Verdict != schema.Blocked || g.WaitingFor != ids[0] {
 		t.Fatalf("second delivery: verdict %v waiting for %q, want blocked behind %s", g.Verdict, g.WaitingFor, ids[0])
-	}
-	// Blocking is idempotent: the same task read again after a crash.
-	g, err = db.AcquireOrdered(ctx, "ep_o", ids[1], order(2), 1, 0)
-	testenv.Must(t, err, "AcquireOrdered 2 again")
-	if g.Verdict != schema.Blocked {
-		t.Fatalf("second delivery again: verdict %v, want blocked", g.Verdict)
 	}
 	// A task without its place (a manual retry) finds it by delivery id.
 	g, err = db.AcquireOrdered(ctx, "ep_o", ids[0], nil, 1, 0)
@@ -78,11 +87,11 @@ func TestOrderingGateBlocksAndReleasesInOrder(t *testing.T) {
 	}
 	st, err := db.OrderingStats(ctx)
 	testenv.Must(t, err, "OrderingStats")
-	if st.Blocked != 1 {
-		t.Errorf("blocked = %d, want 1", st.Blocked)
+	if st.Blocked != 2 {
+		t.Errorf("blocked = %d, want 2", st.Blocked)
 	}
 
-	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false)
+	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false, first)
 	testenv.Must(t, err, "ResolveOrdered 1")
 	if res.Release == nil || res.Release.DeliveryID != ids[1] || res.Release.Order.Seq != 2 || res.Release.Attempt != 1 ||
 		string(res.Release.Event.Data) != `{"n":1}` {
@@ -110,19 +119,131 @@ func TestOrderingGateBlocksAndReleasesInOrder(t *testing.T) {
 	}
 	st, err = db.OrderingStats(ctx)
 	testenv.Must(t, err, "OrderingStats")
-	if st.Blocked != 0 {
-		t.Errorf("blocked once released = %d, want 0", st.Blocked)
+	if st.Blocked != 1 {
+		t.Errorf("blocked once 2 was released = %d, want 1", st.Blocked)
 	}
-	// 3 is not blocked yet: resolving 2 releases nothing; 3 is the head.
-	res, err = db.ResolveOrdered(ctx, "ep_o", "cust_1", 2, false)
+	// The dispatcher's batch read again after a crash: the same numbers,
+	// and no task for any of them (1 resolved, 2 released, 3 blocked).
+	again, err := db.AssignOrder(ctx, orderRequests(ids))
+	testenv.Must(t, err, "AssignOrder after the resolution")
+	want := []schema.OrderPlace{{Seq: 1, Held: true}, {Seq: 2, Held: true}, {Seq: 3, Held: true, Blocked: true, WaitingFor: ids[1]}}
+	if fmt.Sprint(again) != fmt.Sprint(want) {
+		t.Fatalf("places read again = %+v, want %+v", again, want)
+	}
+	// 3 was blocked at birth: resolving 2 releases it.
+	res, err = db.ResolveOrdered(ctx, "ep_o", "cust_1", 2, false, first)
 	testenv.Must(t, err, "ResolveOrdered 2")
-	if res.Release != nil {
-		t.Fatalf("resolving 2 released %+v, want nothing", res.Release)
+	if res.Release == nil || res.Release.DeliveryID != ids[2] || res.Release.Order.Seq != 3 {
+		t.Fatalf("resolving 2 released %+v, want %s", res.Release, ids[2])
 	}
 	g, err = db.AcquireOrdered(ctx, "ep_o", ids[2], order(3), 1, 0)
 	testenv.Must(t, err, "AcquireOrdered 3")
 	if g.Verdict != schema.Head {
 		t.Fatalf("third delivery: verdict %v, want head", g.Verdict)
+	}
+}
+
+// A manual retry of a delivery resolved already is sent (out of order, as
+// documented) but does not release the key's head again: that head may be
+// in flight, and would be sent twice. Only the task that released it, read
+// again after a crash, does.
+func TestOrderingManualRetryOfResolvedDoesNotReleaseHeadAgain(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	ids := orderedSetup(t, db, schema.DeadHeadSkip, 3)
+	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false, schema.ReleaseTag(ids[0], 1))
+	testenv.Must(t, err, "ResolveOrdered 1")
+	if res.Release == nil || res.Release.DeliveryID != ids[1] {
+		t.Fatalf("resolving 1 released %+v, want %s", res.Release, ids[1])
+	}
+	// The manual retry's task: attempt 2, its place from history.
+	g, err := db.AcquireOrdered(ctx, "ep_o", ids[0], order(1), 2, 0)
+	testenv.Must(t, err, "AcquireOrdered manual retry")
+	if g.Verdict != schema.Resolved || g.Release != nil {
+		t.Fatalf("manual retry of a resolved delivery: %+v, want resolved and nothing released", g)
+	}
+	// Without its place (found by delivery id): the same.
+	g, err = db.AcquireOrdered(ctx, "ep_o", ids[0], nil, 2, 0)
+	testenv.Must(t, err, "AcquireOrdered manual retry without place")
+	if g.Verdict != schema.Resolved || g.Release != nil {
+		t.Fatalf("manual retry without its place: %+v, want resolved and nothing released", g)
+	}
+	// A skip of the resolved delivery is no repair either.
+	rel, err := db.SkipOrdered(ctx, "default", ids[0])
+	testenv.Must(t, err, "SkipOrdered resolved")
+	if rel != nil {
+		t.Fatalf("skipping a resolved delivery released %+v again", rel)
+	}
+	// The task that released it, read again after a crash, still repairs.
+	g, err = db.AcquireOrdered(ctx, "ep_o", ids[0], order(1), 1, 0)
+	testenv.Must(t, err, "AcquireOrdered read again")
+	if g.Release == nil || g.Release.DeliveryID != ids[1] {
+		t.Fatalf("the releasing task read again: %+v, want %s released again", g, ids[1])
+	}
+}
+
+// Resolved deliveries are kept for a while, then pruned; a key idle, fully
+// resolved and not halted is forgotten, and numbered from 1 if it comes
+// back. A key with an unresolved delivery, or halted, stays.
+func TestPruneOrderingForgetsResolvedDeliveriesAndIdleKeys(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	ids := orderedSetup(t, db, schema.DeadHeadSkip, 2)
+	for i := range ids {
+		_, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", int64(i+1), false, schema.ReleaseTag(ids[0], 1))
+		testenv.Must(t, err, "ResolveOrdered")
+	}
+	// A second key, still waiting for its head.
+	ev := schema.Event{ID: "evt_other", Tenant: "default", Type: "invoice.paid", Data: []byte(`{}`), CreatedAt: time.Now().UTC()}
+	_, err := db.ClaimEvents(ctx, []schema.Claim{{Event: ev, Partition: 0, Offset: 99}})
+	testenv.Must(t, err, "ClaimEvents")
+	_, err = db.AssignOrder(ctx, []schema.OrderRequest{{DeliveryID: schema.DeliveryID("default", ev.ID, "ep_o"), EndpointID: "ep_o",
+		Key: "cust_2", Tenant: "default", EventID: ev.ID, EventType: ev.Type}})
+	testenv.Must(t, err, "AssignOrder cust_2")
+
+	// Not old enough: nothing goes.
+	past := time.Now().Add(-time.Hour)
+	d, k, err := db.PruneOrdering(ctx, past, past, 100)
+	testenv.Must(t, err, "PruneOrdering past")
+	if d != 0 || k != 0 {
+		t.Fatalf("pruning with cutoffs an hour ago deleted %d deliveries, %d keys", d, k)
+	}
+	// Resolved deliveries only (keys kept: zero idle cutoff).
+	future := time.Now().Add(time.Hour)
+	d, k, err = db.PruneOrdering(ctx, future, time.Time{}, 1)
+	testenv.Must(t, err, "PruneOrdering resolved, batch of 1")
+	if d != 1 || k != 0 {
+		t.Fatalf("first batch deleted %d deliveries, %d keys; want 1, 0", d, k)
+	}
+	d, k, err = db.PruneOrdering(ctx, future, future, 100)
+	testenv.Must(t, err, "PruneOrdering")
+	if d != 1 || k != 1 {
+		t.Fatalf("deleted %d deliveries, %d keys; want the last resolved delivery and cust_1 (cust_2 waits for its head)", d, k)
+	}
+	// cust_1 comes back: numbered from 1, the head.
+	ev.ID = "evt_back"
+	_, err = db.ClaimEvents(ctx, []schema.Claim{{Event: ev, Partition: 0, Offset: 100}})
+	testenv.Must(t, err, "ClaimEvents back")
+	places, err := db.AssignOrder(ctx, []schema.OrderRequest{{DeliveryID: schema.DeliveryID("default", ev.ID, "ep_o"), EndpointID: "ep_o",
+		Key: "cust_1", Tenant: "default", EventID: ev.ID, EventType: ev.Type}})
+	testenv.Must(t, err, "AssignOrder cust_1 back")
+	if places[0].Seq != 1 || places[0].Held {
+		t.Fatalf("a forgotten key back: %+v, want number 1, the head", places[0])
+	}
+	// A halted key stays however old.
+	_, err = db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, true, "")
+	testenv.Must(t, err, "halt cust_1")
+	_, err = db.SkipOrdered(ctx, "default", schema.DeliveryID("default", "evt_other", "ep_o"))
+	testenv.Must(t, err, "skip cust_2's head")
+	d, k, err = db.PruneOrdering(ctx, future, future, 100)
+	testenv.Must(t, err, "PruneOrdering halted")
+	if k != 1 {
+		t.Fatalf("deleted %d keys, want cust_2 only (cust_1 is halted)", k)
+	}
+	halted, err := db.HaltedKeys(ctx, "default", "ep_o", 10)
+	testenv.Must(t, err, "HaltedKeys")
+	if len(halted) != 1 || halted[0].Key != "cust_1" {
+		t.Fatalf("halted keys after pruning: %+v", halted)
 	}
 }
 
@@ -133,7 +254,7 @@ func TestOrderingHaltAndSkip(t *testing.T) {
 
 	_, err := db.AcquireOrdered(ctx, "ep_o", ids[1], order(2), 1, 0)
 	testenv.Must(t, err, "AcquireOrdered 2")
-	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, true)
+	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, true, "")
 	testenv.Must(t, err, "ResolveOrdered dead")
 	if !res.Halted || res.Release != nil {
 		t.Fatalf("a dead head with halt: %+v, want halted and nothing released", res)

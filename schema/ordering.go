@@ -1,6 +1,9 @@
 package schema
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // OrderRequest asks for the sequence number of one delivery to an ordered
 // endpoint (see docs/ordering.md).
@@ -11,6 +14,28 @@ type OrderRequest struct {
 	Tenant     string
 	EventID    string
 	EventType  string
+}
+
+// OrderPlace is a delivery's place in its key (see docs/ordering.md), as
+// the dispatcher fans it out.
+type OrderPlace struct {
+	Seq int64
+	// Held: the delivery waits in Postgres, and no task is made of it: it
+	// is later than the head of its key (blocked at birth: its task is
+	// rebuilt when the delivery before it is resolved), or, read again
+	// after a crash, released or resolved already.
+	Held bool
+	// Blocked: held and waiting behind WaitingFor, the head of its key;
+	// shown blocked in history.
+	Blocked    bool
+	WaitingFor string
+}
+
+// ReleaseTag names the task whose resolution released a delivery: only
+// that task, read again after a crash, releases it again (see
+// postgres.DB.AcquireOrdered).
+func ReleaseTag(deliveryID string, attempt int) string {
+	return deliveryID + "/" + strconv.Itoa(attempt)
 }
 
 // Verdict is the ordering gate's answer for a task.

@@ -36,6 +36,10 @@ type Source struct {
 	// offset), Data to the whole value.
 	EventID *SourceRule `json:"event_id,omitempty"`
 	Data    *SourceRule `json:"data,omitempty"`
+	// OrderingKey, when set, gives the event's ordering key (see
+	// docs/ordering.md), CloudEvents included; without it the record key
+	// does, as on the events topic.
+	OrderingKey *SourceRule `json:"ordering_key,omitempty"`
 	// Start is where a new source starts reading: "earliest" (every
 	// record the topics hold) or "latest" (records published from now).
 	Start     string    `json:"start"`
@@ -92,7 +96,11 @@ var sourceFields = []struct {
 	{"type", func(s *Source) *SourceRule { return s.Type }, []SourceFrom{FromFixed, FromHeader, FromPointer}},
 	{"event_id", func(s *Source) *SourceRule { return s.EventID }, []SourceFrom{FromHeader, FromKey, FromPointer, FromPosition}},
 	{"data", func(s *Source) *SourceRule { return s.Data }, []SourceFrom{FromValue, FromPointer}},
+	{"ordering_key", func(s *Source) *SourceRule { return s.OrderingKey }, []SourceFrom{FromFixed, FromHeader, FromPointer}},
 }
+
+// maxFixedValue bounds a rule's fixed value (the API's SourceRule.value).
+const maxFixedValue = 128
 
 // Validate checks a source's definition; the error is a *FieldError naming
 // the field ("topic", "tenant.pointer", ...). reserved, when not empty, is
@@ -163,9 +171,15 @@ func (r *SourceRule) validate(field string) error {
 	switch r.From {
 	case FromFixed:
 		ev := Event{Tenant: "t", Type: "t"}
-		if field == "tenant" {
+		switch field {
+		case "tenant":
 			ev.Tenant = r.Value
-		} else {
+		case "ordering_key":
+			if len(r.Value) > maxFixedValue {
+				return fieldErr(field+".value", "must be at most %d bytes", maxFixedValue)
+			}
+			ev.OrderingKey = r.Value
+		default:
 			ev.Type = r.Value
 		}
 		if err := ev.ValidateFields(); err != nil {
@@ -236,6 +250,9 @@ func (s *Source) Read(r Record) (Event, error) {
 		if ev.CreatedAt.IsZero() {
 			ev.CreatedAt = r.Timestamp.UTC()
 		}
+		if err := s.orderingKey(&ev, r); err != nil {
+			return ev, err
+		}
 		return ev, ev.Validate()
 	}
 	var (
@@ -281,7 +298,27 @@ func (s *Source) Read(r Record) (Event, error) {
 		}
 		ev.Data = []byte(v)
 	}
+	if err := s.orderingKey(&ev, r); err != nil {
+		return ev, err
+	}
 	return ev, ev.Validate()
+}
+
+// orderingKey sets the event's ordering key by the source's rule, if it
+// has one.
+func (s *Source) orderingKey(ev *Event, r Record) error {
+	if s.OrderingKey == nil {
+		return nil
+	}
+	k, err := s.OrderingKey.text("ordering_key", r)
+	if err != nil {
+		return err
+	}
+	if k == "" {
+		return fieldErr("ordering_key", "is empty")
+	}
+	ev.OrderingKey = k
+	return nil
 }
 
 // text reads a rule's field as text.
@@ -329,8 +366,8 @@ func (rule *SourceRule) text(field string, r Record) (string, error) {
 			}
 			return s, nil
 		case '0':
-			if field == "id" {
-				return string(v), nil // an order number, say
+			if field == "id" || field == "ordering_key" {
+				return string(v), nil // an order or account number, say
 			}
 		}
 		return "", fieldErr(field, "pointer %s: a JSON %s, want a string", rule.Pointer, kindName(v.Kind()))

@@ -73,6 +73,10 @@ func TestSourceValidate(t *testing.T) {
 		{"a bad escape", func(s *Source) { s.Type = &SourceRule{From: FromPointer, Pointer: "/a~2"} }, "type.pointer"},
 		{"an empty pointer for the id", func(s *Source) { s.EventID = &SourceRule{From: FromPointer} }, "event_id.pointer"},
 		{"NUL in a header name", func(s *Source) { s.Tenant = &SourceRule{From: FromHeader, Header: "a\x00"} }, "tenant.header"},
+		{"an ordering key from the position", func(s *Source) { s.OrderingKey = &SourceRule{From: FromPosition} }, "ordering_key.from"},
+		{"a fixed ordering key with a control character", func(s *Source) { s.OrderingKey = &SourceRule{From: FromFixed, Value: "a\x01"} }, "ordering_key.value"},
+		{"a fixed ordering key too long", func(s *Source) { s.OrderingKey = &SourceRule{From: FromFixed, Value: strings.Repeat("k", 129)} }, "ordering_key.value"},
+		{"an empty pointer for the ordering key", func(s *Source) { s.OrderingKey = &SourceRule{From: FromPointer} }, "ordering_key.pointer"},
 	}
 	for _, tt := range tests {
 		s := ok()
@@ -125,9 +129,37 @@ func TestSourceRead(t *testing.T) {
 		t.Errorf("a number as the id: %v %+v", err, ev)
 	}
 
+	ce := rec("", `{"n":1}`, "ce_specversion", "1.0", "ce_id", "1", "ce_source", "/s", "ce_type", "ce.type", "ce_tenant", "other", "x-tenant", "acme")
+	// An ordering key rule: a header, a pointer (a string, or a number
+	// such as an account number), a fixed value; without one, the record
+	// key stays for the dispatcher to use (OrderingKey empty).
+	s4 := src
+	s4.OrderingKey = &SourceRule{From: FromPointer, Pointer: "/account"}
+	if ev, err = s4.Read(rec("k1", `{"kind":"a","account":"acct-7"}`, "x-tenant", "acme")); err != nil || ev.OrderingKey != "acct-7" {
+		t.Errorf("ordering key from a pointer: %v %+v", err, ev)
+	}
+	if ev, err = s4.Read(rec("k1", `{"kind":"a","account":42}`, "x-tenant", "acme")); err != nil || ev.OrderingKey != "42" {
+		t.Errorf("ordering key from a number: %v %+v", err, ev)
+	}
+	s5 := src
+	s5.OrderingKey = &SourceRule{From: FromHeader, Header: "x-account"}
+	if ev, err = s5.Read(rec("k1", `{"kind":"a"}`, "x-tenant", "acme", "x-account", "acct-9")); err != nil || ev.OrderingKey != "acct-9" {
+		t.Errorf("ordering key from a header: %v %+v", err, ev)
+	}
+	if ev, err = s5.Read(ce); err == nil {
+		t.Errorf("a CloudEvent without the ordering key's header: read as %+v", ev)
+	}
+	s6 := src
+	s6.OrderingKey = &SourceRule{From: FromFixed, Value: "all"}
+	if ev, err = s6.Read(ce); err != nil || ev.OrderingKey != "all" {
+		t.Errorf("a fixed ordering key on a CloudEvent: %v %+v", err, ev)
+	}
+	if ev, err = src.Read(rec("k1", `{"kind":"a"}`, "x-tenant", "acme")); err != nil || ev.OrderingKey != "" {
+		t.Errorf("no ordering key rule: %v, ordering key %q", err, ev.OrderingKey)
+	}
+
 	// A CloudEvent on a source: its own type, id and data; the source's
 	// tenant rule wins over its tenant attribute.
-	ce := rec("", `{"n":1}`, "ce_specversion", "1.0", "ce_id", "1", "ce_source", "/s", "ce_type", "ce.type", "ce_tenant", "other", "x-tenant", "acme")
 	ev, err = src.Read(ce)
 	if err != nil || ev.Tenant != "acme" || ev.Type != "ce.type" || ev.ID != CloudEventID("/s", "1") || ev.CloudEvent == nil || !ev.CreatedAt.Equal(at) {
 		t.Errorf("a CloudEvent on a source: %v %+v", err, ev)
@@ -158,6 +190,11 @@ func TestSourceRead(t *testing.T) {
 		{"no tenant rule", Source{}, rec("", `{}`), "tenant: is required"},
 		{"a CloudEvent without tenant", noTenant, rec("", `{}`, "ce_specversion", "1.0", "ce_id", "1", "ce_source", "/s", "ce_type", "t"), "tenant: is required"},
 		{"a bad CloudEvent", src, rec("", `{}`, "ce_specversion", "2.0", "x-tenant", "acme"), "ce_specversion: unsupported version"},
+		{"no ordering key header", s5, rec("", `{"kind":"a"}`, "x-tenant", "acme"), "ordering_key: header x-account: missing"},
+		{"an ordering key pointer to an object", s4, rec("", `{"kind":"a","account":{}}`, "x-tenant", "acme"), "ordering_key: pointer /account: a JSON object"},
+		{"an empty ordering key", s4, rec("", `{"kind":"a","account":""}`, "x-tenant", "acme"), "ordering_key: is empty"},
+		{"an ordering key too long", s4, rec("", `{"kind":"a","account":"` + strings.Repeat("k", 256) + `"}`, "x-tenant", "acme"), "ordering_key: must be"},
+		{"an ordering key with NUL", s5, rec("", `{"kind":"a"}`, "x-tenant", "acme", "x-account", "a\x00b"), "ordering_key: must not contain control characters"},
 	}
 	for _, tt := range bad {
 		_, err := tt.src.Read(tt.rec)

@@ -112,6 +112,7 @@ func (p *process) serveHTTP() (string, error) {
 			Log: p.log.With("component", "probe")}
 		p.start("probe", prober.Run)
 		p.startRetention()
+		p.startOrderingPrune()
 	} else {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })

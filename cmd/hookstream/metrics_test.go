@@ -48,6 +48,7 @@ var wantMetrics = map[string]dto.MetricType{
 	"hookstream_ordering_blocked_deliveries":              dto.MetricType_GAUGE,
 	"hookstream_ordering_halted_keys":                     dto.MetricType_GAUGE,
 	"hookstream_ordering_oldest_halt_seconds":             dto.MetricType_GAUGE,
+	"hookstream_ordering_pruned_total":                    dto.MetricType_COUNTER,
 	"hookstream_consumer_lag_records":                     dto.MetricType_GAUGE,
 	"hookstream_consumer_oldest_unprocessed_age_seconds":  dto.MetricType_GAUGE,
 	"hookstream_kafka_produce_bytes_total":                dto.MetricType_COUNTER,

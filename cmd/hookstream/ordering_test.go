@@ -279,3 +279,79 @@ func TestHostileRecordKeyOrdersUnderItsHash(t *testing.T) {
 		t.Errorf("record keyed by its tenant ordered under %q, want its type", k)
 	}
 }
+
+// A burst of one key while its head is in flight is held in Postgres at
+// fan-out: each later delivery is shown blocked behind the head at once,
+// and no task is made of it (the deliveries topic holds the head's task
+// alone: nothing to block one by one at the gate); when the head is
+// answered, the rest are released down the key, in order.
+func TestOrderedBurstBlockedAtBirth(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_DELIVERY_TIMEOUT": "30s"})
+	checker := newOrderChecker()
+	hold := make(chan struct{})
+	rcv := newReceiver(t, func(n int, r *http.Request) int {
+		if n == 0 {
+			select { // the head stays in flight until the checks are done
+			case <-hold:
+			case <-r.Context().Done():
+			}
+		}
+		checker.accept(r)
+		return http.StatusOK
+	})
+	var ep createdEndpoint
+	code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"pay.*"},
+		"ordering": "key"}, &ep)
+	if code != http.StatusCreated {
+		t.Fatalf("create ordered endpoint: %d %s", code, raw)
+	}
+	const n = 8
+	cl := s.kafka()
+	testenv.Must(t, cl.ProduceSync(context.Background(), &kgo.Record{Topic: s.prefix + "events", Key: []byte("acct-1"),
+		Value: []byte(`{"tenant":"default","type":"pay.made","data":{"i":0}}`)}).FirstErr(), "produce the head")
+	rcv.waitRequests(t, 1, 30*time.Second)
+	var recs []*kgo.Record
+	for i := 1; i < n; i++ {
+		recs = append(recs, &kgo.Record{Topic: s.prefix + "events", Key: []byte("acct-1"),
+			Value: []byte(fmt.Sprintf(`{"tenant":"default","type":"pay.made","data":{"i":%d}}`, i))})
+	}
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce the burst")
+
+	type view struct {
+		ID         string `json:"id"`
+		Status     string `json:"status"`
+		WaitingFor string `json:"waiting_for"`
+		Sequence   int64  `json:"sequence"`
+	}
+	var head string
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		var page struct{ Data []view }
+		if code, _ := s.call("GET", "/v1/deliveries?limit=100&status=blocked&endpoint_id="+ep.ID, nil, &page); code != http.StatusOK {
+			return false
+		}
+		for _, d := range page.Data {
+			if d.WaitingFor == "" || (head != "" && d.WaitingFor != head) {
+				return false
+			}
+			head = d.WaitingFor
+		}
+		return len(page.Data) == n-1
+	}, "want the %d later deliveries shown blocked behind the head", n-1)
+	tasks := 0
+	for _, r := range readN(t, s, s.prefix+"deliveries", 1) {
+		if string(r.Key) == ep.ID {
+			tasks++
+		}
+	}
+	if tasks != 1 {
+		t.Errorf("the deliveries topic holds %d tasks of the ordered endpoint, want the head's alone", tasks)
+	}
+	close(hold)
+	rcv.waitRequests(t, n, 30*time.Second)
+	s.waitStatus(ep.ID, n, "succeeded", 30*time.Second)
+	checker.mu.Lock()
+	defer checker.mu.Unlock()
+	if len(checker.violations) > 0 || len(checker.accepted["acct-1"]) != n {
+		t.Fatalf("accepted %v, violations %v; want 1..%d in order", checker.accepted, checker.violations, n)
+	}
+}

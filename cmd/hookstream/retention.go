@@ -25,7 +25,67 @@ const (
 	// partitionCheck is how often partitions are made ahead (at most: a
 	// quarter of the partition interval when that is shorter).
 	partitionCheck = time.Hour
+	// orderingLock lets one instance at a time prune ordered delivery's
+	// rows; orderingResolvedKeep is how long a resolved delivery keeps its
+	// row (docs/ordering.md: a dispatcher batch read again after a crash
+	// within it gets the same numbers).
+	orderingLock         = 0x686f6f6b + 3
+	orderingResolvedKeep = time.Hour
 )
+
+// startOrderingPrune runs the api role's pruning of ordered delivery
+// (postgres.DB.PruneOrdering), every RetentionInterval, whether or not
+// retention is on: resolved deliveries' rows after orderingResolvedKeep,
+// and keys idle, resolved and not halted for Retention (never when
+// retention is off).
+func (p *process) startOrderingPrune() {
+	pruned := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookstream_ordering_pruned_total",
+		Help: "Rows of ordered delivery pruned: resolved deliveries' rows, and idle ordering keys forgotten.",
+	}, []string{"kind"})
+	pruned.WithLabelValues("deliveries")
+	pruned.WithLabelValues("keys")
+	p.reg.MustRegister(pruned)
+	log := p.log.With("component", "ordering-prune")
+	p.start("ordering-prune", func(ctx context.Context) error {
+		t := time.NewTicker(p.cfg.RetentionInterval)
+		defer t.Stop()
+		for {
+			if _, err := p.db.WithLock(ctx, orderingLock, func(ctx context.Context) error {
+				var idle time.Time
+				if p.cfg.Retention > 0 {
+					idle = time.Now().Add(-p.cfg.Retention)
+				}
+				return pruneOrdering(ctx, p.db, time.Now().Add(-orderingResolvedKeep), idle, pruned)
+			}); err != nil && ctx.Err() == nil {
+				log.Warn("ordering prune failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// pruneOrdering prunes in batches of retentionBatch until a batch comes
+// back short, pausing between them.
+func pruneOrdering(ctx context.Context, db *postgres.DB, resolvedBefore, idleBefore time.Time, pruned *prometheus.CounterVec) error {
+	for {
+		d, k, err := db.PruneOrdering(ctx, resolvedBefore, idleBefore, retentionBatch)
+		pruned.WithLabelValues("deliveries").Add(float64(d))
+		pruned.WithLabelValues("keys").Add(float64(k))
+		if err != nil || (d < retentionBatch && k < retentionBatch) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(retentionPause):
+		}
+	}
+}
 
 // startRetention runs the pruning loop of the api role, unless retention is
 // off: every RetentionInterval, the instance that gets the lock drops the

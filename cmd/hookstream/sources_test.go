@@ -267,3 +267,43 @@ func TestSourcesFromConfig(t *testing.T) {
 		}
 	}
 }
+
+// A source's ordering_key rule gives its events their ordering key (here a
+// JSON pointer to the account, whatever the record key): an ordered
+// endpoint gets each account's events in order, each with its key.
+func TestSourceRuleSetsTheOrderingKey(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_SOURCE_REFRESH": "100ms"})
+	topic := testenv.Name("ledger-")
+	createTopics(t, s, topic)
+	checker := newOrderChecker()
+	rcv := newReceiver(t, func(_ int, r *http.Request) int { checker.accept(r); return http.StatusOK })
+	if code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"*"}, "ordering": "key"}, nil); code != http.StatusCreated {
+		t.Fatalf("create ordered endpoint: %d %s", code, raw)
+	}
+	var created schema.Source
+	if code, raw := s.call("POST", "/v1/sources", map[string]any{"topic": topic,
+		"tenant":       map[string]any{"from": "fixed", "value": "default"},
+		"type":         map[string]any{"from": "fixed", "value": "ledger.entry"},
+		"ordering_key": map[string]any{"from": "pointer", "pointer": "/account"}}, &created); code != http.StatusCreated ||
+		created.OrderingKey == nil || created.OrderingKey.Pointer != "/account" {
+		t.Fatalf("create source with an ordering key rule: %d %s", code, raw)
+	}
+	cl := s.kafka(kgo.UnknownTopicRetries(-1), kgo.RecordDeliveryTimeout(30*time.Second))
+	var recs []*kgo.Record
+	const perAccount = 5
+	for i := range perAccount {
+		for _, acct := range []string{"acct-1", "acct-2"} {
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("shard-" + acct + "-" + string(rune('a'+i))),
+				Value: []byte(`{"account":"` + acct + `","i":` + string(rune('0'+i)) + `}`)})
+		}
+	}
+	testenv.Must(t, cl.ProduceSync(context.Background(), recs...).FirstErr(), "produce")
+	rcv.waitRequests(t, len(recs), 60*time.Second)
+	checker.mu.Lock()
+	defer checker.mu.Unlock()
+	if len(checker.violations) > 0 || checker.headerless > 0 || len(checker.accepted) != 2 ||
+		len(checker.accepted["acct-1"]) != perAccount || len(checker.accepted["acct-2"]) != perAccount {
+		t.Fatalf("accepted %v (violations %v, %d without headers), want %d of each account, keyed by account",
+			checker.accepted, checker.violations, checker.headerless, perAccount)
+	}
+}
