@@ -193,7 +193,7 @@ func TestSourceRead(t *testing.T) {
 		{"no ordering key header", s5, rec("", `{"kind":"a"}`, "x-tenant", "acme"), "ordering_key: header x-account: missing"},
 		{"an ordering key pointer to an object", s4, rec("", `{"kind":"a","account":{}}`, "x-tenant", "acme"), "ordering_key: pointer /account: a JSON object"},
 		{"an empty ordering key", s4, rec("", `{"kind":"a","account":""}`, "x-tenant", "acme"), "ordering_key: is empty"},
-		{"an ordering key too long", s4, rec("", `{"kind":"a","account":"` + strings.Repeat("k", 256) + `"}`, "x-tenant", "acme"), "ordering_key: must be"},
+		{"an ordering key too long", s4, rec("", `{"kind":"a","account":"`+strings.Repeat("k", 256)+`"}`, "x-tenant", "acme"), "ordering_key: must be"},
 		{"an ordering key with NUL", s5, rec("", `{"kind":"a"}`, "x-tenant", "acme", "x-account", "a\x00b"), "ordering_key: must not contain control characters"},
 	}
 	for _, tt := range bad {
