@@ -26,6 +26,7 @@ type sourceRequest struct {
 	Type         *schema.SourceRule `json:"type"`
 	EventID      *schema.SourceRule `json:"event_id"`
 	Data         *schema.SourceRule `json:"data"`
+	OrderingKey  *schema.SourceRule `json:"ordering_key"`
 	Start        string             `json:"start"`
 }
 
@@ -38,7 +39,7 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := schema.Source{ID: schema.NewID("src_"), Name: req.Name, Topic: req.Topic, TopicPattern: req.TopicPattern,
-		Tenant: req.Tenant, Type: req.Type, EventID: req.EventID, Data: req.Data, Start: req.Start}
+		Tenant: req.Tenant, Type: req.Type, EventID: req.EventID, Data: req.Data, OrderingKey: req.OrderingKey, Start: req.Start}
 	if src.Start == "" {
 		src.Start = schema.StartEarliest
 	}

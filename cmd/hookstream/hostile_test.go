@@ -626,8 +626,13 @@ func TestHostileCloudEventsAndSources(t *testing.T) {
 	createTopics(t, s, topic)
 	if code, raw := s.call("POST", "/v1/sources", map[string]any{"id": "hostile", "topic": topic,
 		"tenant": map[string]any{"from": "header", "header": "x-tenant"}, "type": map[string]any{"from": "pointer", "pointer": "/kind"},
-		"data": map[string]any{"from": "pointer", "pointer": "/payload"}}, nil); code != http.StatusCreated {
+		"data":         map[string]any{"from": "pointer", "pointer": "/payload"},
+		"ordering_key": map[string]any{"from": "header", "header": "x-account"}}, nil); code != http.StatusCreated {
 		t.Fatalf("create source: %d %s", code, raw)
+	}
+	// A fine record of the source but for its ordering key header.
+	acct := func(v string) *kgo.Record {
+		return &kgo.Record{Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", "default", "x-account", v)}
 	}
 	ce := func(extra ...string) []kgo.RecordHeader {
 		return kheaders(append([]string{"ce_specversion", "1.0", "ce_id", "1", "ce_source", "/h", "ce_type", "hostile.ce", "ce_tenant", "default"}, extra...)...)
@@ -655,6 +660,10 @@ func TestHostileCloudEventsAndSources(t *testing.T) {
 		"source: a value that is not JSON":           {Topic: topic, Value: []byte("\x89PNG\r\n"), Headers: kheaders("x-tenant", "default")},
 		"source: 5,000-deep data":                    {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":` + deep + `}`), Headers: kheaders("x-tenant", "default")},
 		"source: duplicate names in the value":       {Topic: topic, Value: []byte(`{"kind":"hostile.s","kind":"hostile.t","payload":{}}`), Headers: kheaders("x-tenant", "default")},
+		"source: invalid UTF-8 in the ordering key":  acct("a\xffb"),
+		"source: NUL in the ordering key":            acct("a\x00b"),
+		"source: a 100 KiB ordering key":             acct(huge),
+		"source: no ordering key header":             {Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{}}`), Headers: kheaders("x-tenant", "default")},
 	}
 	cl := s.kafka(kgo.UnknownTopicRetries(-1), kgo.RecordDeliveryTimeout(30*time.Second))
 	ctx := context.Background()
@@ -664,7 +673,7 @@ func TestHostileCloudEventsAndSources(t *testing.T) {
 	}
 	testenv.Must(t, cl.ProduceSync(ctx,
 		&kgo.Record{Topic: events, Value: []byte(`{"ok":"ce"}`), Headers: ce()},
-		&kgo.Record{Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{"ok":"source"}}`), Headers: kheaders("x-tenant", "default")},
+		&kgo.Record{Topic: topic, Value: []byte(`{"kind":"hostile.s","payload":{"ok":"source"}}`), Headers: kheaders("x-tenant", "default", "x-account", "acct-1")},
 	).FirstErr(), "produce the good records")
 
 	calm.check("hostile CloudEvents and source records", 3)
