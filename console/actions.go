@@ -247,6 +247,23 @@ func (s *Server) skip(w http.ResponseWriter, r *http.Request, sc scope) {
 	done(w, r, sc.Base+path("/deliveries/", id), "skipped")
 }
 
+// haltedAction retries or skips the head of a halted key from the halted
+// keys page (POST /v1/deliveries/{id}/retry or /skip), and comes back to it.
+func (s *Server) haltedAction(w http.ResponseWriter, r *http.Request, sc scope) {
+	id, head := r.PathValue("id"), r.PathValue("delivery")
+	action := r.PathValue("action")
+	what := map[string]string{"retry": "Retrying the head", "skip": "Skipping the head"}[action]
+	if what == "" {
+		s.fail(w, r, sc, http.StatusNotFound, "There is no such action.")
+		return
+	}
+	if e := s.call(r.Context(), sc.Tenant, http.MethodPost, path("/v1/deliveries/", head, "/"+action), nil, nil); e != nil {
+		s.failed(w, r, sc, what, e)
+		return
+	}
+	done(w, r, sc.Base+path("/endpoints/", id, "/halted"), map[string]string{"retry": "retried", "skip": "skipped"}[action])
+}
+
 func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, sc scope) {
 	body := map[string]any{"name": r.PostForm.Get("name")}
 	if id := strings.TrimSpace(r.PostForm.Get("id")); id != "" {

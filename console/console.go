@@ -54,6 +54,7 @@ type Store interface {
 	Job(ctx context.Context, tenant, id string) (schema.Job, error)
 	PortalFrameAncestors(ctx context.Context, tenant string) ([]string, error)
 	EventTypes(ctx context.Context, tenant, after string, limit int) ([]schema.EventType, error)
+	HaltedKeys(ctx context.Context, tenant, endpointID string, limit int) ([]schema.HaltedKey, error)
 }
 
 // SessionStore keeps the portal sessions, by the hash of their tokens.
@@ -186,6 +187,8 @@ func (s *Server) tenantRoutes(mux *http.ServeMux, prefix string, wrap func(tenan
 	mux.Handle("GET "+prefix+"/endpoints/{id}", wrap(s.endpointPage))
 	mux.Handle("POST "+prefix+"/endpoints/{id}", wrap(s.updateEndpoint))
 	mux.Handle("POST "+prefix+"/endpoints/{id}/{action}", wrap(s.endpointAction))
+	mux.Handle("GET "+prefix+"/endpoints/{id}/halted", wrap(s.haltedPage))
+	mux.Handle("POST "+prefix+"/endpoints/{id}/halted/{delivery}/{action}", wrap(s.haltedAction))
 	mux.Handle("GET "+prefix+"/deliveries", wrap(s.deliveriesPage))
 	mux.Handle("GET "+prefix+"/deliveries/{id}", wrap(s.deliveryPage))
 	mux.Handle("POST "+prefix+"/deliveries/{id}/retry", wrap(s.retry))

@@ -16,11 +16,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookstream/hookstream/api"
 	"github.com/hookstream/hookstream/console"
 	"github.com/hookstream/hookstream/delivery"
 	"github.com/hookstream/hookstream/internal/testenv"
+	"github.com/hookstream/hookstream/pipeline"
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
 	"github.com/hookstream/hookstream/seal"
@@ -48,8 +51,20 @@ func newSite(t testing.TB, secure bool) *site {
 	t.Cleanup(db.Close)
 	_, err = db.Migrate(ctx)
 	testenv.Must(t, err, "migrate")
+	// The tasks the API queues (a skip's released delivery, a retry) go
+	// to a real deliveries topic (kfake, or HOOKSTREAM_KAFKA_BROKERS).
+	brokers := testenv.Brokers(t)
+	topics := pipeline.Topics{Prefix: testenv.Name("console-") + "."}
+	tasks, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	testenv.Must(t, err, "task client")
+	t.Cleanup(tasks.Close)
+	resp, err := kadm.NewClient(tasks).CreateTopic(ctx, 1, 1, nil, topics.Deliveries())
+	testenv.Must(t, err, "create topic")
+	testenv.Must(t, resp.Err, "create topic")
+	testenv.WaitTopics(t, brokers, topics.Deliveries())
 	c := &console.Server{Store: db, Sessions: db, AdminToken: adminToken, Secure: secure, Log: slog.New(slog.DiscardHandler)}
 	a := &api.Server{Store: db, AdminToken: adminToken, Portals: c, Log: slog.New(slog.DiscardHandler),
+		Tasks: &pipeline.Queue{Client: tasks, Topics: topics},
 		Guard: delivery.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 	c.API = a.Handler()
 	mux := http.NewServeMux()

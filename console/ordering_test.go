@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,5 +68,70 @@ func TestConsoleShowsAndSkipsAHaltedKey(t *testing.T) {
 	testenv.Must(t, err, "HaltedKeys")
 	if len(halted) != 0 {
 		t.Fatalf("halted keys after the skip: %+v", halted)
+	}
+}
+
+// The halted keys page of an ordered endpoint lists each halted key with
+// its head, the number of deliveries waiting behind it and buttons that
+// retry or skip the head; skipping from it comes back to it, the key gone.
+// Another tenant's console does not show the endpoint's keys.
+func TestConsoleHaltedKeysPage(t *testing.T) {
+	s := newSite(t, false)
+	ctx := context.Background()
+	ep, err := s.db.CreateEndpoint(ctx, schema.NewEndpoint{ID: "ep_halt", Tenant: "default", URL: "http://127.0.0.1:9/",
+		DisplayURL: "http://127.0.0.1:9/", EventTypes: []string{"*"}, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+		Timeout: time.Second, Ordering: schema.OrderingKey, DeadHead: schema.DeadHeadHalt})
+	testenv.Must(t, err, "CreateEndpoint")
+	now := time.Now().UTC()
+	var heads []string
+	for i, key := range []string{"acct-<b>1</b>", "acct-2"} {
+		var reqs []schema.OrderRequest
+		for j := range 3 {
+			id := fmt.Sprintf("evt_%d_%d", i, j)
+			ev := schema.Event{ID: id, Tenant: "default", Type: "pay.made", Data: []byte(`{}`), CreatedAt: now}
+			_, err := s.db.ClaimEvents(ctx, []schema.Claim{{Event: ev, Partition: 0, Offset: int64(10*i + j)}})
+			testenv.Must(t, err, "ClaimEvents")
+			reqs = append(reqs, schema.OrderRequest{DeliveryID: schema.DeliveryID("default", id, ep.ID), EndpointID: ep.ID, Key: key,
+				Tenant: "default", EventID: id, EventType: ev.Type})
+		}
+		_, err = s.db.AssignOrder(ctx, reqs)
+		testenv.Must(t, err, "AssignOrder")
+		_, err = s.db.ResolveOrdered(ctx, ep.ID, key, 1, true, "")
+		testenv.Must(t, err, "ResolveOrdered")
+		heads = append(heads, reqs[0].DeliveryID)
+	}
+
+	b := s.browser(t)
+	b.login()
+	if p := b.get("/console/t/default/endpoints/" + ep.ID); !strings.Contains(p.body, `id="halted-keys" href="/console/t/default/endpoints/`+ep.ID+`/halted"`) {
+		t.Fatalf("the ordered endpoint's page has no link to its halted keys:\n%s", p.body)
+	}
+	page := "/console/t/default/endpoints/" + ep.ID + "/halted"
+	p := b.get(page)
+	for _, want := range []string{`data-key="acct-&lt;b&gt;1&lt;/b&gt;"`, `data-key="acct-2"`,
+		`href="/console/t/default/deliveries/` + heads[0] + `"`, `action="` + page + `/` + heads[1] + `/skip"`,
+		`action="` + page + `/` + heads[1] + `/retry"`, "<td>2</td>"} {
+		if !strings.Contains(p.body, want) {
+			t.Fatalf("halted keys page (%d) lacks %s:\n%s", p.status, want, p.body)
+		}
+	}
+	if strings.Contains(p.body, "<b>1</b>") {
+		t.Fatalf("a key's markup was rendered")
+	}
+	r := b.do("POST", page+"/"+heads[1]+"/skip", url.Values{"csrf": {b.csrf(page)}})
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != page+"?done=skipped" {
+		t.Fatalf("skip from the halted keys page: %d %s %s", r.status, r.header.Get("Location"), r.body)
+	}
+	if p := b.get(page + "?done=skipped"); strings.Contains(p.body, `data-key="acct-2"`) || !strings.Contains(p.body, `data-key="acct-&lt;b&gt;1&lt;/b&gt;"`) ||
+		!strings.Contains(p.body, "Skipped: the next delivery") {
+		t.Fatalf("after the skip the page still lists acct-2, or lost acct-<b>1</b>, or shows no notice:\n%s", p.body)
+	}
+	if r := b.do("POST", page+"/"+heads[0]+"/explode", url.Values{"csrf": {b.csrf(page)}}); r.status != http.StatusNotFound {
+		t.Errorf("an unknown action on a halted head: %d, want 404", r.status)
+	}
+	_, err = s.db.CreateTenant(ctx, "other", "")
+	testenv.Must(t, err, "CreateTenant")
+	if p := b.get("/console/t/other/endpoints/" + ep.ID + "/halted"); p.status != http.StatusNotFound || strings.Contains(p.body, "acct-") {
+		t.Errorf("another tenant's console shows the endpoint's halted keys: %d", p.status)
 	}
 }

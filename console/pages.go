@@ -131,6 +131,42 @@ func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) 
 		TestType: schema.ExampleType(ep.EventTypes)})
 }
 
+// maxHaltedKeys bounds the halted keys one page lists, longest halted
+// first.
+const maxHaltedKeys = 100
+
+type haltedData struct {
+	Endpoint schema.Endpoint
+	Keys     []schema.HaltedKey
+	More     bool
+}
+
+// haltedPage lists the ordering keys of an endpoint stopped at a dead head
+// (dead_head: halt), each with its head, what waits behind it, and the
+// buttons that retry or skip the head.
+func (s *Server) haltedPage(w http.ResponseWriter, r *http.Request, sc scope) {
+	ctx := r.Context()
+	ep, err := s.Store.Endpoint(ctx, sc.Tenant, r.PathValue("id"))
+	if errors.Is(err, schema.ErrNotFound) {
+		s.fail(w, r, sc, http.StatusNotFound, "There is no such endpoint.")
+		return
+	}
+	if err != nil {
+		s.internal(w, r, sc, "endpoint", err)
+		return
+	}
+	keys, err := s.Store.HaltedKeys(ctx, sc.Tenant, ep.ID, maxHaltedKeys+1)
+	if err != nil {
+		s.internal(w, r, sc, "halted keys", err)
+		return
+	}
+	d := haltedData{Endpoint: ep, Keys: keys}
+	if len(keys) > maxHaltedKeys {
+		d.Keys, d.More = keys[:maxHaltedKeys], true
+	}
+	s.render(w, r, sc, "halted", http.StatusOK, "Halted keys · "+ep.DisplayURL, d)
+}
+
 // deliveryQuery is the search of the deliveries page, as its form sends it.
 type deliveryQuery struct {
 	Tenant, Endpoint, EventID, Type, Status, Since, Until string

@@ -493,3 +493,74 @@ func TestUIPortalIsolation(t *testing.T) {
 		t.Errorf("a revoked session's page says %q", ended)
 	}
 }
+
+// The halted keys of an ordered endpoint (dead_head: halt) in a real
+// browser: the endpoint's page links to them; the page lists each halted
+// key with its head and what waits behind it; Skip (confirmed) lets one
+// key go on at once, Retry sends the other's head again, and once it
+// succeeded the key goes on and the page lists nothing.
+func TestUIHaltedKeys(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RETRY_SCHEDULE": "100ms"})
+	ctx := browser(t)
+	rcv := newSwitchable(t)
+	var ep struct{ ID string }
+	if code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL + "/ledger", "event_types": []string{"pay.*"},
+		"ordering": "key", "dead_head": "halt"}, &ep); code != http.StatusCreated {
+		t.Fatalf("create ordered endpoint: %d %s", code, raw)
+	}
+	for _, key := range []string{"acct-1", "acct-2"} {
+		for i := range 2 {
+			if code, raw := s.call("POST", "/v1/events", map[string]any{"type": "pay.made", "data": map[string]any{"i": i},
+				"ordering_key": key}, nil); code != http.StatusAccepted {
+				t.Fatalf("publish: %d %s", code, raw)
+			}
+		}
+	}
+	count := func(status string) int {
+		n := 0
+		for _, d := range s.deliveries(ep.ID) {
+			if d.Status == status {
+				n++
+			}
+		}
+		return n
+	}
+	testenv.Eventually(t, 60*time.Second, func() bool { return count("dead") == 2 && count("blocked") == 2 },
+		"want both heads dead and both keys' second deliveries blocked")
+
+	page := s.api + "/console/t/default/endpoints/" + ep.ID
+	ui(t, ctx, "log in",
+		chromedp.Navigate(s.api+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), s.token),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS(`#tenants`)))
+	ui(t, ctx, "open the halted keys from the endpoint",
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.CSS("#halted-keys")),
+		chromedp.Click(chromedp.CSS("#halted-keys")),
+		chromedp.WaitVisible(chromedp.CSS(`tr.halted-key[data-key="acct-1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.halted-key[data-key="acct-2"]`)))
+	if rows := text(t, ctx, "#halted"); !strings.Contains(rows, "#1") || !strings.Contains(rows, "Retry head") {
+		t.Errorf("the halted keys page shows %q", rows)
+	}
+	screenshot(t, ctx, "halted-keys")
+
+	ui(t, ctx, "skip acct-2's head",
+		chromedp.Click(chromedp.CSS(`tr.halted-key[data-key="acct-2"] .skip-head`)),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+		chromedp.WaitNotPresent(chromedp.CSS(`tr.halted-key[data-key="acct-2"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.halted-key[data-key="acct-1"]`)))
+	rcv.ok.Store(true)
+	ui(t, ctx, "retry acct-1's head",
+		chromedp.Click(chromedp.CSS(`tr.halted-key[data-key="acct-1"] .retry-head`)),
+		chromedp.WaitVisible(chromedp.CSS("#notice")))
+	// acct-2's second delivery went on after the skip; acct-1's head and
+	// second succeeded after the retry.
+	testenv.Eventually(t, 60*time.Second, func() bool { return count("succeeded") == 3 && count("blocked") == 0 },
+		"want acct-1's two deliveries and acct-2's second succeeded")
+	ui(t, ctx, "no halted key left",
+		chromedp.Navigate(page+"/halted"),
+		chromedp.WaitVisible(chromedp.CSS("#no-halted")))
+	screenshot(t, ctx, "halted-keys-none")
+}
