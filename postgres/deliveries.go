@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,34 +29,20 @@ func scanDelivery(r pgx.Row) (schema.Delivery, error) {
 	return d, err
 }
 
-// Deliveries lists deliveries matching the filter.
+// Deliveries lists deliveries matching the filter, newest first.
+//
+// The statement holds only the conditions of the filter's fields, so each
+// shape of filter (a tenant's newest, by endpoint, by status, a page
+// after a cursor, …) is its own prepared statement with its own plan: a
+// catch-all statement (each condition true when its parameter is empty)
+// shares one plan among them all, and once Postgres switches it to a
+// generic plan (after five executions) that plan can neither pick the
+// index of the filter nor prune partitions. Every condition on created_at, the partition key,
+// is a plain comparison so that the partitions out of range are pruned:
+// a cursor's (created_at, id) < (t, id) also says created_at <= t.
 func (db *DB) Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema.Delivery, error) {
-	var beforeAt *time.Time
-	var beforeID string
-	if f.Before != nil {
-		beforeAt, beforeID = &f.Before.CreatedAt, f.Before.ID
-	}
-	// Two statements, each with its own plan: one tenant's, on the
-	// tenant's index, and every tenant's (created_at's).
-	tenantCond := "tenant = $1"
-	if f.AllTenants {
-		tenantCond = "$1::text IS NOT NULL"
-	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT `+deliveryColumns+`
-		FROM deliveries d
-		WHERE `+tenantCond+`
-			AND ($8 = '' OR id = $8)
-			AND ($2 = '' OR endpoint_id = $2)
-			AND ($3 = '' OR event_id = $3)
-			AND ($4 = '' OR status = $4)
-			AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
-			AND ($9::timestamptz IS NULL OR created_at >= $9)
-			AND ($10::timestamptz IS NULL OR created_at < $10)
-			AND ($11 = '' OR event_type = $11)
-		ORDER BY created_at DESC, id DESC
-		LIMIT $7`,
-		f.Tenant, f.EndpointID, f.EventID, f.Status, beforeAt, beforeID, f.Limit, f.ID, f.Since, f.Until, f.EventType)
+	sql, args := deliveriesQuery(f)
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", err)
 	}
@@ -71,6 +59,58 @@ func (db *DB) Deliveries(ctx context.Context, f schema.DeliveryFilter) ([]schema
 		return nil, fmt.Errorf("postgres: deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// deliveriesQuery is the statement of a filter and its arguments.
+func deliveriesQuery(f schema.DeliveryFilter) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if !f.AllTenants {
+		conds = append(conds, "d.tenant = "+arg(f.Tenant))
+	}
+	if f.ID != "" {
+		conds = append(conds, "d.id = "+arg(f.ID))
+	}
+	if f.EndpointID != "" {
+		conds = append(conds, "d.endpoint_id = "+arg(f.EndpointID))
+	}
+	if f.EventID != "" {
+		conds = append(conds, "d.event_id = "+arg(f.EventID))
+	}
+	if f.Status != "" {
+		c := "d.status = " + arg(f.Status)
+		if f.Status != string(schema.OutcomeSucceeded) {
+			// Implies the predicate of deliveries_status_idx, which a
+			// generic plan cannot read from a parameter.
+			c += " AND d.status <> 'succeeded'"
+		}
+		conds = append(conds, c)
+	}
+	if f.EventType != "" {
+		conds = append(conds, "d.event_type = "+arg(f.EventType))
+	}
+	if f.Before != nil {
+		at := arg(f.Before.CreatedAt)
+		conds = append(conds, "d.created_at <= "+at, "(d.created_at, d.id) < ("+at+", "+arg(f.Before.ID)+")")
+	}
+	if f.Since != nil {
+		conds = append(conds, "d.created_at >= "+arg(*f.Since))
+	}
+	if f.Until != nil {
+		conds = append(conds, "d.created_at < "+arg(*f.Until))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = "\n\tWHERE " + strings.Join(conds, "\n\t\tAND ")
+	}
+	return "SELECT " + deliveryColumns + "\n\tFROM deliveries d" + where +
+		"\n\tORDER BY d.created_at DESC, d.id DESC\n\tLIMIT " + arg(f.Limit), args
 }
 
 // CountParked returns how many deliveries are parked, waiting for their

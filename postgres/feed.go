@@ -3,7 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/hookstream/hookstream/schema"
 )
@@ -11,28 +12,14 @@ import (
 // AttemptFeed lists a tenant's attempts by the time they were made, oldest
 // first. The sink writes attempts in batches: an attempt can appear after
 // later ones were listed, so a reader that follows the feed reads again a
-// window behind the newest attempt it saw. It scans attempts_attempted_idx
-// from Since: meant for recent times.
+// window behind the newest attempt it saw. It reads the tenant's attempts
+// on attempts_tenant_at_idx from Since, in the partitions from Since on;
+// each one's delivery (event id and type) is a lookup by id in every
+// partition of deliveries (attempts do not carry their delivery's
+// partition key).
 func (db *DB) AttemptFeed(ctx context.Context, f schema.FeedFilter) ([]schema.FeedAttempt, error) {
-	var afterAt *time.Time
-	var afterID string
-	var afterN int
-	if f.After != nil {
-		afterAt, afterID, afterN = &f.After.At, f.After.DeliveryID, f.After.Attempt
-	}
-	rows, err := db.pool.Query(ctx, `
-		SELECT a.delivery_id, a.attempt, a.endpoint_id, COALESCE(d.event_id, ''), COALESCE(d.event_type, ''),
-			a.outcome, COALESCE(a.status_code, 0), COALESCE(a.error, ''), a.latency_us, a.attempted_at
-		FROM attempts a LEFT JOIN deliveries d ON d.id = a.delivery_id
-		WHERE a.tenant = $1
-			AND a.attempted_at >= $2
-			AND ($3::timestamptz IS NULL OR a.attempted_at < $3)
-			AND ($4 = '' OR a.endpoint_id = $4)
-			AND ($5 = '' OR a.outcome = $5)
-			AND ($6::timestamptz IS NULL OR (a.attempted_at, a.delivery_id, a.attempt) > ($6, $7, $8))
-		ORDER BY a.attempted_at, a.delivery_id, a.attempt
-		LIMIT $9`,
-		f.Tenant, f.Since, f.Until, f.EndpointID, f.Outcome, afterAt, afterID, afterN, f.Limit)
+	sql, args := feedQuery(f)
+	rows, err := db.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: attempt feed: %w", err)
 	}
@@ -50,4 +37,39 @@ func (db *DB) AttemptFeed(ctx context.Context, f schema.FeedFilter) ([]schema.Fe
 		return nil, fmt.Errorf("postgres: attempt feed: %w", err)
 	}
 	return out, nil
+}
+
+// feedQuery is the statement of a feed filter and its arguments: only the
+// conditions of its fields, each shape its own prepared statement (see
+// Deliveries), and the cursor's time a plain bound that prunes partitions.
+func feedQuery(f schema.FeedFilter) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	conds = append(conds, "a.tenant = "+arg(f.Tenant), "a.attempted_at >= "+arg(f.Since))
+	if f.Until != nil {
+		conds = append(conds, "a.attempted_at < "+arg(*f.Until))
+	}
+	if f.EndpointID != "" {
+		conds = append(conds, "a.endpoint_id = "+arg(f.EndpointID))
+	}
+	if f.Outcome != "" {
+		conds = append(conds, "a.outcome = "+arg(f.Outcome))
+	}
+	if f.After != nil {
+		at := arg(f.After.At)
+		conds = append(conds, "a.attempted_at >= "+at,
+			"(a.attempted_at, a.delivery_id, a.attempt) > ("+at+", "+arg(f.After.DeliveryID)+", "+arg(f.After.Attempt)+")")
+	}
+	return `SELECT a.delivery_id, a.attempt, a.endpoint_id, COALESCE(d.event_id, ''), COALESCE(d.event_type, ''),
+			a.outcome, COALESCE(a.status_code, 0), COALESCE(a.error, ''), a.latency_us, a.attempted_at
+		FROM attempts a LEFT JOIN deliveries d ON d.id = a.delivery_id
+		WHERE ` + strings.Join(conds, "\n\t\t\tAND ") + `
+		ORDER BY a.attempted_at, a.delivery_id, a.attempt
+		LIMIT ` + arg(f.Limit), args
 }
