@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hookstream/hookstream/postgres"
 	"github.com/hookstream/hookstream/schema"
@@ -22,14 +23,18 @@ import (
 
 // The history scenario (issue 17, partitioned history) loads the same
 // generated history, -history-attempts attempt rows over -history-days
-// days, with COPY into two databases: one with the unpartitioned tables of
-// the migrations before 0011 ("flat"), one with today's partitioned tables, one
-// partition a day ("partitioned"). It then times the history queries of
-// the API and the console on both (hookstream's own store methods, the
-// SQL the handlers run), one retention pass on each (dropping the oldest
-// day's partitions; the batched DELETE of the same rows on the flat
-// tables), and migration 0011 on the flat database, and the queries again
-// on the migrated one (everything in its legacy partition).
+// days, with COPY into a database with the partitioned tables, one
+// partition a day ("partitioned"), and (unless -history-flat=false) one
+// with the unpartitioned tables of the migrations before 0011 ("flat").
+// The partitioned database is loaded with the schema of migration 0013:
+// it times the history queries of the API and the console there with the
+// statements hookstream ran before the queries were fixed ("partitioned,
+// before": beforeStore), applies migration 0014 (its indexes), and times
+// them again with hookstream's own store methods, the SQL the handlers run
+// today ("partitioned"). Then one retention pass on each (dropping the
+// oldest day's partitions; the batched DELETE of the same rows on the flat
+// tables), the migrations from 0011 on the flat database, and the queries
+// again on the migrated one (everything in its legacy partition).
 //
 // Each event goes to 4 endpoints of its tenant; each delivery has 1 to 3
 // attempts (2 on average): 8 attempts, 4 deliveries and 1 event per 8
@@ -53,8 +58,12 @@ type historyResult struct {
 	// Retention of the oldest day: seconds by layout, and rows it removed.
 	RetentionSecs map[string]float64 `json:"retention_s"`
 	RetentionRows map[string]int64   `json:"retention_rows"`
-	MigrationSecs float64            `json:"migration_s"`
-	Notes         []string           `json:"notes,omitempty"`
+	// MigrationSecs: the migrations from 0011 on the flat database;
+	// IndexSecs: migration 0014 on the loaded partitioned one.
+	MigrationSecs float64  `json:"migration_s"`
+	IndexSecs     float64  `json:"index_s"`
+	LoadAfter     float64  `json:"load_after"`
+	Notes         []string `json:"notes,omitempty"`
 }
 
 const (
@@ -203,10 +212,10 @@ func (g histGen) load(ctx context.Context, url string, partitioned bool) error {
 	return err
 }
 
-// flatSchema applies the migrations before 0011 (today's tables before
-// partitioning), recorded as applied, so that Migrate later applies 0011
-// alone.
-func flatSchema(ctx context.Context, url string) error {
+// schemaBefore applies the migrations before the one named before,
+// recorded as applied, so that Migrate later applies the rest: the tables
+// as an older hookstream left them.
+func schemaBefore(ctx context.Context, url, before string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
@@ -222,7 +231,7 @@ func flatSchema(ctx context.Context, url string) error {
 	}
 	for _, path := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
-		if name >= "0011_partitioned_history" {
+		if name >= before {
 			break
 		}
 		sql, _ := fs.ReadFile(schema.Migrations, path)
@@ -247,7 +256,7 @@ func openStore(ctx context.Context, url string) (*postgres.DB, error) {
 // historyQueries times each history query of the API and the console
 // samples times, with random tenants, endpoints and deliveries, and
 // returns their summaries.
-func (g histGen) historyQueries(ctx context.Context, db *postgres.DB, samples int) (map[string]Summary, error) {
+func (g histGen) historyQueries(ctx context.Context, db histStore, samples int) (map[string]Summary, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	out := map[string]Summary{}
 	type query struct {
@@ -334,7 +343,7 @@ func (g histGen) historyQueries(ctx context.Context, db *postgres.DB, samples in
 			ds = append(ds, time.Since(t0))
 		}
 		out[q.name] = Summarize(ds)
-		fmt.Fprintf(os.Stderr, "  %-45s p50 %7.2f ms  p99 %7.2f ms\n", q.name, out[q.name].P50, out[q.name].P99)
+		fmt.Fprintf(os.Stderr, "  %-45s p50 %8.2f ms  p99 %8.2f ms  max %8.2f ms\n", q.name, out[q.name].P50, out[q.name].P99, out[q.name].Max)
 	}
 	return out, nil
 }
@@ -352,6 +361,14 @@ func tableBytes(ctx context.Context, url string) int64 {
 	return n
 }
 
+// The migrations that bound the layouts: flat is the schema before the
+// first, partitioned is loaded with the schema before the second and
+// queried before and after it.
+const (
+	histPartitionMigration = "0011_partitioned_history"
+	histIndexMigration     = "0014_history_indexes"
+)
+
 // runHistory runs the history scenario alone.
 func runHistory(ctx context.Context, o options, admin string) error {
 	g := histGen{attempts: o.historyAttempts, days: o.historyDays, end: time.Now().UTC()}
@@ -361,9 +378,13 @@ func runHistory(ctx context.Context, o options, admin string) error {
 	if set, err := pgSettings(ctx, admin); err == nil {
 		res.Postgres = set
 	}
+	layouts := []string{"partitioned"}
+	if o.historyFlat {
+		layouts = []string{"flat", "partitioned"}
+	}
 	tag := fmt.Sprint(time.Now().Unix())
 	urls := map[string]string{}
-	for _, layout := range []string{"flat", "partitioned"} {
+	for _, layout := range layouts {
 		name := "bench_history_" + layout + "_" + tag
 		if err := pgExec(ctx, admin, "CREATE DATABASE "+name); err != nil {
 			return fmt.Errorf("create database %s: %w", name, err)
@@ -381,23 +402,26 @@ func runHistory(ctx context.Context, o options, admin string) error {
 		res.Attempts, res.Deliveries, res.Events, g.days, res.LoadLoad)
 
 	// Flat: today's tables before partitioning.
-	if err := flatSchema(ctx, urls["flat"]); err != nil {
+	if o.historyFlat {
+		if err := schemaBefore(ctx, urls["flat"], histPartitionMigration); err != nil {
+			return err
+		}
+	}
+	// Partitioned: the migrations before 0014, one partition a day over
+	// the data.
+	if err := schemaBefore(ctx, urls["partitioned"], histIndexMigration); err != nil {
 		return err
 	}
-	// Partitioned: every migration, one partition a day over the data.
 	part, err := openStore(ctx, urls["partitioned"])
 	if err != nil {
 		return err
 	}
 	defer part.Close()
-	if _, err := part.Migrate(ctx); err != nil {
-		return err
-	}
 	if _, err := part.EnsurePartitions(ctx, g.end.Add(-time.Duration(g.days+1)*24*time.Hour), 24*time.Hour, g.days+4); err != nil {
 		return err
 	}
 
-	for _, layout := range []string{"flat", "partitioned"} {
+	for _, layout := range layouts {
 		fmt.Fprintf(os.Stderr, "loading %s …\n", layout)
 		t0 := time.Now()
 		if err := g.load(ctx, urls[layout], layout == "partitioned"); err != nil {
@@ -405,43 +429,103 @@ func runHistory(ctx context.Context, o options, admin string) error {
 		}
 		res.LoadSecs[layout] = time.Since(t0).Seconds()
 		res.Bytes[layout] = tableBytes(ctx, urls[layout])
-		fmt.Fprintf(os.Stderr, "loaded %s in %.1f s, %.1f GiB\n", layout, res.LoadSecs[layout], float64(res.Bytes[layout])/(1<<30))
+		fmt.Fprintf(os.Stderr, "loaded %s in %.1f s, %.1f GiB (load %.1f)\n", layout, res.LoadSecs[layout],
+			float64(res.Bytes[layout])/(1<<30), loadAvg())
 	}
 
-	flat, err := openStore(ctx, urls["flat"])
+	var flat *postgres.DB
+	if o.historyFlat {
+		if flat, err = openStore(ctx, urls["flat"]); err != nil {
+			return err
+		}
+		defer flat.Close()
+		fmt.Fprintf(os.Stderr, "queries on flat:\n")
+		if res.Queries["flat"], err = g.historyQueries(ctx, flat, o.historyQueries); err != nil {
+			return fmt.Errorf("flat: %w", err)
+		}
+	}
+
+	// The partitioned tables before and after migration 0014, on the
+	// same rows.
+	pool, err := pgxpool.New(ctx, urls["partitioned"])
 	if err != nil {
 		return err
 	}
-	defer flat.Close()
-	for _, l := range []struct {
-		name string
-		db   *postgres.DB
-	}{{"flat", flat}, {"partitioned", part}} {
-		fmt.Fprintf(os.Stderr, "queries on %s:\n", l.name)
-		q, err := g.historyQueries(ctx, l.db, o.historyQueries)
-		if err != nil {
-			return fmt.Errorf("%s: %w", l.name, err)
-		}
-		res.Queries[l.name] = q
+	fmt.Fprintf(os.Stderr, "queries on partitioned, before (migration 0013, the statements of 6df7edb):\n")
+	q, err := g.historyQueries(ctx, beforeStore{DB: part, pool: pool}, o.historyQueries)
+	pool.Close()
+	if err != nil {
+		return fmt.Errorf("partitioned before: %w", err)
+	}
+	res.Queries["partitioned-before"] = q
+	t0 := time.Now()
+	if _, err := part.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate partitioned: %w", err)
+	}
+	res.IndexSecs = time.Since(t0).Seconds()
+	if err := pgExec(ctx, urls["partitioned"], "ANALYZE"); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "migration %s: %.1f s (load %.1f)\nqueries on partitioned:\n", histIndexMigration, res.IndexSecs, loadAvg())
+	if res.Queries["partitioned"], err = g.historyQueries(ctx, part, o.historyQueries); err != nil {
+		return fmt.Errorf("partitioned: %w", err)
 	}
 
 	// Retention of the oldest day. Partitioned: one pass of RetainHistory
 	// (the day's partitions dropped). Flat: what retention did before,
 	// DELETE of 1000 rows per statement until none is older.
 	cutoff := g.end.Add(-time.Duration(g.days-1) * 24 * time.Hour).Truncate(24 * time.Hour)
-	t0 := time.Now()
+	t0 = time.Now()
 	rr, err := part.RetainHistory(ctx, cutoff, 1000, 0)
 	if err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
 	res.RetentionSecs["partitioned"] = time.Since(t0).Seconds()
-	res.Notes = append(res.Notes, fmt.Sprintf("partitioned retention dropped %d partitions", len(rr.Dropped)))
-	conn, err := pgx.Connect(ctx, urls["flat"])
+	res.RetentionRows["partitioned"] = rr.Deleted["event_keys"]
+	res.Notes = append(res.Notes, fmt.Sprintf("partitioned retention dropped %d partitions and deleted %d event keys",
+		len(rr.Dropped), rr.Deleted["event_keys"]))
+	fmt.Fprintf(os.Stderr, "retention of one day: partitioned %.3f s (%d partitions dropped, %d event keys deleted)\n",
+		res.RetentionSecs["partitioned"], len(rr.Dropped), rr.Deleted["event_keys"])
+	if o.historyFlat {
+		if err := g.flatRetention(ctx, urls["flat"], cutoff, &res); err != nil {
+			return err
+		}
+		// The migrations from 0011 on the flat database, and the queries
+		// again there.
+		t0 = time.Now()
+		if _, err := flat.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		res.MigrationSecs = time.Since(t0).Seconds()
+		fmt.Fprintf(os.Stderr, "migrations from 0011 on the flat database: %.1f s\nqueries on migrated:\n", res.MigrationSecs)
+		if err := pgExec(ctx, urls["flat"], "ANALYZE"); err != nil {
+			return err
+		}
+		if res.Queries["migrated"], err = g.historyQueries(ctx, flat, o.historyQueries); err != nil {
+			return fmt.Errorf("migrated: %w", err)
+		}
+	}
+	res.LoadAfter = loadAvg()
+
+	res.print(os.Stdout)
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flatRetention deletes the rows of the flat tables dated before cutoff
+// as retention did before partitioning, 1000 a statement, timed.
+func (g histGen) flatRetention(ctx context.Context, url string, cutoff time.Time, res *historyResult) error {
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	t0 = time.Now()
+	t0 := time.Now()
 	for table, col := range map[string]string{"attempts": "attempted_at", "deliveries": "created_at", "events": "received_at"} {
 		for {
 			tag, err := conn.Exec(ctx, `DELETE FROM `+table+` WHERE ctid = ANY(ARRAY(
@@ -456,51 +540,38 @@ func runHistory(ctx context.Context, o options, admin string) error {
 		}
 	}
 	res.RetentionSecs["flat"] = time.Since(t0).Seconds()
-	fmt.Fprintf(os.Stderr, "retention of one day: partitioned %.3f s, flat %.1f s (%d rows deleted)\n",
-		res.RetentionSecs["partitioned"], res.RetentionSecs["flat"], res.RetentionRows["flat"])
-
-	// Migration 0011 on the flat database, and the queries again there.
-	t0 = time.Now()
-	if _, err := flat.Migrate(ctx); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	res.MigrationSecs = time.Since(t0).Seconds()
-	fmt.Fprintf(os.Stderr, "migration 0011 on the flat database: %.1f s\nqueries on migrated:\n", res.MigrationSecs)
-	_, _ = conn.Exec(ctx, "ANALYZE")
-	q, err := g.historyQueries(ctx, flat, o.historyQueries)
-	if err != nil {
-		return fmt.Errorf("migrated: %w", err)
-	}
-	res.Queries["migrated"] = q
-
-	res.print(os.Stdout)
-	if o.jsonPath != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(o.jsonPath, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
-	}
+	fmt.Fprintf(os.Stderr, "retention of one day: flat %.1f s (%d rows deleted)\n", res.RetentionSecs["flat"], res.RetentionRows["flat"])
 	return nil
 }
 
 func (r historyResult) print(w io.Writer) {
-	fmt.Fprintf(w, "\nhistory: %d attempts, %d deliveries, %d events over %d days (load %.1f before)\n",
-		r.Attempts, r.Deliveries, r.Events, r.Days, r.LoadLoad)
+	fmt.Fprintf(w, "\nhistory: %d attempts, %d deliveries, %d events over %d days (load %.1f before, %.1f after)\n",
+		r.Attempts, r.Deliveries, r.Events, r.Days, r.LoadLoad, r.LoadAfter)
 	fmt.Fprintf(w, "postgres: %v\n", r.Postgres)
+	layouts := []string{"flat", "partitioned-before", "partitioned", "migrated"}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\tflat\tpartitioned\tmigrated (legacy partition)\n")
-	fmt.Fprintf(tw, "COPY load\t%.1f s\t%.1f s\t\n", r.LoadSecs["flat"], r.LoadSecs["partitioned"])
-	fmt.Fprintf(tw, "size (tables+indexes)\t%.2f GiB\t%.2f GiB\t\n", float64(r.Bytes["flat"])/(1<<30), float64(r.Bytes["partitioned"])/(1<<30))
+	fmt.Fprintf(tw, "p50 / p99\tflat\tpartitioned, before (0013)\tpartitioned\tmigrated (legacy partition)\n")
+	fmt.Fprintf(tw, "COPY load\t%.1f s\t%.1f s\t\t\n", r.LoadSecs["flat"], r.LoadSecs["partitioned"])
+	fmt.Fprintf(tw, "size (tables+indexes)\t%.2f GiB\t%.2f GiB\t\t\n", float64(r.Bytes["flat"])/(1<<30), float64(r.Bytes["partitioned"])/(1<<30))
 	var names []string
-	for n := range r.Queries["flat"] {
+	for n := range r.Queries["partitioned"] {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(tw, "%s p99\t%.2f ms\t%.2f ms\t%.2f ms\n", n, r.Queries["flat"][n].P99, r.Queries["partitioned"][n].P99, r.Queries["migrated"][n].P99)
+		fmt.Fprintf(tw, "%s", n)
+		for _, l := range layouts {
+			if s, ok := r.Queries[l][n]; ok {
+				fmt.Fprintf(tw, "\t%.2f / %.2f ms", s.P50, s.P99)
+			} else {
+				fmt.Fprintf(tw, "\t")
+			}
+		}
+		fmt.Fprintln(tw)
 	}
-	fmt.Fprintf(tw, "retention of the oldest day\t%.1f s (DELETE, %d rows)\t%.3f s (DROP)\t\n", r.RetentionSecs["flat"], r.RetentionRows["flat"], r.RetentionSecs["partitioned"])
-	fmt.Fprintf(tw, "migration 0011\t\t\t%.1f s\n", r.MigrationSecs)
+	fmt.Fprintf(tw, "retention of the oldest day\t%.1f s (DELETE, %d rows)\t\t%.3f s (DROP)\t\n", r.RetentionSecs["flat"], r.RetentionRows["flat"], r.RetentionSecs["partitioned"])
+	fmt.Fprintf(tw, "migration %s\t\t\t%.1f s\t\n", histIndexMigration, r.IndexSecs)
+	fmt.Fprintf(tw, "migrations from 0011\t\t\t\t%.1f s\n", r.MigrationSecs)
 	_ = tw.Flush()
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)

@@ -83,6 +83,7 @@ type options struct {
 	historyAttempts int64
 	historyDays     int
 	historyQueries  int
+	historyFlat     bool
 }
 
 func main() {
@@ -145,6 +146,7 @@ func run(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.historyAttempts, "history-attempts", 5_000_000, "attempt rows history loads (with COPY; -full: 50 million)")
 	fs.IntVar(&o.historyDays, "history-days", 30, "days the rows of history span")
 	fs.IntVar(&o.historyQueries, "history-queries", 200, "samples of each query history times")
+	fs.BoolVar(&o.historyFlat, "history-flat", true, "history also loads the tables as they were before partitioning, for comparison (-full: false, twice 50 million attempts do not fit the bench machine's disk)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,6 +168,7 @@ func run(ctx context.Context, args []string) error {
 		def("ceiling-duration", func() { o.ceilingDur = 5 * time.Second })
 		def("stall", func() { o.stall = 60 * time.Second })
 		def("history-attempts", func() { o.historyAttempts = 50_000_000 })
+		def("history-flat", func() { o.historyFlat = false })
 	}
 	if *scen == "all" {
 		o.scenarios = allScenarios
