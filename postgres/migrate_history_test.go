@@ -145,6 +145,20 @@ func TestMigrationPartitionsExistingHistory(t *testing.T) {
 		t.Errorf("past attempts are in %v, want the legacy partition", got)
 	}
 
+	// Migration 0014: the attempts of a tenant by time on every partition;
+	// the partitions without an end keep an index of time alone, for
+	// retention's DELETE.
+	for _, part := range []string{"attempts_legacy", "attempts_default"} {
+		if n := tdb.count(t, `SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass
+			AND pg_get_indexdef(indexrelid) LIKE '%(attempted_at)'`, part); n != 1 {
+			t.Errorf("%s has %d indexes of attempted_at alone, want 1", part, n)
+		}
+		if n := tdb.count(t, `SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass
+			AND pg_get_indexdef(indexrelid) LIKE '%(tenant, attempted_at)'`, part); n != 1 {
+			t.Errorf("%s has %d indexes of (tenant, attempted_at), want 1", part, n)
+		}
+	}
+
 	// The dedupe gate knows every old event.
 	if n := tdb.count(t, `SELECT count(*) FROM event_keys`); n != events {
 		t.Errorf("%d event keys, want %d", n, events)
