@@ -25,7 +25,7 @@ func (db *DB) AttemptFeed(ctx context.Context, f schema.FeedFilter) ([]schema.Fe
 	}
 	defer rows.Close()
 	var out []schema.FeedAttempt
-	for rows.Next() {
+	for len(out) < f.Limit && rows.Next() {
 		var a schema.FeedAttempt
 		if err := rows.Scan(&a.DeliveryID, &a.Attempt, &a.EndpointID, &a.EventID, &a.EventType, &a.Outcome,
 			&a.StatusCode, &a.Error, &a.LatencyMicros, &a.At); err != nil {
@@ -41,7 +41,8 @@ func (db *DB) AttemptFeed(ctx context.Context, f schema.FeedFilter) ([]schema.Fe
 
 // feedQuery is the statement of a feed filter and its arguments: only the
 // conditions of its fields, each shape its own prepared statement (see
-// Deliveries), and the cursor's time a plain bound that prunes partitions.
+// Deliveries), the cursor's time a plain bound that prunes partitions,
+// the LIMIT a literal (sqlLimit).
 func feedQuery(f schema.FeedFilter) (string, []any) {
 	var (
 		conds []string
@@ -71,5 +72,5 @@ func feedQuery(f schema.FeedFilter) (string, []any) {
 		FROM attempts a LEFT JOIN deliveries d ON d.id = a.delivery_id
 		WHERE ` + strings.Join(conds, "\n\t\t\tAND ") + `
 		ORDER BY a.attempted_at, a.delivery_id, a.attempt
-		LIMIT ` + arg(f.Limit), args
+		LIMIT ` + sqlLimit(f.Limit), args
 }

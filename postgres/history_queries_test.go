@@ -74,7 +74,7 @@ func ids(ds []schema.Delivery) []string {
 
 // Each filter of GET /v1/deliveries and the console's search is its own
 // statement now: each finds what the filter means, newest first, and a
-// listing paged two at a time with the cursors the API hands out finds
+// listing paged three at a time with the cursors the API hands out finds
 // the same deliveries in the same order, across partitions.
 func TestDeliveriesFilters(t *testing.T) {
 	db := newTestDB(t)
@@ -113,20 +113,23 @@ func TestDeliveriesFilters(t *testing.T) {
 		if !slices.Equal(ids(got), want) {
 			t.Errorf("%+v found %v, want %v", f, ids(got), want)
 		}
-		// Two at a time, each page after the last of the one before.
+		// Three at a time, each page after the last of the one before.
 		var paged []string
-		f.Limit = 2
+		f.Limit = 3
 		for range len(all) {
 			page, err := db.Deliveries(ctx, f)
 			testenv.Must(t, err, "Deliveries")
+			if len(page) > 3 {
+				t.Fatalf("%+v: a page of %d", f, len(page))
+			}
 			paged = append(paged, ids(page)...)
-			if len(page) < 2 {
+			if len(page) < 3 {
 				break
 			}
-			f.Before = &schema.Cursor{CreatedAt: page[1].CreatedAt, ID: page[1].ID}
+			f.Before = &schema.Cursor{CreatedAt: page[2].CreatedAt, ID: page[2].ID}
 		}
 		if !slices.Equal(paged, want) {
-			t.Errorf("%+v paged two at a time found %v, want %v", f, paged, want)
+			t.Errorf("%+v paged three at a time found %v, want %v", f, paged, want)
 		}
 	}
 }
