@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -459,10 +461,11 @@ func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver stri
 	return out, nil
 }
 
-// waitGroups waits until the consumer groups of the stages are stable with
-// members, so that the first events do not wait for a group join. It gives
-// up quietly after timeout: the measurement then includes the join.
-func waitGroups(ctx context.Context, brokers []string, groups []string, timeout time.Duration) bool {
+// waitGroups waits until the consumer groups of the stages are stable,
+// each with at least the members want gives it, so that the first events
+// do not wait for a group join or a rebalance. It gives up quietly after
+// timeout: the measurement then includes the join.
+func waitGroups(ctx context.Context, brokers []string, want map[string]int, timeout time.Duration) bool {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return false
@@ -471,11 +474,11 @@ func waitGroups(ctx context.Context, brokers []string, groups []string, timeout 
 	adm := kadm.NewClient(cl)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		described, err := adm.DescribeGroups(ctx, groups...)
+		described, err := adm.DescribeGroups(ctx, slices.Collect(maps.Keys(want))...)
 		ok := err == nil
-		for _, g := range groups {
+		for g, n := range want {
 			dg, found := described[g]
-			if !found || dg.Err != nil || dg.State != "Stable" || len(dg.Members) == 0 {
+			if !found || dg.Err != nil || dg.State != "Stable" || len(dg.Members) < max(1, n) {
 				ok = false
 			}
 		}

@@ -84,6 +84,9 @@ type options struct {
 	historyDays     int
 	historyQueries  int
 	historyFlat     bool
+	// set is hookstream settings (HOOKSTREAM_NAME=value) every hookstream
+	// process of every scenario gets, over the bench's own.
+	set map[string]string
 }
 
 func main() {
@@ -147,8 +150,24 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.historyDays, "history-days", 30, "days the rows of history span")
 	fs.IntVar(&o.historyQueries, "history-queries", 200, "samples of each query history times")
 	fs.BoolVar(&o.historyFlat, "history-flat", true, "history also loads the tables as they were before partitioning, for comparison (-full: false, twice 50 million attempts do not fit the bench machine's disk)")
+	var sets []string
+	fs.Func("set", "a hookstream setting for every process of the run, as HOOKSTREAM_NAME=value (repeatable; over the bench's own, under a scenario's)", func(v string) error {
+		name, _, ok := strings.Cut(v, "=")
+		if !ok || !strings.HasPrefix(name, "HOOKSTREAM_") {
+			return fmt.Errorf("%q is not HOOKSTREAM_NAME=value", v)
+		}
+		sets = append(sets, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, v := range sets {
+		name, value, _ := strings.Cut(v, "=")
+		if o.set == nil {
+			o.set = map[string]string{}
+		}
+		o.set[name] = value
 	}
 	if *full {
 		set := map[string]bool{}
@@ -427,6 +446,7 @@ func (o options) describe() map[string]any {
 		"fair_baseline":       o.fairBaseline.String(),
 		"ceiling_concurrency": o.ceilingConc, "partitions": o.partitions, "payload": o.payload,
 		"external_brokers": len(o.brokers) > 0, "unsafe": o.unsafe, "external_postgres": o.databaseURL != "",
+		"set": o.set,
 	}
 }
 

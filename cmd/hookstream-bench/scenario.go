@@ -253,6 +253,9 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	if o.profile > 0 {
 		extra["HOOKSTREAM_PPROF"] = "true"
 	}
+	for k, v := range o.set {
+		extra[k] = v
+	}
 	for k, v := range p.env {
 		extra[k] = v
 	}
@@ -350,10 +353,20 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 			return fail(err)
 		}
 	}
+	// Every member of every stage: each process with the dispatch role runs
+	// HOOKSTREAM_DISPATCH_SESSIONS members of both dispatch groups, and a
+	// group counted stable with its first members rebalances again as the
+	// others join, aborting the transactions under way.
+	sessions := 4
+	if v, err := strconv.Atoi(extra["HOOKSTREAM_DISPATCH_SESSIONS"]); err == nil && v > 0 {
+		sessions = v
+	}
+	deliverers := max(1, p.instances)
 	groupPrefix := strings.TrimSuffix(prefix, ".")
-	if !waitGroups(ctx, brokers, []string{groupPrefix + "-dispatch", groupPrefix + "-deliver", groupPrefix + "-deliver-bulk",
-		groupPrefix + "-sink"}, 30*time.Second) {
-		e.note(&res, "consumer groups not all stable after 30s; measured anyway")
+	want := map[string]int{groupPrefix + "-dispatch": sessions, groupPrefix + "-dispatch-bulk": sessions,
+		groupPrefix + "-deliver": deliverers, groupPrefix + "-deliver-bulk": deliverers, groupPrefix + "-sink": deliverers}
+	if !waitGroups(ctx, brokers, want, 30*time.Second) {
+		e.note(&res, "consumer groups not all stable with all their members after 30s; measured anyway")
 	}
 
 	// Measure.
