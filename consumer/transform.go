@@ -156,6 +156,12 @@ func runSession(ctx context.Context, cfg *Config, fn TransformFunc) error {
 			continue
 		}
 		// Aborted: the session rewound to the committed offsets.
+		if failure == nil {
+			// The session's own decision: its partitions moved (a
+			// rebalance) or the coordinator refused the offsets.
+			cfg.Log.Info("transaction aborted by the group session; reading the batch again", "group", cfg.Group,
+				"records", len(recs))
+		}
 		wait = nextBackoff(wait)
 		backoff(ctx, wait)
 	}
