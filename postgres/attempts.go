@@ -28,7 +28,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		nums, codes                                []int32
 		lat                                        []int64
 		trunc, b64                                 []bool
-		ats                                        []time.Time
+		ats, dAts                                  []time.Time
 	)
 	latest := make(map[string]int, len(batch)) // delivery id → index in batch
 	for i, a := range batch {
@@ -50,6 +50,7 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		trunc = append(trunc, a.Truncated)
 		b64 = append(b64, a.ResponseBase64)
 		ats = append(ats, a.At)
+		dAts = append(dAts, a.EventCreatedAt) // the delivery's created_at, its partition key
 	}
 
 	var (
@@ -86,14 +87,16 @@ func (db *DB) WriteAttempts(ctx context.Context, batch []schema.Attempt, rule sc
 		if len(dIDs) > 0 {
 			rows, err := tx.Query(ctx, `
 				INSERT INTO attempts (delivery_id, attempt, tenant, endpoint_id, outcome, status_code,
-					error, latency_us, response_body, response_truncated, attempted_at, response_body_base64)
-				SELECT d, n, t, e, o, NULLIF(c, 0), NULLIF(er, ''), l, NULLIF(b, ''), tr, at, b64
+					error, latency_us, response_body, response_truncated, attempted_at, response_body_base64,
+					delivery_created_at)
+				SELECT d, n, t, e, o, NULLIF(c, 0), NULLIF(er, ''), l, NULLIF(b, ''), tr, at, b64, dat
 				FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
-					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[], $12::bool[])
-					AS u(d, n, t, e, o, c, er, l, b, tr, at, b64)
+					$7::text[], $8::bigint[], $9::text[], $10::bool[], $11::timestamptz[], $12::bool[],
+					$13::timestamptz[])
+					AS u(d, n, t, e, o, c, er, l, b, tr, at, b64, dat)
 				ON CONFLICT (delivery_id, attempt, attempted_at) DO NOTHING
 				RETURNING delivery_id, attempt`,
-				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats, b64)
+				dIDs, nums, tenants, eps, outcomes, codes, errs, lat, bodies, trunc, ats, b64, dAts)
 			if err != nil {
 				return err
 			}

@@ -14,9 +14,11 @@ import (
 // later ones were listed, so a reader that follows the feed reads again a
 // window behind the newest attempt it saw. It reads the tenant's attempts
 // on attempts_tenant_at_idx from Since, in the partitions from Since on;
-// each one's delivery (event id and type) is a lookup by id in every
-// partition of deliveries (attempts do not carry their delivery's
-// partition key).
+// each one's delivery (event id and type) is a lookup by primary key in
+// the one partition of deliveries its delivery_created_at names (pruned
+// as the join runs). Attempts written before migration 0015 have no
+// delivery_created_at: their deliveries are looked up by id in every
+// partition.
 func (db *DB) AttemptFeed(ctx context.Context, f schema.FeedFilter) ([]schema.FeedAttempt, error) {
 	sql, args := feedQuery(f)
 	rows, err := db.pool.Query(ctx, sql, args...)
@@ -69,7 +71,13 @@ func feedQuery(f schema.FeedFilter) (string, []any) {
 	}
 	return `SELECT a.delivery_id, a.attempt, a.endpoint_id, COALESCE(d.event_id, ''), COALESCE(d.event_type, ''),
 			a.outcome, COALESCE(a.status_code, 0), COALESCE(a.error, ''), a.latency_us, a.attempted_at
-		FROM attempts a LEFT JOIN deliveries d ON d.id = a.delivery_id
+		FROM attempts a LEFT JOIN LATERAL (
+			SELECT d.event_id, d.event_type FROM deliveries d
+				WHERE d.id = a.delivery_id AND d.created_at = a.delivery_created_at
+			UNION ALL
+			SELECT d.event_id, d.event_type FROM deliveries d
+				WHERE a.delivery_created_at IS NULL AND d.id = a.delivery_id
+			LIMIT 1) d ON true
 		WHERE ` + strings.Join(conds, "\n\t\t\tAND ") + `
 		ORDER BY a.attempted_at, a.delivery_id, a.attempt
 		LIMIT ` + sqlLimit(f.Limit), args

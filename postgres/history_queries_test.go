@@ -140,6 +140,12 @@ func TestDeliveriesFilters(t *testing.T) {
 // it after five.
 func (tdb testDB) explain(t *testing.T, generic bool, sql string, args ...any) string {
 	t.Helper()
+	return tdb.explainWith(t, "EXPLAIN", generic, sql, args...)
+}
+
+// explainWith is explain with EXPLAIN's options: "EXPLAIN (ANALYZE)".
+func (tdb testDB) explainWith(t *testing.T, explain string, generic bool, sql string, args ...any) string {
+	t.Helper()
 	ctx := context.Background()
 	mode := "force_custom_plan"
 	if generic {
@@ -165,7 +171,7 @@ func (tdb testDB) explain(t *testing.T, generic bool, sql string, args ...any) s
 			t.Fatalf("explain: argument %d is a %T", i+1, a)
 		}
 	}
-	rows, err := tdb.raw.Query(ctx, "EXPLAIN EXECUTE q("+strings.Join(params, ", ")+")")
+	rows, err := tdb.raw.Query(ctx, explain+" EXECUTE q("+strings.Join(params, ", ")+")")
 	testenv.Must(t, err, "EXPLAIN")
 	defer rows.Close()
 	var lines []string
@@ -250,3 +256,58 @@ func TestHistoryQueriesPrunePartitions(t *testing.T) {
 		testenv.Must(t, err, "enable_seqscan")
 	}
 }
+
+// The attempt feed finds each attempt's delivery (its event id and type)
+// in the one partition of deliveries that the attempt's
+// delivery_created_at names, and the deliveries of attempts written before
+// migration 0015 (none) by id in every partition, in custom and generic
+// plans.
+func TestAttemptFeedJoinsOnePartition(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	all := historyOverDays(t, db, 4)
+	// An attempt as hookstream wrote it before migration 0015, of a
+	// delivery of day 3.
+	_, err := db.raw.Exec(ctx, `INSERT INTO attempts (delivery_id, attempt, tenant, endpoint_id, outcome, latency_us, attempted_at)
+		VALUES ('msg_3_0', 2, 'acme', 'ep_0', 'succeeded', 1000, $1)`, histDay0.Add(3*day+time.Hour))
+	testenv.Must(t, err, "old attempt")
+	events := map[string]schema.Delivery{}
+	for _, d := range all {
+		events[d.ID] = d
+	}
+	since := histDay0.Add(2*day + time.Hour)
+	feed, err := db.AttemptFeed(ctx, schema.FeedFilter{Tenant: "acme", Since: since, Limit: 100})
+	testenv.Must(t, err, "AttemptFeed")
+	var old bool
+	for _, a := range feed {
+		d := events[a.DeliveryID]
+		if a.EventID != d.EventID || a.EventType != d.EventType || a.EventID == "" {
+			t.Errorf("attempt %d of %s: event %q of type %q, want %q of %q", a.Attempt, a.DeliveryID, a.EventID, a.EventType, d.EventID, d.EventType)
+		}
+		old = old || (a.DeliveryID == "msg_3_0" && a.Attempt == 2)
+	}
+	// acme's seven deliveries a day, days 2 (but the one of 00:00) and 3,
+	// and the old attempt.
+	if want := 6 + 7 + 1; len(feed) != want || !old {
+		t.Errorf("the feed since day 2 has %d attempts (the old one: %v), want %d with it", len(feed), old, want)
+	}
+
+	// The deliveries of days 2 and 3 are all the feed's attempts need:
+	// two partitions read, the others pruned as the join runs.
+	sql, args := postgres.FeedQuery(schema.FeedFilter{Tenant: "acme", Since: since, Until: ptr(histDay0.Add(3*day + 30*time.Minute)), Limit: 100})
+	for _, generic := range []bool{false, true} {
+		plan := db.explainWith(t, "EXPLAIN (ANALYZE, COSTS OFF)", generic, sql, args...)
+		var read []string
+		for _, l := range strings.Split(plan, "\n") {
+			if strings.Contains(l, " on deliveries_") && !strings.Contains(l, "never executed") {
+				read = append(read, strings.Fields(l[strings.Index(l, " on deliveries_"):])[1])
+			}
+		}
+		slices.Sort(read)
+		if want := []string{"deliveries_p20310306_0000", "deliveries_p20310307_0000"}; !slices.Equal(slices.Compact(read), want) {
+			t.Errorf("generic %v: the feed of days 2 and 3 read the deliveries of %v, want %v:\n%s", generic, read, want, plan)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

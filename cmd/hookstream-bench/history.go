@@ -177,8 +177,11 @@ func (g histGen) load(ctx context.Context, url string, partitioned bool) error {
 	}
 	i, k = 0, 0
 	a := 1
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"attempts"},
-		[]string{"delivery_id", "attempt", "tenant", "endpoint_id", "outcome", "status_code", "latency_us", "response_body", "attempted_at"},
+	cols := []string{"delivery_id", "attempt", "tenant", "endpoint_id", "outcome", "status_code", "latency_us", "response_body", "attempted_at"}
+	if partitioned {
+		cols = append(cols, "delivery_created_at") // migration 0015's column, added ahead (runHistory)
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"attempts"}, cols,
 		pgx.CopyFromFunc(func() ([]any, error) {
 			for {
 				if i >= n {
@@ -202,6 +205,9 @@ func (g histGen) load(ctx context.Context, url string, partitioned bool) error {
 				at := g.eventAt(i).Add(time.Duration(a) * time.Minute)
 				row := []any{id, int32(a), histTenant(i), histEndpoint(i, k), outcome, int32(code),
 					int64(20000 + (i*7919+int64(a))%200000), "ok", at}
+				if partitioned {
+					row = append(row, g.eventAt(i))
+				}
 				a++
 				return row, nil
 			}
@@ -367,10 +373,70 @@ func tableBytes(ctx context.Context, url string) int64 {
 const (
 	histPartitionMigration = "0011_partitioned_history"
 	histIndexMigration     = "0014_history_indexes"
+	histDeliveryTimeColumn = "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS delivery_created_at timestamptz"
 )
+
+// reuseHistory times the queries again on the partitioned database of an
+// earlier run kept with -keep (name), after applying the migrations
+// hookstream has since: no load, no before, no retention. The history's
+// end is its newest delivery; -history-attempts and -history-days must be
+// those of the run that made it.
+func reuseHistory(ctx context.Context, o options, admin, name string) error {
+	url, err := withDatabase(admin, name)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	g := histGen{attempts: o.historyAttempts, days: o.historyDays}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var last time.Time
+	if err := conn.QueryRow(ctx, `SELECT max(created_at) FROM deliveries`).Scan(&last); err != nil {
+		return err
+	}
+	g.end = last.Add(time.Duration(float64(time.Duration(g.days)*24*time.Hour) / float64(g.events())))
+	res := historyResult{Attempts: g.events() * 8, Deliveries: g.events() * histFanout, Events: g.events(), Days: g.days,
+		LoadLoad: loadAvg(), Queries: map[string]map[string]Summary{}}
+	if set, err := pgSettings(ctx, admin); err == nil {
+		res.Postgres = set
+	}
+	t0 := time.Now()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	res.IndexSecs = time.Since(t0).Seconds()
+	res.Notes = append(res.Notes, fmt.Sprintf("reused %s (history ending %s); migrations applied now: %v (%.1f s)",
+		name, g.end.Format(time.RFC3339), applied, res.IndexSecs))
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "== history, reusing %s: %d attempts over %d days ending %s (load %.1f); migrations %v\nqueries on partitioned:\n",
+		name, res.Attempts, g.days, g.end.Format(time.RFC3339), res.LoadLoad, applied)
+	if res.Queries["partitioned"], err = g.historyQueries(ctx, db, o.historyQueries); err != nil {
+		return err
+	}
+	res.LoadAfter = loadAvg()
+	res.print(os.Stdout)
+	if o.jsonPath != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		return os.WriteFile(o.jsonPath, append(b, '\n'), 0o644)
+	}
+	return nil
+}
 
 // runHistory runs the history scenario alone.
 func runHistory(ctx context.Context, o options, admin string) error {
+	if o.historyReuse != "" {
+		return reuseHistory(ctx, o, admin, o.historyReuse)
+	}
 	g := histGen{attempts: o.historyAttempts, days: o.historyDays, end: time.Now().UTC()}
 	res := historyResult{Attempts: g.events() * 8, Deliveries: g.events() * histFanout, Events: g.events(), Days: g.days,
 		LoadLoad: loadAvg(), LoadSecs: map[string]float64{}, Bytes: map[string]int64{},
@@ -412,6 +478,12 @@ func runHistory(ctx context.Context, o options, admin string) error {
 	if err := schemaBefore(ctx, urls["partitioned"], histIndexMigration); err != nil {
 		return err
 	}
+	// Migration 0015's column, added ahead so that the load fills it as
+	// the sink writes it (no query of before 0014 reads it; 0015 then
+	// finds it there).
+	if err := pgExec(ctx, urls["partitioned"], histDeliveryTimeColumn); err != nil {
+		return err
+	}
 	part, err := openStore(ctx, urls["partitioned"])
 	if err != nil {
 		return err
@@ -439,8 +511,16 @@ func runHistory(ctx context.Context, o options, admin string) error {
 			return err
 		}
 		defer flat.Close()
-		fmt.Fprintf(os.Stderr, "queries on flat:\n")
-		if res.Queries["flat"], err = g.historyQueries(ctx, flat, o.historyQueries); err != nil {
+		// The statements of before too: today's need the columns of
+		// later migrations.
+		fpool, err := pgxpool.New(ctx, urls["flat"])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "queries on flat (the statements of 6df7edb):\n")
+		res.Queries["flat"], err = g.historyQueries(ctx, beforeStore{DB: flat, pool: fpool}, o.historyQueries)
+		fpool.Close()
+		if err != nil {
 			return fmt.Errorf("flat: %w", err)
 		}
 	}
@@ -466,7 +546,7 @@ func runHistory(ctx context.Context, o options, admin string) error {
 	if err := pgExec(ctx, urls["partitioned"], "ANALYZE"); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "migration %s: %.1f s (load %.1f)\nqueries on partitioned:\n", histIndexMigration, res.IndexSecs, loadAvg())
+	fmt.Fprintf(os.Stderr, "migrations from %s: %.1f s (load %.1f)\nqueries on partitioned:\n", histIndexMigration, res.IndexSecs, loadAvg())
 	if res.Queries["partitioned"], err = g.historyQueries(ctx, part, o.historyQueries); err != nil {
 		return fmt.Errorf("partitioned: %w", err)
 	}
@@ -548,11 +628,25 @@ func (r historyResult) print(w io.Writer) {
 	fmt.Fprintf(w, "\nhistory: %d attempts, %d deliveries, %d events over %d days (load %.1f before, %.1f after)\n",
 		r.Attempts, r.Deliveries, r.Events, r.Days, r.LoadLoad, r.LoadAfter)
 	fmt.Fprintf(w, "postgres: %v\n", r.Postgres)
-	layouts := []string{"flat", "partitioned-before", "partitioned", "migrated"}
+	titles := map[string]string{"flat": "flat", "partitioned-before": "partitioned, before (0013)",
+		"partitioned": "partitioned", "migrated": "migrated (legacy partition)"}
+	var layouts []string
+	for _, l := range []string{"flat", "partitioned-before", "partitioned", "migrated"} {
+		if r.Queries[l] != nil {
+			layouts = append(layouts, l)
+		}
+	}
+	for _, l := range []string{"flat", "partitioned"} {
+		if secs, ok := r.LoadSecs[l]; ok {
+			fmt.Fprintf(w, "%s: COPY load %.1f s, %.2f GiB (tables and indexes)\n", l, secs, float64(r.Bytes[l])/(1<<30))
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "p50 / p99\tflat\tpartitioned, before (0013)\tpartitioned\tmigrated (legacy partition)\n")
-	fmt.Fprintf(tw, "COPY load\t%.1f s\t%.1f s\t\t\n", r.LoadSecs["flat"], r.LoadSecs["partitioned"])
-	fmt.Fprintf(tw, "size (tables+indexes)\t%.2f GiB\t%.2f GiB\t\t\n", float64(r.Bytes["flat"])/(1<<30), float64(r.Bytes["partitioned"])/(1<<30))
+	fmt.Fprintf(tw, "p50 / p99")
+	for _, l := range layouts {
+		fmt.Fprintf(tw, "\t%s", titles[l])
+	}
+	fmt.Fprintln(tw)
 	var names []string
 	for n := range r.Queries["partitioned"] {
 		names = append(names, n)
@@ -569,10 +663,19 @@ func (r historyResult) print(w io.Writer) {
 		}
 		fmt.Fprintln(tw)
 	}
-	fmt.Fprintf(tw, "retention of the oldest day\t%.1f s (DELETE, %d rows)\t\t%.3f s (DROP)\t\n", r.RetentionSecs["flat"], r.RetentionRows["flat"], r.RetentionSecs["partitioned"])
-	fmt.Fprintf(tw, "migration %s\t\t\t%.1f s\t\n", histIndexMigration, r.IndexSecs)
-	fmt.Fprintf(tw, "migrations from 0011\t\t\t\t%.1f s\n", r.MigrationSecs)
 	_ = tw.Flush()
+	if secs, ok := r.RetentionSecs["partitioned"]; ok {
+		fmt.Fprintf(w, "retention of the oldest day, partitioned: %.3f s (detach and drop)\n", secs)
+	}
+	if secs, ok := r.RetentionSecs["flat"]; ok {
+		fmt.Fprintf(w, "retention of the oldest day, flat: %.1f s (DELETE of %d rows)\n", secs, r.RetentionRows["flat"])
+	}
+	if r.LoadSecs != nil {
+		fmt.Fprintf(w, "migrations from %s on the loaded partitioned database: %.1f s\n", histIndexMigration, r.IndexSecs)
+	}
+	if r.Queries["migrated"] != nil {
+		fmt.Fprintf(w, "migrations from 0011 on the flat database: %.1f s\n", r.MigrationSecs)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}

@@ -84,6 +84,7 @@ type options struct {
 	historyDays     int
 	historyQueries  int
 	historyFlat     bool
+	historyReuse    string
 	// set is hookstream settings (HOOKSTREAM_NAME=value) every hookstream
 	// process of every scenario gets, over the bench's own.
 	set map[string]string
@@ -149,6 +150,7 @@ func run(ctx context.Context, args []string) error {
 	fs.Int64Var(&o.historyAttempts, "history-attempts", 5_000_000, "attempt rows history loads (with COPY; -full: 50 million)")
 	fs.IntVar(&o.historyDays, "history-days", 30, "days the rows of history span")
 	fs.IntVar(&o.historyQueries, "history-queries", 200, "samples of each query history times")
+	fs.StringVar(&o.historyReuse, "history-reuse", "", "history times the queries again on the partitioned database a run kept with -keep (its name), after today's migrations: no load")
 	fs.BoolVar(&o.historyFlat, "history-flat", true, "history also loads the tables as they were before partitioning, for comparison (-full: false, twice 50 million attempts do not fit the bench machine's disk)")
 	var sets []string
 	fs.Func("set", "a hookstream setting for every process of the run, as HOOKSTREAM_NAME=value (repeatable; over the bench's own, under a scenario's)", func(v string) error {
