@@ -12,11 +12,21 @@ import (
 // the process's CPU, Postgres and broker: a tenant's backlog in the bulk
 // lanes, worked off flat out, makes every stage slower, the fast lane's
 // too. So the fast lane's stages report how late their work is (Observe),
-// and each interval (Run) the bulk lanes' rate is halved when the fast
-// lane was late (a wait over Target), and raised by a quarter when it was
-// not, until it no longer binds. The bulk stages pace their work with it
-// (Lane.Wait): a backlog drains at full speed while nobody else waits,
-// and at what the fast lane leaves over while someone does.
+// and each interval (Run) every bulk lane's rate is set from the worst
+// wait of the interval:
+//
+//   - over Target: halved (from what the lane has been doing, when that
+//     is less than its limit);
+//   - over half of Target: held where it is, the rate the lanes settle at
+//     while the fast lane is busy but on time;
+//   - under half (or no fast-lane work): raised, a quarter more after one
+//     calm interval, up to double after four in a row, and unbound once
+//     it has been calm for a second and the limit is far over what the
+//     lane does.
+//
+// The bulk stages pace their work with it (Lane.Wait): a backlog drains at
+// full speed while nobody else waits, and at what the fast lane leaves
+// over while someone does.
 //
 // The signal is hookstream's own clock only (how long a task waited
 // between its dispatch and its attempt, how long a dispatch batch took),
@@ -29,10 +39,13 @@ type Priority struct {
 	// lane slows down but never stops.
 	Min float64
 
-	late  atomic.Bool
+	worst atomic.Int64 // the longest wait over Target/2 since the last tick, ns
 	mu    sync.Mutex
 	lanes []*Lane
 }
+
+// calmTicks is how many calm intervals in a row unbind a lane.
+const calmTicks = 10
 
 // NewPriority returns a Priority with the target and minimum rate; a zero
 // target never yields.
@@ -55,12 +68,18 @@ func (p *Priority) Lane() *Lane {
 }
 
 // Observe reports how late a unit of the fast lane's work started (or how
-// long it took): over Target, the bulk lanes slow down at the next tick.
+// long it took): over half of Target, the bulk lanes stop speeding up at
+// the next tick; over Target, they slow down.
 func (p *Priority) Observe(wait time.Duration) {
-	if p == nil || p.Target <= 0 || wait <= p.Target || wait > time.Hour {
+	if p == nil || p.Target <= 0 || wait <= p.Target/2 || wait > time.Hour {
 		return
 	}
-	p.late.Store(true)
+	for {
+		old := p.worst.Load()
+		if int64(wait) <= old || p.worst.CompareAndSwap(old, int64(wait)) {
+			return
+		}
+	}
 }
 
 // Run adjusts the lanes' rates every interval until ctx ends.
@@ -77,25 +96,33 @@ func (p *Priority) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// tick sets each lane's rate from the last interval: half of what it did
-// (or of its limit, when lower) when the fast lane was late; a quarter
-// more otherwise, unbound once that is far over what it does.
+// tick sets each lane's rate from the last interval (see Priority).
 func (p *Priority) tick(interval time.Duration) {
-	late := p.late.Swap(false)
+	worst := time.Duration(p.worst.Swap(0))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range p.lanes {
+		// What the lane does, smoothed over a few intervals: its stages
+		// take turns in batches, and one idle interval says little.
 		did := float64(l.done.Swap(0)) / interval.Seconds()
+		l.rate += (did - l.rate) / 4
 		limit := l.Limit()
 		switch {
-		case late:
-			limit = max(p.Min, min(limit, did)/2)
-		case math.IsInf(limit, 1):
-		case limit > 4*max(did, p.Min):
-			// It no longer binds: the lane does less than it may.
-			limit = math.Inf(1)
+		case worst > p.Target:
+			l.calm = 0
+			limit = max(p.Min, min(limit, l.rate)/2)
+		case worst > 0:
+			l.calm = 0 // busy but on time: hold
 		default:
-			limit *= 1.25
+			l.calm++
+			switch {
+			case math.IsInf(limit, 1):
+			case l.calm >= calmTicks && limit > 4*max(l.rate, p.Min):
+				// It no longer binds: the lane does less than it may.
+				limit = math.Inf(1)
+			default:
+				limit *= 1 + float64(min(l.calm, 4))/4
+			}
 		}
 		l.set(limit)
 	}
@@ -111,6 +138,11 @@ func (p *Priority) tick(interval time.Duration) {
 type Lane struct {
 	limit atomic.Uint64 // float64 bits: tasks per second, +Inf unbound
 	done  atomic.Int64  // tasks started since the last tick
+
+	// Priority's, under its mu: the smoothed rate of the lane's work
+	// (tasks per second) and how many calm ticks in a row it has had.
+	rate float64
+	calm int
 
 	mu      sync.Mutex
 	next    time.Time     // when the next task may start

@@ -9,51 +9,61 @@ import (
 	"github.com/hookstream/hookstream/internal/testenv"
 )
 
-func TestPriorityHalvesTheBulkLanesWhileTheFastLaneIsLate(t *testing.T) {
+func TestPriorityHalvesHoldsAndRaisesTheBulkLanes(t *testing.T) {
 	p := NewPriority(50*time.Millisecond, 100)
 	l := p.Lane()
 	const tick = 100 * time.Millisecond
+	// tickAt runs one interval in which the lane started n tasks and the
+	// fast lane's worst wait was wait (0: no fast-lane work).
+	tickAt := func(n int64, wait time.Duration) float64 {
+		l.done.Add(n)
+		if wait > 0 {
+			p.Observe(wait)
+		}
+		p.tick(tick)
+		return l.Limit()
+	}
 
 	// On time: the lane stays unbound, whatever it does.
-	l.done.Add(1000)
-	p.Observe(50 * time.Millisecond) // at the target is on time
-	p.tick(tick)
-	if !math.IsInf(l.Limit(), 1) {
-		t.Fatalf("on time: limit %v, want +Inf", l.Limit())
+	if got := tickAt(1000, 25*time.Millisecond); !math.IsInf(got, 1) {
+		t.Fatalf("on time: limit %v, want +Inf", got)
 	}
-	// Late: half of what the lane did (1,000 tasks in 100 ms).
-	l.done.Add(1000)
-	p.Observe(80 * time.Millisecond)
-	p.tick(tick)
-	if l.Limit() != 5000 {
-		t.Fatalf("late: limit %v, want 5000 (half of 10,000/s)", l.Limit())
+	// Late: half of what it has been doing (10,000/s, smoothed).
+	l.rate = 10000
+	if got := tickAt(1000, 80*time.Millisecond); got != 5000 {
+		t.Fatalf("late: limit %v, want 5000 (half of 10,000/s)", got)
 	}
-	// Late again, doing less than its limit: half of what it did, never
+	// Busy but on time (over half the target, under it): held.
+	for range 3 {
+		if got := tickAt(500, 30*time.Millisecond); got != 5000 {
+			t.Fatalf("between half the target and the target: limit %v, want it held at 5000", got)
+		}
+	}
+	// Late while doing less than its limit: half of what it did, never
 	// under Min.
-	l.done.Add(100)
-	p.Observe(time.Second)
-	p.tick(tick)
-	if l.Limit() != 500 {
-		t.Fatalf("late again: limit %v, want 500", l.Limit())
+	l.rate = 1000
+	if got := tickAt(100, time.Second); got != 500 {
+		t.Fatalf("late, doing 1,000/s under a limit of 5,000: limit %v, want 500", got)
 	}
-	p.Observe(time.Second)
-	p.tick(tick)
-	if l.Limit() != 100 {
-		t.Fatalf("late and idle: limit %v, want the minimum 100", l.Limit())
-	}
-	// On time: a quarter more each tick while it works at its limit …
-	l.done.Add(10)
-	p.tick(tick)
-	if l.Limit() != 125 {
-		t.Fatalf("on time again: limit %v, want 125", l.Limit())
-	}
-	// … unbound once the limit is far over what it does.
 	for range 10 {
-		l.done.Add(1)
-		p.tick(tick)
+		tickAt(0, time.Second)
 	}
-	if !math.IsInf(l.Limit(), 1) {
-		t.Fatalf("on time for a second: limit %v, want +Inf", l.Limit())
+	if got := l.Limit(); got != 100 {
+		t.Fatalf("late and idle: limit %v, want the minimum 100", got)
+	}
+	// Calm: raised a quarter, then faster while it stays calm (up to
+	// double); an idle interval does not unbind it at once.
+	for i, want := range []float64{125, 187.5, 328.125, 656.25, 1312.5} {
+		if got := tickAt(0, 0); got != want {
+			t.Fatalf("calm interval %d: limit %v, want %v", i+1, got, want)
+		}
+	}
+	// Unbound once calm for a second with the limit far over what it does.
+	for range calmTicks {
+		tickAt(1, 0)
+	}
+	if got := l.Limit(); !math.IsInf(got, 1) {
+		t.Fatalf("calm for a second: limit %v, want +Inf", got)
 	}
 }
 
@@ -66,8 +76,9 @@ func TestPriorityIgnoresWhatIsNotLateness(t *testing.T) {
 	for _, c := range []struct {
 		target, wait time.Duration
 	}{
-		{0, time.Minute},                    // no target: never yields
-		{50 * time.Millisecond, -time.Hour}, // a clock that went back
+		{0, time.Minute}, // no target: never yields
+		{50 * time.Millisecond, 20 * time.Millisecond}, // under half the target: calm
+		{50 * time.Millisecond, -time.Hour},            // a clock that went back
 		{50 * time.Millisecond, 2 * time.Hour},
 	} {
 		p := NewPriority(c.target, 10)
