@@ -355,3 +355,89 @@ func TestOrderedBurstBlockedAtBirth(t *testing.T) {
 		t.Fatalf("accepted %v, violations %v; want 1..%d in order", checker.accepted, checker.violations, n)
 	}
 }
+
+// A manual retry of a delivery its key has gone past is sent again (out of
+// order, with its old number), but does not release the key's head again
+// while that head is in flight: here a halted key's dead head is skipped,
+// the next delivery is released and held in flight by the receiver, and
+// the skipped head is then retried by hand. The in-flight head reaches the
+// receiver once.
+func TestManualRetryOfResolvedDeliveryDoesNotResendInFlightHead(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RETRY_SCHEDULE": "100ms", "HOOKSTREAM_DELIVERY_TIMEOUT": "30s"})
+	hold := make(chan struct{})
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{} // webhook-sequence → requests
+		ok1  bool
+	)
+	rcv := newReceiver(t, func(_ int, r *http.Request) int {
+		seq := r.Header.Get("webhook-sequence")
+		mu.Lock()
+		seen[seq]++
+		n, ok := seen[seq], ok1
+		mu.Unlock()
+		switch {
+		case seq == "1" && !ok:
+			return http.StatusInternalServerError
+		case seq == "2" && n == 1:
+			select { // #2 stays in flight until the checks are done
+			case <-hold:
+			case <-r.Context().Done():
+			}
+		}
+		return http.StatusOK
+	})
+	var ep createdEndpoint
+	if code, raw := s.call("POST", "/v1/endpoints", map[string]any{"url": rcv.URL, "event_types": []string{"pay.*"},
+		"ordering": "key", "dead_head": "halt"}, &ep); code != http.StatusCreated {
+		t.Fatalf("create ordered endpoint: %d %s", code, raw)
+	}
+	for i := range 2 {
+		if code, raw := s.call("POST", "/v1/events", map[string]any{"type": "pay.made", "data": map[string]any{"i": i}, "ordering_key": "acct-1"}, nil); code != http.StatusAccepted {
+			t.Fatalf("publish: %d %s", code, raw)
+		}
+	}
+	var head, next deliveryView
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		for _, d := range s.deliveries(ep.ID) {
+			switch d.Status {
+			case "dead":
+				head = d
+			case "blocked":
+				next = d
+			}
+		}
+		return head.ID != "" && next.ID != ""
+	}, "want #1 dead, its key halted, #2 blocked")
+	if code, raw := s.call("POST", "/v1/deliveries/"+head.ID+"/skip", nil, nil); code != http.StatusAccepted {
+		t.Fatalf("skip #1: %d %s", code, raw)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen["2"] == 1
+	}, "want #2 released by the skip and in flight")
+	mu.Lock()
+	ok1 = true
+	mu.Unlock()
+	if code, raw := s.call("POST", "/v1/deliveries/"+head.ID+"/retry", nil, nil); code != http.StatusAccepted {
+		t.Fatalf("retry #1: %d %s", code, raw)
+	}
+	// The retry of #1 is sent and its outcome recorded: a record that
+	// released #2 again would have gone in the same transaction.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		for _, d := range s.deliveries(ep.ID) {
+			if d.ID == head.ID && d.Status == "succeeded" {
+				return true
+			}
+		}
+		return false
+	}, "want the retry of #1 succeeded")
+	close(hold)
+	s.waitStatus(ep.ID, 2, "succeeded", 30*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["2"] != 1 {
+		t.Fatalf("the in-flight head #2 reached the receiver %d times, want once", seen["2"])
+	}
+}
