@@ -100,6 +100,21 @@ func (s *Server) withHealth(r *http.Request, tenant string, eps []schema.Endpoin
 	return rows, nil
 }
 
+// endpoint loads the endpoint of the tenant the path names, or answers
+// 404 (none such) or 500.
+func (s *Server) endpoint(w http.ResponseWriter, r *http.Request, sc scope) (schema.Endpoint, bool) {
+	ep, err := s.Store.Endpoint(r.Context(), sc.Tenant, r.PathValue("id"))
+	if errors.Is(err, schema.ErrNotFound) {
+		s.fail(w, r, sc, http.StatusNotFound, "There is no such endpoint.")
+		return ep, false
+	}
+	if err != nil {
+		s.internal(w, r, sc, "endpoint", err)
+		return ep, false
+	}
+	return ep, true
+}
+
 type endpointData struct {
 	Endpoint   endpointRow
 	Deliveries []schema.Delivery
@@ -108,13 +123,8 @@ type endpointData struct {
 
 func (s *Server) endpointPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	ctx := r.Context()
-	ep, err := s.Store.Endpoint(ctx, sc.Tenant, r.PathValue("id"))
-	if errors.Is(err, schema.ErrNotFound) {
-		s.fail(w, r, sc, http.StatusNotFound, "There is no such endpoint.")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, sc, "endpoint", err)
+	ep, ok := s.endpoint(w, r, sc)
+	if !ok {
 		return
 	}
 	rows, err := s.withHealth(r, sc.Tenant, []schema.Endpoint{ep})
@@ -146,13 +156,8 @@ type haltedData struct {
 // buttons that retry or skip the head.
 func (s *Server) haltedPage(w http.ResponseWriter, r *http.Request, sc scope) {
 	ctx := r.Context()
-	ep, err := s.Store.Endpoint(ctx, sc.Tenant, r.PathValue("id"))
-	if errors.Is(err, schema.ErrNotFound) {
-		s.fail(w, r, sc, http.StatusNotFound, "There is no such endpoint.")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, sc, "endpoint", err)
+	ep, ok := s.endpoint(w, r, sc)
+	if !ok {
 		return
 	}
 	keys, err := s.Store.HaltedKeys(ctx, sc.Tenant, ep.ID, maxHaltedKeys+1)

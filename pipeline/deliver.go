@@ -448,6 +448,22 @@ func (d *Deliverer) outcome(task schema.Task, o schema.Outcome, res *delivery.Re
 // attempt is the attempt record of a task; waitingFor names the delivery a
 // blocked one waits for.
 func (d *Deliverer) attempt(task schema.Task, o schema.Outcome, res *delivery.Result, errText string, next *time.Time, waitingFor string) schema.Attempt {
+	a := taskAttempt(task, o, schema.CleanText(errText), waitingFor, time.Now().UTC())
+	a.NextAttemptAt = next
+	if res != nil {
+		a.Sent, a.Probe = true, task.Probe
+		a.StatusCode = res.StatusCode
+		a.LatencyMicros = res.Latency.Microseconds()
+		a.ResponseBody, a.ResponseBase64 = schema.TextOrBase64(res.Body, res.Truncated)
+		a.Truncated = res.Truncated
+	}
+	return a
+}
+
+// taskAttempt is the attempt record of a task with what every record of
+// it says: its delivery, event, attempt number, outcome and, on an
+// ordered endpoint, its key, number and the delivery it waits for.
+func taskAttempt(task schema.Task, o schema.Outcome, errText, waitingFor string, at time.Time) schema.Attempt {
 	a := schema.Attempt{
 		V:              schema.Version,
 		DeliveryID:     task.DeliveryID,
@@ -458,16 +474,8 @@ func (d *Deliverer) attempt(task schema.Task, o schema.Outcome, res *delivery.Re
 		EventCreatedAt: task.Event.CreatedAt,
 		Attempt:        task.Attempt,
 		Outcome:        o,
-		Error:          schema.CleanText(errText),
-		At:             time.Now().UTC(),
-		NextAttemptAt:  next,
-	}
-	if res != nil {
-		a.Sent, a.Probe = true, task.Probe
-		a.StatusCode = res.StatusCode
-		a.LatencyMicros = res.Latency.Microseconds()
-		a.ResponseBody, a.ResponseBase64 = schema.TextOrBase64(res.Body, res.Truncated)
-		a.Truncated = res.Truncated
+		Error:          errText,
+		At:             at,
 	}
 	if task.Order != nil {
 		a.OrderingKey, a.Seq, a.WaitingFor = task.Order.Key, task.Order.Seq, waitingFor

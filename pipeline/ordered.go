@@ -71,21 +71,6 @@ const blockedText = "waiting for an earlier delivery of its ordering key"
 // blockedRecord is the attempt record of a delivery blocked at birth (see
 // postgres.DB.AssignOrder): nothing sent, waiting for the head of its key.
 func blockedRecord(topics Topics, task schema.Task, waitingFor string, at time.Time) *kgo.Record {
-	a := schema.Attempt{
-		V:              schema.Version,
-		DeliveryID:     task.DeliveryID,
-		EndpointID:     task.EndpointID,
-		Tenant:         task.Event.Tenant,
-		EventID:        task.Event.ID,
-		EventType:      task.Event.Type,
-		EventCreatedAt: task.Event.CreatedAt,
-		Attempt:        task.Attempt,
-		Outcome:        schema.OutcomeBlocked,
-		Error:          blockedText,
-		At:             at,
-		OrderingKey:    task.Order.Key,
-		Seq:            task.Order.Seq,
-		WaitingFor:     waitingFor,
-	}
+	a := taskAttempt(task, schema.OutcomeBlocked, blockedText, waitingFor, at)
 	return &kgo.Record{Topic: topics.Attempts(), Key: []byte(a.EndpointID), Value: schema.EncodeAttempt(a)}
 }
