@@ -461,11 +461,19 @@ func (d *deployment) createEndpoints(ctx context.Context, apiAddr, receiver stri
 	return out, nil
 }
 
+// groupWant is what a stage's consumer group must look like before the
+// bench publishes: at least members members, and partitions partitions
+// of its topic assigned among them.
+type groupWant struct{ members, partitions int }
+
 // waitGroups waits until the consumer groups of the stages are stable,
-// each with at least the members want gives it, so that the first events
-// do not wait for a group join or a rebalance. It gives up quietly after
-// timeout: the measurement then includes the join.
-func waitGroups(ctx context.Context, brokers []string, want map[string]int, timeout time.Duration) bool {
+// each with the members want gives it and every partition of its topic
+// assigned, so that the first events do not wait for a group join or a
+// rebalance. A cooperative rebalance is stable twice: first with the
+// partitions taken from the old members unassigned, then with them handed
+// to the new ones. It gives up quietly after timeout: the measurement then
+// includes the join.
+func waitGroups(ctx context.Context, brokers []string, want map[string]groupWant, timeout time.Duration) bool {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return false
@@ -476,16 +484,28 @@ func waitGroups(ctx context.Context, brokers []string, want map[string]int, time
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		described, err := adm.DescribeGroups(ctx, slices.Collect(maps.Keys(want))...)
 		ok := err == nil
-		for g, n := range want {
+		for g, w := range want {
 			dg, found := described[g]
-			if !found || dg.Err != nil || dg.State != "Stable" || len(dg.Members) < max(1, n) {
+			if !found || dg.Err != nil || dg.State != "Stable" || len(dg.Members) < max(1, w.members) {
+				ok = false
+				continue
+			}
+			assigned := 0
+			for _, m := range dg.Members {
+				if c, isConsumer := m.Assigned.AsConsumer(); isConsumer {
+					for _, t := range c.Topics {
+						assigned += len(t.Partitions)
+					}
+				}
+			}
+			if assigned < w.partitions {
 				ok = false
 			}
 		}
 		if ok {
 			return true
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	return false
 }

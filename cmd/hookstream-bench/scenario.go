@@ -353,18 +353,25 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 			return fail(err)
 		}
 	}
-	// Every member of every stage: each process with the dispatch role runs
-	// HOOKSTREAM_DISPATCH_SESSIONS members of both dispatch groups, and a
-	// group counted stable with its first members rebalances again as the
-	// others join, aborting the transactions under way.
+	// Every member of every stage, each partition assigned: each process
+	// with the dispatch role runs HOOKSTREAM_DISPATCH_SESSIONS members of
+	// both dispatch groups, and a group counted stable with its first
+	// members (or between the two steps of a cooperative rebalance)
+	// rebalances again as the others join, aborting the transactions under
+	// way.
 	sessions := 4
 	if v, err := strconv.Atoi(extra["HOOKSTREAM_DISPATCH_SESSIONS"]); err == nil && v > 0 {
 		sessions = v
 	}
 	deliverers := max(1, p.instances)
 	groupPrefix := strings.TrimSuffix(prefix, ".")
-	want := map[string]int{groupPrefix + "-dispatch": sessions, groupPrefix + "-dispatch-bulk": sessions,
-		groupPrefix + "-deliver": deliverers, groupPrefix + "-deliver-bulk": deliverers, groupPrefix + "-sink": deliverers}
+	want := map[string]groupWant{
+		groupPrefix + "-dispatch":      {sessions, o.partitions},
+		groupPrefix + "-dispatch-bulk": {sessions, o.partitions},
+		groupPrefix + "-deliver":       {deliverers, o.partitions},
+		groupPrefix + "-deliver-bulk":  {deliverers, o.partitions},
+		groupPrefix + "-sink":          {deliverers, o.partitions},
+	}
 	if !waitGroups(ctx, brokers, want, 30*time.Second) {
 		e.note(&res, "consumer groups not all stable with all their members after 30s; measured anyway")
 	}
