@@ -107,7 +107,9 @@ type SenderOptions struct {
 // Sender makes webhook attempts over a shared pool of connections. It is
 // safe for concurrent use. Create it with NewSender.
 type Sender struct {
-	client         *http.Client
+	// transport, not an http.Client: a Client copies every request's
+	// headers in case it follows a redirect, which Send never does.
+	transport      *http.Transport
 	defaultTimeout time.Duration
 	maxBody        int
 	userAgent      string
@@ -156,12 +158,7 @@ func NewSender(o SenderOptions) *Sender {
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 	return &Sender{
-		client: &http.Client{
-			Transport: transport,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		},
+		transport:      transport,
 		defaultTimeout: o.DefaultTimeout,
 		maxBody:        o.MaxResponseBody,
 		userAgent:      o.UserAgent,
@@ -206,10 +203,16 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	if err != nil {
 		return Result{Err: sanitize("build request", r.URL, err), ErrClass: ErrClassOther}
 	}
+	req.Header = make(http.Header, len(r.Headers)+len(r.FormatHeaders)+ownHeaders)
 	SetHeaders(req.Header, r, s.userAgent)
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		// What an http.Client does with a URL's userinfo.
+		password, _ := u.Password()
+		req.SetBasicAuth(u.Username(), password)
+	}
 
 	start := time.Now()
-	resp, err := s.client.Do(req)
+	resp, err := s.transport.RoundTrip(req)
 	if err != nil {
 		res := Result{
 			Latency:  time.Since(start),
@@ -269,31 +272,41 @@ func SetHeaders(h http.Header, r Request, userAgent string) {
 	}
 	unix := strconv.FormatInt(ts.Unix(), 10)
 	// Canonical keys set directly: Set would canonicalise each one again
-	// on every attempt.
+	// on every attempt. The values share one array: a slice each would be
+	// an allocation each, on every attempt.
+	vals := make([]string, 0, ownHeaders)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
 	ct := r.ContentType
 	if ct == "" {
 		ct = contentTypeJSON
 	}
-	h["Content-Type"] = []string{ct}
-	h[canonicalID] = []string{r.ID}
-	h[canonicalTimestamp] = []string{unix}
-	h[canonicalSignature] = []string{Sign(r.ID, ts, r.Body, r.Keys...)}
-	h[HeaderXTimestamp] = []string{unix}
-	h[HeaderXAttempt] = []string{strconv.Itoa(r.Attempt)}
-	h[HeaderXEventType] = []string{r.EventType}
-	h[HeaderXEventID] = []string{r.EventID}
-	h["User-Agent"] = []string{userAgent}
+	set("Content-Type", ct)
+	set(canonicalID, r.ID)
+	set(canonicalTimestamp, unix)
+	set(canonicalSignature, Sign(r.ID, ts, r.Body, r.Keys...))
+	set(HeaderXTimestamp, unix)
+	set(HeaderXAttempt, strconv.Itoa(r.Attempt))
+	set(HeaderXEventType, r.EventType)
+	set(HeaderXEventID, r.EventID)
+	set("User-Agent", userAgent)
 	if r.Sequence > 0 {
-		h[canonicalSequence] = []string{strconv.FormatInt(r.Sequence, 10)}
-		h[canonicalOrderingKey] = []string{url.PathEscape(r.OrderingKey)}
+		set(canonicalSequence, strconv.FormatInt(r.Sequence, 10))
+		set(canonicalOrderingKey, url.PathEscape(r.OrderingKey))
 	}
 	if r.Traceparent != "" {
-		h["Traceparent"] = []string{r.Traceparent}
+		set("Traceparent", r.Traceparent)
 		if r.Tracestate != "" {
-			h["Tracestate"] = []string{r.Tracestate}
+			set("Tracestate", r.Tracestate)
 		}
 	}
 }
+
+// ownHeaders bounds the headers SetHeaders sets itself (not counting an
+// endpoint's custom ones and a payload format's).
+const ownHeaders = 13
 
 // The canonical forms of the header names Send sets (the X- ones already
 // are).
@@ -344,5 +357,5 @@ func IsReservedHeader(name string) bool {
 
 // Close releases the Sender's idle connections. Sends in flight finish.
 func (s *Sender) Close() {
-	s.client.CloseIdleConnections()
+	s.transport.CloseIdleConnections()
 }

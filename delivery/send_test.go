@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -144,6 +145,32 @@ func TestSendNoRedirect(t *testing.T) {
 	}
 	if n := followed.Load(); n != 0 {
 		t.Fatalf("redirect followed %d times", n)
+	}
+}
+
+// A URL's userinfo is sent as Basic authorization, as an http.Client
+// sends it, unless the endpoint's own headers carry an Authorization.
+func TestSendURLUserinfo(t *testing.T) {
+	got := make(chan string, 1)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+	})
+	s := newTestSender(t, SenderOptions{Guard: allowLoopback})
+	u := strings.Replace(srv.URL, "http://", "http://hook%20user:p%40ss@", 1) + "/hook"
+	for _, tc := range []struct {
+		headers map[string]string
+		want    string
+	}{
+		{nil, "Basic " + base64.StdEncoding.EncodeToString([]byte("hook user:p@ss"))},
+		{map[string]string{"Authorization": "Bearer tok"}, "Bearer tok"},
+	} {
+		res := s.Send(context.Background(), Request{URL: u, Headers: tc.headers})
+		if res.Err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("Send: %d %v", res.StatusCode, res.Err)
+		}
+		if a := <-got; a != tc.want {
+			t.Errorf("Authorization = %q, want %q", a, tc.want)
+		}
 	}
 }
 
