@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sync/semaphore"
 )
 
 // ProcessFunc handles one record and returns the records to produce for
@@ -65,6 +66,8 @@ type concurrent struct {
 	workers int          // started; touched by the poll loop only
 	busy    atomic.Int64 // records started and not yet done
 	wg      sync.WaitGroup
+	// bytes bounds the bytes of the records in flight (MaxInFlightBytes).
+	bytes *semaphore.Weighted
 
 	mu     sync.Mutex
 	parts  map[tp]*tracker
@@ -75,7 +78,7 @@ type concurrent struct {
 
 func runConcurrent(ctx context.Context, cfg *Config, gate Gate, fn ProcessFunc) error {
 	c := &concurrent{cfg: cfg, fn: fn, jobs: make(chan func()),
-		parts: map[tp]*tracker{}, capped: map[tp]bool{}}
+		parts: map[tp]*tracker{}, capped: map[tp]bool{}, bytes: semaphore.NewWeighted(cfg.MaxInFlightBytes)}
 	p := newPauser()
 	opts := []kgo.Opt{
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, rev map[string][]int32) {
@@ -159,8 +162,14 @@ func (c *concurrent) poll(ctx context.Context, gate Gate, p *pauser) error {
 	}
 }
 
-// start tracks a record and hands it to a worker.
+// start tracks a record and hands it to a worker, once its bytes fit under
+// MaxInFlightBytes (a record bigger than that waits until it runs alone).
+// The record is a copy (detach): a fetched record's key and value point
+// into the decompressed batch it came in, and the batch stays in memory
+// for as long as any of its records does.
 func (c *concurrent) start(r *kgo.Record) {
+	r, size := detach(r)
+	size = min(size, c.cfg.MaxInFlightBytes)
 	k := tp{r.Topic, r.Partition}
 	c.mu.Lock()
 	t := c.parts[k]
@@ -175,6 +184,13 @@ func (c *concurrent) start(r *kgo.Record) {
 	}
 	c.mu.Unlock()
 
+	if err := c.bytes.Acquire(c.work, size); err != nil {
+		// Failing or past the grace: as below.
+		c.mu.Lock()
+		t.finish(s, false)
+		c.mu.Unlock()
+		return
+	}
 	c.busy.Add(1)
 	job := func() {
 		var out []*kgo.Record
@@ -198,6 +214,7 @@ func (c *concurrent) start(r *kgo.Record) {
 			c.cl.ResumeFetchPartitions(map[string][]int32{k.topic: {k.partition}})
 		}
 		c.mu.Unlock()
+		c.bytes.Release(size)
 		c.busy.Add(-1)
 	}
 	select {
@@ -219,8 +236,39 @@ func (c *concurrent) start(r *kgo.Record) {
 		c.mu.Lock()
 		t.finish(s, false)
 		c.mu.Unlock()
+		c.bytes.Release(size)
 		c.busy.Add(-1)
 	}
+}
+
+// detach returns a copy of r whose key, value and header values share one
+// allocation of their own, and its size: the bytes it holds.
+func detach(r *kgo.Record) (*kgo.Record, int64) {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Value)
+	}
+	cp := *r
+	buf := make([]byte, 0, n)
+	take := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		buf = append(buf, b...)
+		return buf[len(buf)-len(b) : len(buf) : len(buf)]
+	}
+	cp.Key, cp.Value = take(r.Key), take(r.Value)
+	if r.Headers != nil {
+		cp.Headers = make([]kgo.RecordHeader, len(r.Headers))
+		for i, h := range r.Headers {
+			cp.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: take(h.Value)}
+		}
+	}
+	size := int64(n)
+	for _, h := range r.Headers {
+		size += int64(len(h.Key))
+	}
+	return &cp, size
 }
 
 // worker runs its first job, then others until the session ends.

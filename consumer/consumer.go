@@ -65,7 +65,11 @@ type Config struct {
 	// 512); CommitInterval is how often it commits (default 200ms).
 	MaxInFlight       int
 	PartitionInFlight int
-	CommitInterval    time.Duration
+	// MaxInFlightBytes bounds the bytes of the records (keys, values,
+	// headers) RunConcurrent works on at once (default 32 MiB), whatever
+	// their number: a record bigger than that runs alone.
+	MaxInFlightBytes int64
+	CommitInterval   time.Duration
 	// Grace is how long a batch in flight may still run once ctx ends
 	// (default 10s). Its work context is cancelled when Grace passes.
 	Grace time.Duration
@@ -105,6 +109,9 @@ func (c *Config) defaults() {
 	}
 	if c.PartitionInFlight <= 0 {
 		c.PartitionInFlight = 512
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = 32 << 20
 	}
 	if c.CommitInterval <= 0 {
 		c.CommitInterval = 200 * time.Millisecond
@@ -150,11 +157,17 @@ func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
 	return append(o, extra...)
 }
 
-// Bounds of one fetch response: a few thousand tasks, well over what a
-// stage works on at once.
+// Bounds of one fetch response, compressed as it comes: 1 MiB is a few
+// thousand tasks (several MiB once decompressed), about what a stage works
+// on at once, and 128 KiB of a partition about what RunConcurrent holds of
+// one (PartitionInFlight). A client keeps a whole response, decompressed,
+// until every record of it is polled; and the records of a partition it
+// pauses (at its cap) are dropped from it and fetched again later, so a
+// larger fetch is memory and decompression spent for nothing
+// (docs/performance.md, "Memory under a backlog").
 const (
-	fetchMaxBytes          = 4 << 20
-	fetchMaxPartitionBytes = 512 << 10
+	fetchMaxBytes          = 1 << 20
+	fetchMaxPartitionBytes = 128 << 10
 )
 
 // ErrClosed is returned by the loops when their client is closed under
