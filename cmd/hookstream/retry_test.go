@@ -145,15 +145,17 @@ func TestEndpointDisabledAtThresholdParksAndReplays(t *testing.T) {
 	s.publish("invoice.paid", `{"n":4}`)
 	s.publish("invoice.paid", `{"n":5}`)
 	var parked []deliveryView
+	var statuses []string
 	testenv.Eventually(t, 20*time.Second, func() bool {
-		parked = parked[:0]
+		parked, statuses = parked[:0], statuses[:0]
 		for _, d := range s.deliveries(ep.ID) {
+			statuses = append(statuses, d.Status)
 			if d.Status == "parked" {
 				parked = append(parked, d)
 			}
 		}
 		return len(parked) == 2
-	}, "want 2 parked deliveries, have %d", len(parked))
+	}, "want 2 parked deliveries of 5, have the statuses %v", func() any { return statuses })
 	if n := len(pathRequests(rcv, "/hook")); n != before {
 		t.Fatalf("a disabled endpoint received %d requests", n-before)
 	}

@@ -92,12 +92,19 @@ func DatabaseURL(t testing.TB) string {
 }
 
 // Eventually polls cond every 20ms until it returns true or timeout passes,
-// then fails the test with the message.
+// then fails the test with the message. An argument that is a func() any
+// is called then, so that the message can show what cond saw last (an
+// argument evaluated at the call shows the state before the first poll).
 func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for i, a := range args {
+				if f, ok := a.(func() any); ok {
+					args[i] = f()
+				}
+			}
 			t.Fatalf("after %v: "+format, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(20 * time.Millisecond)
