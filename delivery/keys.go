@@ -2,10 +2,13 @@ package delivery
 
 import (
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Signature schemes an endpoint signs with. A Standard Webhooks receiver
@@ -30,10 +33,16 @@ const (
 type Key struct {
 	mac []byte
 	ed  ed25519.PrivateKey
+	// macs keeps HMAC-SHA256 states keyed with mac for Sign to reuse:
+	// making one (the key's inner and outer pads, two digests) is most of
+	// what an attempt's signature allocates.
+	macs *sync.Pool
 }
 
 // HMACKey is the Key of a shared secret's bytes (ParseSecret's result).
-func HMACKey(mac []byte) Key { return Key{mac: mac} }
+func HMACKey(mac []byte) Key {
+	return Key{mac: mac, macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, mac) }}}
+}
 
 // Scheme returns SchemeHMAC or SchemeEd25519.
 func (k Key) Scheme() string {
@@ -58,7 +67,7 @@ func ParseKey(s string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	return Key{mac: mac}, nil
+	return HMACKey(mac), nil
 }
 
 // SecretScheme returns the scheme a signing secret signs with, by its
