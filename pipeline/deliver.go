@@ -102,7 +102,7 @@ func (d *Deliverer) Process(ctx context.Context, r *kgo.Record) ([]*kgo.Record, 
 		}
 	case !d.Bulk && task.Attempt == 1 && task.Tier == 0:
 		// A new task of the fast lane: stamped by our own producer.
-		d.Priority.Observe(time.Since(r.Timestamp))
+		d.Priority.ObserveTenant(task.Event.Tenant, time.Since(r.Timestamp))
 	}
 	// base is ctx without this record's trace: the deliveries chained
 	// after it belong to other events.

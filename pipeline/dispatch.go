@@ -224,9 +224,8 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		if err := d.Yield.Wait(ctx, max(tasks, len(claims)), maxYield); err != nil {
 			return err
 		}
-	} else if !d.Bulk {
-		defer func(start time.Time) { d.Priority.Observe(time.Since(start)) }(time.Now())
 	}
+	start := time.Now()
 	if d.Lanes != nil && !d.Bulk {
 		// Past the split: each event takes its tenant's tokens once. An
 		// event that reaches an ordered endpoint stays in this lane
@@ -236,12 +235,25 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		for i, c := range claims {
 			if _, ok := d.Lanes.Take(c.Event.Tenant, max(1, len(targets[i]))); !ok && !d.anyOrdered(targets[i]) {
 				forward = append(forward, srcs[i])
+				d.Priority.Forwarded(c.Event.Tenant)
 				continue
 			}
 			claims[kept], targets[kept], srcs[kept] = c, targets[i], srcs[i]
 			kept++
 		}
 		claims, targets, srcs = claims[:kept], targets[:kept], srcs[:kept]
+	}
+	if !d.Bulk {
+		// How long the batch takes is the fast lane's lateness only if
+		// it holds the events of a tenant with nothing in the bulk lanes:
+		// a tenant's own backlog does not make the bulk lanes yield to
+		// the same tenant's fast-lane share.
+		for _, c := range claims {
+			if !d.Priority.InBulk(c.Event.Tenant) {
+				defer func() { d.Priority.Observe(time.Since(start)) }()
+				break
+			}
+		}
 	}
 	for _, b := range invalid {
 		d.Log.Info("invalid event", "source", b.at.String(), "reason", b.reason)

@@ -28,6 +28,14 @@ import (
 // full speed while nobody else waits, and at what the fast lane leaves
 // over while someone does.
 //
+// The fast-lane work of a tenant that has work in the bulk lanes too (its
+// events were forwarded there in the last bulkMemory) does not count: the
+// bulk lanes yield to other tenants, not to the same tenant's share of the
+// fast lane, which a burst of one tenant alone would otherwise make late
+// behind its own tasks, slowing only itself. This is known where the
+// dispatcher runs (Forwarded); a deliverer in a process of its own counts
+// every tenant.
+//
 // The signal is hookstream's own clock only (how long a task waited
 // between its dispatch and its attempt, how long a dispatch batch took),
 // never a publisher's timestamp, which a skewed clock would make look late
@@ -42,7 +50,13 @@ type Priority struct {
 	worst atomic.Int64 // the longest wait over Target/2 since the last tick, ns
 	mu    sync.Mutex
 	lanes []*Lane
+	// bulk holds the tenants forwarded to the bulk lanes, and when last.
+	bulk map[string]time.Time
 }
+
+// bulkMemory is how long a tenant counts as having work in the bulk lanes
+// after its last event was forwarded there.
+const bulkMemory = 10 * time.Second
 
 // calmTicks is how many calm intervals in a row unbind a lane.
 const calmTicks = 10
@@ -82,6 +96,40 @@ func (p *Priority) Observe(wait time.Duration) {
 	}
 }
 
+// ObserveTenant is Observe of a unit of tenant's fast-lane work: not
+// counted while the tenant has work in the bulk lanes.
+func (p *Priority) ObserveTenant(tenant string, wait time.Duration) {
+	if p == nil || p.InBulk(tenant) {
+		return
+	}
+	p.Observe(wait)
+}
+
+// Forwarded notes that an event of tenant went to the bulk lanes.
+func (p *Priority) Forwarded(tenant string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bulk == nil {
+		p.bulk = map[string]time.Time{}
+	}
+	p.bulk[tenant] = time.Now()
+}
+
+// InBulk reports whether tenant had an event forwarded to the bulk lanes
+// in the last bulkMemory.
+func (p *Priority) InBulk(tenant string) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.bulk[tenant]
+	return ok && time.Since(at) < bulkMemory
+}
+
 // Run adjusts the lanes' rates every interval until ctx ends.
 func (p *Priority) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -101,6 +149,11 @@ func (p *Priority) tick(interval time.Duration) {
 	worst := time.Duration(p.worst.Swap(0))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for tenant, at := range p.bulk {
+		if time.Since(at) >= bulkMemory {
+			delete(p.bulk, tenant)
+		}
+	}
 	for _, l := range p.lanes {
 		// What the lane does, smoothed over a few intervals: its stages
 		// take turns in batches, and one idle interval says little.

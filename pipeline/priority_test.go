@@ -164,3 +164,48 @@ func TestLaneWaitersWakeWhenTheLimitChanges(t *testing.T) {
 		t.Errorf("second turn at 1/s: wait %v, want about 1 s", d)
 	}
 }
+
+// The bulk lanes yield to other tenants' fast-lane work, not to that of a
+// tenant whose own events are in the bulk lanes: one tenant's burst,
+// late behind itself, would only slow itself.
+func TestPriorityYieldsOnlyToTenantsWithoutBulkWork(t *testing.T) {
+	p := NewPriority(50*time.Millisecond, 100)
+	l := p.Lane()
+	const tick = 100 * time.Millisecond
+	p.Forwarded("a")
+	if !p.InBulk("a") || p.InBulk("b") {
+		t.Fatalf("InBulk a %v, b %v; want true, false", p.InBulk("a"), p.InBulk("b"))
+	}
+	l.done.Add(1000)
+	p.ObserveTenant("a", time.Second)
+	p.tick(tick)
+	if !math.IsInf(l.Limit(), 1) {
+		t.Fatalf("late work of the tenant in the bulk lanes: limit %v, want +Inf", l.Limit())
+	}
+	l.rate = 10000
+	l.done.Add(1000) // 10,000/s, as before
+	p.ObserveTenant("b", time.Second)
+	p.tick(tick)
+	if got := l.Limit(); got != 5000 {
+		t.Fatalf("late work of another tenant: limit %v, want 5000", got)
+	}
+	// After bulkMemory without a forward, a's work counts again, and the
+	// tick forgets a.
+	p.mu.Lock()
+	p.bulk["a"] = time.Now().Add(-bulkMemory)
+	p.mu.Unlock()
+	p.tick(tick)
+	p.mu.Lock()
+	_, kept := p.bulk["a"]
+	p.mu.Unlock()
+	if kept || p.InBulk("a") {
+		t.Fatal("a tenant not forwarded for bulkMemory is still in the bulk lanes")
+	}
+	// A nil Priority hears nothing and knows no tenant.
+	var none *Priority
+	none.Forwarded("a")
+	none.ObserveTenant("a", time.Hour)
+	if none.InBulk("a") {
+		t.Error("a nil Priority has tenants in the bulk lanes")
+	}
+}
