@@ -35,21 +35,31 @@ type Prober struct {
 
 // Run sends the probes that are due, every Poll, until ctx ends.
 func (p *Prober) Run(ctx context.Context) error {
-	if p.Poll == 0 {
-		p.Poll = 5 * time.Second
-	}
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
-	t := time.NewTicker(p.Poll)
+	everyPoll(ctx, p.Poll, p.Log, "probing disabled endpoints failed; trying again at the next poll", func(ctx context.Context) error {
+		_, err := p.Sweep(ctx)
+		return err
+	})
+	return nil
+}
+
+// everyPoll runs sweep at once and then every poll (default 5s) until ctx
+// ends, logging a failed sweep with msg.
+func everyPoll(ctx context.Context, poll time.Duration, log *slog.Logger, msg string, sweep func(context.Context) error) {
+	if poll == 0 {
+		poll = 5 * time.Second
+	}
+	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
-		if _, err := p.Sweep(ctx); err != nil && ctx.Err() == nil {
-			p.Log.Warn("probing disabled endpoints failed; trying again at the next poll", "err", err)
+		if err := sweep(ctx); err != nil && ctx.Err() == nil {
+			log.Warn(msg, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}

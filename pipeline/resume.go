@@ -44,24 +44,11 @@ type Resumer struct {
 
 // Run sweeps every Poll until ctx ends.
 func (r *Resumer) Run(ctx context.Context) error {
-	if r.Poll == 0 {
-		r.Poll = 5 * time.Second
-	}
 	if r.Log == nil {
 		r.Log = slog.New(slog.DiscardHandler)
 	}
-	t := time.NewTicker(r.Poll)
-	defer t.Stop()
-	for {
-		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
-			r.Log.Warn("resuming endpoints failed; trying again at the next sweep", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	everyPoll(ctx, r.Poll, r.Log, "resuming endpoints failed; trying again at the next sweep", r.Sweep)
+	return nil
 }
 
 // Sweep ends the pauses whose time is up and replays those endpoints,

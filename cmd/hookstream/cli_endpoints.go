@@ -289,24 +289,7 @@ at its pace. --overlap 0 drops the previous secret at once.`,
 	rotate.Flags().DurationVar(&overlap, "overlap", 24*time.Hour, "how long the previous secret still signs")
 	rotate.Flags().StringVar(&newSecret, "secret", "", "a whsec_ secret of yours (default: generated)")
 
-	del := &cobra.Command{
-		Use:   "delete ENDPOINT_ID",
-		Short: "Delete an endpoint (its history stays)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			if _, err := api.do(cmd.Context(), http.MethodDelete, "/v1/endpoints/"+seg(args[0]), nil, nil); err != nil {
-				return err
-			}
-			if !c.json() {
-				fmt.Fprintf(c.stdout, "deleted %s\n", args[0])
-			}
-			return nil
-		},
-	}
+	del := c.deleteCommand("delete ENDPOINT_ID", "Delete an endpoint (its history stays)", "/v1/endpoints/")
 	halted := &cobra.Command{
 		Use:   "halted ENDPOINT_ID",
 		Short: "List an ordered endpoint's keys halted at a dead delivery",
@@ -384,3 +367,26 @@ func (c *cli) showEndpoint(e endpointAnswer) error {
 
 // helpIfNoArgs shows a group command's help when it is run alone.
 func helpIfNoArgs(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+// deleteCommand is a command that deletes the resource its one argument
+// names under prefix and says so.
+func (c *cli) deleteCommand(use, short, prefix string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			api, err := c.api()
+			if err != nil {
+				return err
+			}
+			if _, err := api.do(cmd.Context(), http.MethodDelete, prefix+seg(args[0]), nil, nil); err != nil {
+				return err
+			}
+			if !c.json() {
+				fmt.Fprintf(c.stdout, "deleted %s\n", args[0])
+			}
+			return nil
+		},
+	}
+}

@@ -156,24 +156,7 @@ func (c *cli) eventTypesCmd() *cobra.Command {
 	}
 	uf.add(update, true)
 
-	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Remove an event type from the catalog",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			api, err := c.api()
-			if err != nil {
-				return err
-			}
-			if _, err := api.do(cmd.Context(), http.MethodDelete, "/v1/event-types/"+seg(args[0]), nil, nil); err != nil {
-				return err
-			}
-			if !c.json() {
-				fmt.Fprintf(c.stdout, "deleted %s\n", args[0])
-			}
-			return nil
-		},
-	}
+	del := c.deleteCommand("delete NAME", "Remove an event type from the catalog", "/v1/event-types/")
 	cmd.AddCommand(list, create, get, update, del)
 	return cmd
 }
