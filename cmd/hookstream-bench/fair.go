@@ -208,7 +208,7 @@ func (f *fairPlan) drive(ctx context.Context, name string, pub *publisher, tr *t
 	if f.bSent.Load() == int64(f.maxB) {
 		fmt.Fprintf(os.Stderr, "[%s] tenant %s ran out of its %d events before %s drained\n", name, fairB, f.maxB, fairA)
 	}
-	_ = pub.cl.Flush(ctx)
+	pub.flush(ctx)
 	f.finished.Store(true)
 }
 

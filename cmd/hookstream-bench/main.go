@@ -63,6 +63,7 @@ type options struct {
 	fairBaseline    time.Duration
 	fairLane        string
 	fairTarget      string
+	fairOneProducer bool
 	concurrency     int
 	ceilingConc     []int
 	ceilingDur      time.Duration
@@ -131,6 +132,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.fairEndpoints, "fair-endpoints", 50, "endpoints of tenant a's backlog in fair")
 	fs.IntVar(&o.fairFanout, "fair-fanout", 1, "endpoints each of tenant a's events goes to in fair (of -fair-endpoints)")
 	fs.Float64Var(&o.fairRate, "fair-rate", 100, "events/s of tenant b in fair")
+	fs.BoolVar(&o.fairOneProducer, "fair-one-producer", false, "publish both tenants' events in fair with one Kafka client (b's trickle then queues behind a's backlog in the client)")
 	fs.StringVar(&o.fairTarget, "fair-target", "", "how late the fast lane may be before the bulk lanes yield, in fair (HOOKSTREAM_FAST_LANE_TARGET; default: hookstream's)")
 	fs.StringVar(&o.fairLane, "fair-lane", "", "each tenant's share of the fast lane in fair, as rate/burst in tasks (default: hookstream's)")
 	fs.DurationVar(&o.fairBaseline, "fair-baseline", 10*time.Second, "how long tenant b publishes alone in fair before a's backlog")

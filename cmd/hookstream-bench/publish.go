@@ -16,7 +16,11 @@ import (
 // publisher produces bench events straight to the events topic, as a
 // service would: linger, many records in flight, keyed by tenant.
 type publisher struct {
-	cl    *kgo.Client
+	cl *kgo.Client
+	// own holds the clients of tenants that publish with a producer of
+	// their own, as separate services do (see ownProducer).
+	own   map[string]*kgo.Client
+	opts  []kgo.Opt
 	topic string
 	runID string
 	pad   string
@@ -33,20 +37,48 @@ type publisher struct {
 }
 
 func newPublisher(brokers []string, topic, runID string, payload int) (*publisher, error) {
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(50_000),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.RecordRetries(10),
-	)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &publisher{cl: cl, topic: topic, runID: runID, pad: strings.Repeat("x", payload)}, nil
+	return &publisher{cl: cl, opts: opts, own: map[string]*kgo.Client{}, topic: topic, runID: runID,
+		pad: strings.Repeat("x", payload)}, nil
 }
 
-func (p *publisher) close() { p.cl.Close() }
+// ownProducer gives tenant's events a client of their own. Two services
+// do not share a producer: on one client, a tenant's trickle would queue
+// behind another's backlog in the client's buffer and produce requests,
+// a wait of the publisher's, not of hookstream's.
+func (p *publisher) ownProducer(tenant string) error {
+	cl, err := kgo.NewClient(p.opts...)
+	if err != nil {
+		return err
+	}
+	p.own[tenant] = cl
+	return nil
+}
+
+func (p *publisher) close() {
+	p.cl.Close()
+	for _, cl := range p.own {
+		cl.Close()
+	}
+}
+
+// flush waits until every client's records are acknowledged (or failed).
+func (p *publisher) flush(ctx context.Context) {
+	_ = p.cl.Flush(ctx)
+	for _, cl := range p.own {
+		_ = cl.Flush(ctx)
+	}
+}
 
 // eventID is the id of event seq of this run.
 func (p *publisher) eventID(seq int) string { return p.runID + "-" + strconv.Itoa(seq) }
@@ -69,7 +101,11 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 	if p.traceparent {
 		r.Headers = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(fmt.Sprintf("00-%016x%016x-%016x-01", now.UnixNano(), seq+1, seq+1))}}
 	}
-	p.cl.Produce(ctx, r,
+	cl := p.cl
+	if own, ok := p.own[tenant]; ok {
+		cl = own
+	}
+	cl.Produce(ctx, r,
 		func(_ *kgo.Record, err error) {
 			if err != nil {
 				p.failed.Add(1)

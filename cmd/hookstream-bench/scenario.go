@@ -285,6 +285,12 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	}
 	defer pub.close()
 	pub.tenant = p.eventTenant
+	if p.fair != nil && !o.fairOneProducer {
+		// b is another service than a: a producer of its own.
+		if err := pub.ownProducer(fairB); err != nil {
+			return fail(err)
+		}
+	}
 	pub.orderKey = p.orderKey
 	pub.traceparent = p.traceparent
 	tr := newTracker(targets, p.slots, p.expect, pub.eventID)
