@@ -231,3 +231,48 @@ func TestSinkRereadsUntilStored(t *testing.T) {
 		t.Errorf("a restarted sink was handed %d records already stored", again)
 	}
 }
+
+// A TransformFunc can tell when each record arrived in its client
+// (Fetched): after it was produced, before the function saw it. A record
+// that was never fetched has no such time.
+func TestTransformRecordsCarryTheirFetchTime(t *testing.T) {
+	brokers := testenv.Brokers(t)
+	in := testenv.Name("in")
+	cl := topic(t, brokers, in, 1)
+	produced := time.Now()
+	for i := 0; i < 3; i++ {
+		produce(t, cl, in, 0, strconv.Itoa(i), time.Time{})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type seen struct {
+		fetched, handed time.Time
+	}
+	got := make(chan seen, 3)
+	done := make(chan error, 1)
+	go func() {
+		done <- RunTransform(ctx, Config{Brokers: brokers, Group: in, Topics: []string{in}, TransactionalID: in},
+			func(_ context.Context, recs []*kgo.Record, _ Emit) error {
+				now := time.Now()
+				for _, r := range recs {
+					got <- seen{Fetched(r), now}
+				}
+				return nil
+			})
+	}()
+	for i := 0; i < 3; i++ {
+		select {
+		case s := <-got:
+			if s.fetched.IsZero() || s.fetched.Before(produced) || s.fetched.After(s.handed) {
+				t.Errorf("record fetched at %v: want between its produce (%v) and its batch (%v)", s.fetched, produced, s.handed)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%d of 3 records handed over", i)
+		}
+	}
+	cancel()
+	testenv.Must(t, <-done, "RunTransform")
+	if at := Fetched(&kgo.Record{}); !at.IsZero() {
+		t.Errorf("a record never fetched: Fetched = %v, want the zero time", at)
+	}
+}

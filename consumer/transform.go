@@ -60,10 +60,47 @@ func RunTransform(ctx context.Context, cfg Config, fn TransformFunc) error {
 	return nil
 }
 
+// fetchedKey is the key of the time a record arrived in its client, in the
+// record's Context.
+type fetchedKey struct{}
+
+// stampFetched is a client hook that notes on each fetched record when it
+// arrived in the client's buffer (see Fetched).
+type stampFetched struct {
+	mu  sync.Mutex
+	at  time.Time
+	ctx context.Context
+}
+
+func (s *stampFetched) OnFetchRecordBuffered(r *kgo.Record) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The records of one fetch share a context: an allocation per
+	// fetch, not per record.
+	if s.ctx == nil || now.Sub(s.at) > time.Millisecond {
+		s.at, s.ctx = now, context.WithValue(context.Background(), fetchedKey{}, now)
+	}
+	r.Context = s.ctx
+}
+
+// Fetched returns when a record handed to a TransformFunc arrived in the
+// client, on this process's clock, or the zero time if it is not known.
+// From then on its wait is the stage's own: behind the batches before it
+// and in its own batch's work and commit.
+func Fetched(r *kgo.Record) time.Time {
+	if r.Context == nil {
+		return time.Time{}
+	}
+	at, _ := r.Context.Value(fetchedKey{}).(time.Time)
+	return at
+}
+
 func runSession(ctx context.Context, cfg *Config, fn TransformFunc) error {
 	sess, err := kgo.NewGroupTransactSession(cfg.opts(
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
+		kgo.WithHooks(&stampFetched{}),
 	)...)
 	if err != nil {
 		return errf(cfg.Group, "new session: %w", err)

@@ -85,7 +85,8 @@ type Dispatcher struct {
 	// Topics.EventsBulk, claims each event at the position it was first
 	// published at (HeaderSource) and puts every task in Topics.Bulk.
 	Bulk bool
-	// Priority, on the fast dispatcher, hears how long each batch takes;
+	// Priority, on the fast dispatcher, hears how late each batch's
+	// events are committed (from their arrival in this process);
 	// Yield paces the bulk one (see Priority). Both may be nil.
 	Priority *Priority
 	Yield    *Lane
@@ -244,15 +245,25 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		claims, targets, srcs = claims[:kept], targets[:kept], srcs[:kept]
 	}
 	if !d.Bulk {
-		// How long the batch takes is the fast lane's lateness only if
-		// it holds the events of a tenant with nothing in the bulk lanes:
-		// a tenant's own backlog does not make the bulk lanes yield to
-		// the same tenant's fast-lane share.
-		for _, c := range claims {
-			if !d.Priority.InBulk(c.Event.Tenant) {
-				defer func() { d.Priority.Observe(time.Since(start)) }()
-				break
+		// The fast lane's lateness here is how long the oldest event of
+		// the batch waited from its arrival in this process until its
+		// tasks were committed: behind the batches before it (which a
+		// busy broker and Postgres make longer), in the claim and in the
+		// commit. Only the events of tenants with nothing in the bulk
+		// lanes count: a tenant's own backlog does not make the bulk
+		// lanes yield to the same tenant's fast-lane share.
+		since, count := start, false
+		for i, c := range claims {
+			if d.Priority.InBulk(c.Event.Tenant) {
+				continue
 			}
+			count = true
+			if at := consumer.Fetched(srcs[i]); !at.IsZero() && at.Before(since) {
+				since = at
+			}
+		}
+		if count {
+			consumer.OnCommit(ctx, func() { d.Priority.Observe(time.Since(since)) })
 		}
 	}
 	for _, b := range invalid {

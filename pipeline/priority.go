@@ -37,9 +37,10 @@ import (
 // every tenant.
 //
 // The signal is hookstream's own clock only (how long a task waited
-// between its dispatch and its attempt, how long a dispatch batch took),
-// never a publisher's timestamp, which a skewed clock would make look late
-// for ever.
+// between its dispatch and its attempt, how long an event waited between
+// its arrival in the dispatcher and the commit of its tasks), never a
+// publisher's timestamp, which a skewed clock would make look late for
+// ever.
 type Priority struct {
 	// Target is the fast lane's wait above which the bulk lanes yield.
 	Target time.Duration
