@@ -128,7 +128,7 @@ func newProcess(ctx context.Context, cfg Config, log *slog.Logger) (*process, er
 	p.closers = append(p.closers, p.db.Close)
 
 	p.reg = prometheus.NewRegistry()
-	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), p.db.Collector())
 	p.metrics = pipeline.NewMetrics(p.reg)
 	p.metrics.InitTiers(p.schedule)
 	p.topics = pipeline.Topics{Prefix: cfg.TopicPrefix, Schedule: p.schedule}
