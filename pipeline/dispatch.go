@@ -244,7 +244,7 @@ func (d *Dispatcher) Transform(ctx context.Context, recs []*kgo.Record, emit con
 		}
 		claims, targets, srcs = claims[:kept], targets[:kept], srcs[:kept]
 	}
-	if !d.Bulk {
+	if !d.Bulk && d.Priority != nil {
 		// The fast lane's lateness here is how long the oldest event of
 		// the batch waited from its arrival in this process until its
 		// tasks were committed: behind the batches before it (which a
