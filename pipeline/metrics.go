@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -226,10 +227,12 @@ func (m *Metrics) WatchParked(ctx context.Context, reg prometheus.Registerer, pa
 }
 
 // WatchOrdering exports hookstream_ordering_blocked_deliveries,
-// hookstream_ordering_halted_keys and
-// hookstream_ordering_oldest_halt_seconds, read every interval until ctx
-// ends.
-func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, stats func(context.Context) (schema.OrderingStats, error), every time.Duration) {
+// hookstream_ordering_halted_keys, hookstream_ordering_oldest_halt_seconds
+// and hookstream_ordering_oldest_stall_seconds, read every interval until
+// ctx ends. A stalled key is logged with its endpoint and head delivery,
+// which the metric cannot name.
+func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, stats func(context.Context) (schema.OrderingStats, error),
+	every time.Duration, log *slog.Logger) {
 	blocked := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hookstream_ordering_blocked_deliveries", Help: "Deliveries of ordered endpoints waiting behind an earlier delivery of their key.",
 	})
@@ -239,7 +242,13 @@ func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, 
 	oldest := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hookstream_ordering_oldest_halt_seconds", Help: "How long the longest-halted ordering key has been halted (0: none).",
 	})
-	reg.MustRegister(blocked, halted, oldest)
+	stalled := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hookstream_ordering_oldest_stall_seconds",
+		Help: "How long the longest-stalled ordering key has waited for a head that is neither resolved, halted nor waiting for a retry due later (0: none).",
+	})
+	reg.MustRegister(blocked, halted, oldest, stalled)
+	var lastHead string
+	var lastLog time.Time
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -247,6 +256,13 @@ func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, 
 			blocked.Set(float64(s.Blocked))
 			halted.Set(float64(s.HaltedKeys))
 			oldest.Set(s.OldestHalt.Seconds())
+			stalled.Set(s.OldestStall.Seconds())
+			// Logged when the stalled key changes, and every 10 minutes.
+			if s.OldestStall > 0 && (s.StalledHead != lastHead || time.Since(lastLog) >= 10*time.Minute) {
+				lastHead, lastLog = s.StalledHead, time.Now()
+				log.Warn("ordering key stalled: its later deliveries wait behind a head that is neither resolved nor waiting for a retry",
+					"endpoint_id", s.StalledEndpoint, "head_delivery_id", s.StalledHead, "stalled_for", s.OldestStall.Round(time.Second))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -85,7 +85,9 @@ func (db *DB) AssignOrder(ctx context.Context, reqs []schema.OrderRequest) ([]sc
 		rows, err = tx.Query(ctx, `
 			INSERT INTO ordering_keys AS k (endpoint_id, key, next_seq)
 			SELECT e, k, n FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(e, k, n) ORDER BY e, k
-			ON CONFLICT (endpoint_id, key) DO UPDATE SET next_seq = k.next_seq + EXCLUDED.next_seq, updated_at = now()
+			ON CONFLICT (endpoint_id, key) DO UPDATE SET next_seq = k.next_seq + EXCLUDED.next_seq, updated_at = now(),
+				-- A key with nothing pending: its new head is head from now.
+				head_since = CASE WHEN k.head_seq > k.next_seq THEN now() ELSE k.head_since END
 			RETURNING endpoint_id, key, next_seq, head_seq,
 				COALESCE((SELECT o.delivery_id FROM ordered_deliveries o
 					WHERE o.endpoint_id = k.endpoint_id AND o.key = k.key AND o.seq = k.head_seq), '')`, eps, keys, ns)
@@ -360,7 +362,7 @@ func (db *DB) resolveFast(ctx context.Context, endpointID, key string, seq int64
 				o.event_type, e.data::text AS data, e.created_at, e.cloudevent::text AS cloudevent
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
 			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 + 1 AND o.blocked_attempt IS NOT NULL),
-		k AS (UPDATE ordering_keys SET head_seq = head_seq + 1, halted_at = NULL, updated_at = now()
+		k AS (UPDATE ordering_keys SET head_seq = head_seq + 1, halted_at = NULL, updated_at = now(), head_since = now()
 			WHERE endpoint_id = $1 AND key = $2 AND head_seq = $3
 				AND NOT EXISTS (SELECT 1 FROM n WHERE n.data IS NULL)
 			RETURNING head_seq),
@@ -408,7 +410,7 @@ func advance(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64)
 		endpointID, key, head); err != nil {
 		return 0, err
 	}
-	_, err := tx.Exec(ctx, `UPDATE ordering_keys SET head_seq = $3, halted_at = NULL, updated_at = now() WHERE endpoint_id = $1 AND key = $2`,
+	_, err := tx.Exec(ctx, `UPDATE ordering_keys SET head_seq = $3, halted_at = NULL, updated_at = now(), head_since = now() WHERE endpoint_id = $1 AND key = $2`,
 		endpointID, key, head+1)
 	return head + 1, err
 }
@@ -571,20 +573,48 @@ func (db *DB) HaltedKeys(ctx context.Context, tenant, endpointID string, limit i
 	return out, nil
 }
 
-// OrderingStats counts blocked deliveries and halted keys, and how long the
-// longest-halted key has been halted.
+// OrderingStats counts blocked deliveries and halted keys, and says how
+// long the longest-halted and the longest-stalled key have waited (see
+// schema.OrderingStats). Stalls are looked for among the keys that have
+// blocked deliveries, through the index of those: a head's delivery is
+// read only for keys whose head is older than schema.StallGrace.
 func (db *DB) OrderingStats(ctx context.Context) (schema.OrderingStats, error) {
 	var s schema.OrderingStats
-	var oldest float64
+	var halt float64
+	var stall *float64
+	var stalledEP, stalledHead *string
 	err := db.pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM ordered_deliveries WHERE blocked_attempt IS NOT NULL AND NOT released),
 			(SELECT count(*) FROM ordering_keys WHERE halted_at IS NOT NULL),
-			COALESCE((SELECT extract(epoch FROM now() - min(halted_at)) FROM ordering_keys WHERE halted_at IS NOT NULL), 0)`).
-		Scan(&s.Blocked, &s.HaltedKeys, &oldest)
+			COALESCE((SELECT extract(epoch FROM now() - min(halted_at)) FROM ordering_keys WHERE halted_at IS NOT NULL), 0),
+			s.stall, s.endpoint_id, s.head
+		FROM (SELECT 1) x LEFT JOIN (
+			SELECT extract(epoch FROM now() - GREATEST(k.head_since, r.due)) AS stall, k.endpoint_id, h.delivery_id AS head
+			FROM (SELECT DISTINCT endpoint_id, key FROM ordered_deliveries
+				WHERE blocked_attempt IS NOT NULL AND NOT released) b
+			JOIN ordering_keys k ON k.endpoint_id = b.endpoint_id AND k.key = b.key
+				AND k.halted_at IS NULL AND k.head_since < now() - $1::interval
+			JOIN endpoints ep ON ep.id = k.endpoint_id AND ep.state = 'enabled'
+				AND (ep.paused_at IS NULL OR ep.paused_until <= now())
+			LEFT JOIN ordered_deliveries h ON h.endpoint_id = k.endpoint_id AND h.key = k.key AND h.seq = k.head_seq
+			-- A head waiting in a retry tier is stalled only once its
+			-- retry is overdue.
+			LEFT JOIN LATERAL (SELECT max(d.next_attempt_at) AS due FROM deliveries d
+				WHERE d.id = h.delivery_id AND d.status = 'retrying') r ON true
+			ORDER BY 1 DESC LIMIT 1) s ON true`,
+		schema.StallGrace).
+		Scan(&s.Blocked, &s.HaltedKeys, &halt, &stall, &stalledEP, &stalledHead)
 	if err != nil {
 		return s, fmt.Errorf("postgres: ordering stats: %w", err)
 	}
-	s.OldestHalt = time.Duration(oldest * float64(time.Second))
+	if stall != nil && *stall > 0 {
+		s.OldestStall = time.Duration(*stall * float64(time.Second))
+		s.StalledEndpoint = *stalledEP
+		if stalledHead != nil {
+			s.StalledHead = *stalledHead
+		}
+	}
+	s.OldestHalt = time.Duration(halt * float64(time.Second))
 	return s, nil
 }
 

@@ -307,3 +307,90 @@ func TestOrderingHaltAndSkip(t *testing.T) {
 		t.Fatalf("after unordering: %v, want unordered", g.Verdict)
 	}
 }
+
+// TestOrderingStatsFindStalledKeys: a key whose later deliveries wait
+// behind a head that is neither resolved, halted nor waiting for a retry
+// due later is stalled, for as long as it has been so; a retry due later,
+// a disabled endpoint, a halt or the head moving on is not a stall.
+func TestOrderingStatsFindStalledKeys(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	ids := orderedSetup(t, db, schema.DeadHeadHalt, 3)
+	stall := func(step string) time.Duration {
+		t.Helper()
+		st, err := db.OrderingStats(ctx)
+		testenv.Must(t, err, "OrderingStats")
+		t.Logf("%s: stall %v", step, st.OldestStall)
+		return st.OldestStall
+	}
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		_, err := db.raw.Exec(ctx, sql, args...)
+		testenv.Must(t, err, sql)
+	}
+	near := func(got, want time.Duration) bool { return got > want-time.Minute && got < want+time.Minute }
+
+	if s := stall("a fresh head"); s != 0 {
+		t.Fatalf("stall behind a head that just became head = %v, want 0", s)
+	}
+	// The head's task never came (lost, or quarantined): 20 minutes on.
+	exec(`UPDATE ordering_keys SET head_since = now() - interval '20 minutes'`)
+	if s := stall("head untouched for 20 min"); !near(s, 20*time.Minute) {
+		t.Fatalf("stall behind a head untouched for 20 minutes = %v, want about 20m", s)
+	}
+	if st, _ := db.OrderingStats(ctx); st.StalledEndpoint != "ep_o" || st.StalledHead != ids[0] {
+		t.Fatalf("stalled key named endpoint %q head %q, want ep_o and %s", st.StalledEndpoint, st.StalledHead, ids[0])
+	}
+	// The head waits in a retry tier, due in an hour: not a stall.
+	exec(`INSERT INTO deliveries (id, tenant, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, created_at, updated_at)
+		VALUES ($1, 'default', 'ep_o', 'evt_0', 'invoice.paid', 'retrying', 3, now() + interval '1 hour', now(), now())`, ids[0])
+	if s := stall("retry due in an hour"); s != 0 {
+		t.Fatalf("stall behind a head whose retry is due in an hour = %v, want 0", s)
+	}
+	// The retry was due 10 minutes ago and did not come.
+	exec(`UPDATE deliveries SET next_attempt_at = now() - interval '10 minutes' WHERE id = $1`, ids[0])
+	if s := stall("retry overdue by 10 min"); !near(s, 10*time.Minute) {
+		t.Fatalf("stall behind an overdue retry = %v, want about 10m", s)
+	}
+	// A disabled endpoint parks its heads: that is not a stall.
+	_, err := db.SetEndpointState(ctx, "default", "ep_o", false, "by hand")
+	testenv.Must(t, err, "SetEndpointState disable")
+	if s := stall("endpoint disabled"); s != 0 {
+		t.Fatalf("stall of a disabled endpoint's key = %v, want 0", s)
+	}
+	_, err = db.SetEndpointState(ctx, "default", "ep_o", true, "")
+	testenv.Must(t, err, "SetEndpointState enable")
+	// A halted key is the halt alert's, not a stall.
+	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, true, schema.ReleaseTag(ids[0], 3))
+	testenv.Must(t, err, "ResolveOrdered halt")
+	if !res.Halted {
+		t.Fatalf("dead head with halt: %+v, want halted", res)
+	}
+	if s := stall("key halted"); s != 0 {
+		t.Fatalf("stall of a halted key = %v, want 0", s)
+	}
+	// Skipped by hand, the head moves on and the key is fresh again.
+	_, err = db.SkipOrdered(ctx, "default", ids[0])
+	testenv.Must(t, err, "SkipOrdered")
+	exec(`UPDATE deliveries SET status = 'dead' WHERE id = $1`, ids[0])
+	if s := stall("head moved on"); s != 0 {
+		t.Fatalf("stall once the head moved on = %v, want 0", s)
+	}
+	// Every delivery of the key resolved two hours ago; a new burst of the
+	// key has a head that is head from now, not from then.
+	exec(`UPDATE ordered_deliveries SET resolved_at = now(), blocked_attempt = NULL, blocked_tier = NULL, released = false`)
+	exec(`UPDATE ordering_keys SET head_seq = next_seq + 1, head_since = now() - interval '2 hours'`)
+	var reqs []schema.OrderRequest
+	for i := range 2 {
+		reqs = append(reqs, schema.OrderRequest{DeliveryID: fmt.Sprintf("dlv_new_%d", i), EndpointID: "ep_o", Key: "cust_1",
+			Tenant: "default", EventID: fmt.Sprintf("evt_new_%d", i), EventType: "invoice.paid"})
+	}
+	places, err := db.AssignOrder(ctx, reqs)
+	testenv.Must(t, err, "AssignOrder after idle")
+	if !places[1].Blocked {
+		t.Fatalf("places after idle = %+v, want the second blocked", places)
+	}
+	if s := stall("a new head after idle"); s != 0 {
+		t.Fatalf("stall behind a head given its number just now, on a key idle for 2h = %v, want 0", s)
+	}
+}

@@ -96,7 +96,22 @@ type OrderingStats struct {
 	HaltedKeys int64
 	// OldestHalt is how long the longest-halted key has been halted.
 	OldestHalt time.Duration
+	// OldestStall is how long the longest-stalled key has been stalled: a
+	// key of a sendable endpoint, not halted, with deliveries blocked
+	// behind a head that has been neither resolved nor waiting for a
+	// retry due later (a head whose task was lost or quarantined, or a
+	// retry tier that does not run). Keys whose head became head less
+	// than StallGrace ago are not looked at.
+	OldestStall time.Duration
+	// StalledEndpoint and StalledHead name the longest-stalled key's
+	// endpoint and head delivery, for the log (empty: none).
+	StalledEndpoint, StalledHead string
 }
+
+// StallGrace is how long a key's head may be head before OrderingStats
+// looks at whether its key is stalled: an attempt, its timeout and its
+// outcome's way to Postgres take less.
+const StallGrace = time.Minute
 
 // ErrNotHead refuses to skip a delivery that is not the head of its key,
 // or that is being retried.

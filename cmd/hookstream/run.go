@@ -403,7 +403,7 @@ func (p *process) startRoles() (listening, error) {
 			return nil
 		})
 		p.start("ordering", func(ctx context.Context) error {
-			p.metrics.WatchOrdering(ctx, p.reg, p.db.OrderingStats, 15*time.Second)
+			p.metrics.WatchOrdering(ctx, p.reg, p.db.OrderingStats, 15*time.Second, p.log.With("component", "ordering"))
 			return nil
 		})
 	}

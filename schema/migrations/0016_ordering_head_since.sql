@@ -1,0 +1,7 @@
+-- Ordered delivery (docs/ordering.md): head_since dates the moment a key's
+-- head became its head (the head moved on, or a key with nothing pending
+-- was given a number). A key whose later deliveries wait behind a head
+-- that has neither been attempted nor is waiting for a retry long after
+-- head_since is stalled (postgres.DB.OrderingStats, the alert
+-- HookstreamOrderingKeyStalled). A default of now() rewrites nothing.
+ALTER TABLE ordering_keys ADD COLUMN head_since timestamptz NOT NULL DEFAULT now();
