@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The fair scenarios (issue 11): tenant a has a backlog of healthy
@@ -30,6 +33,12 @@ import (
 // b's deliveries are split by the time their event was published: before
 // a's backlog was published (alone), from then until a's last delivery
 // (during), after it (after).
+//
+// With -fair-aside, a's backlog goes to a topic hookstream does not read
+// (asideTopic): the machine takes the burst in (the broker, the bench's
+// producer) while hookstream does nothing for a. "During" is then the
+// publishing and asideFor after it. b's latency then is the floor the
+// machine sets under any fairness hookstream could have.
 
 // Tenants of the fair scenarios.
 const (
@@ -40,13 +49,21 @@ const (
 // tailFor is how long b goes on alone after a's backlog has drained.
 const tailFor = 3 * time.Second
 
+// asideTopic takes a's backlog with -fair-aside (after the topic prefix),
+// and asideFor is how long after its publishing "during" lasts.
+const (
+	asideTopic = "bench.aside"
+	asideFor   = 2 * time.Second
+)
+
 // fairPlan is the shape of a fair scenario and, while it runs, its phases.
 type fairPlan struct {
 	lanes       bool
-	backlog     int // a's events: seq 0..backlog-1
-	fanout      int // endpoints of each of a's events
-	aEndpoints  int // endpoints 0..aEndpoints-1
-	aDeliveries int // backlog × fanout
+	aside       bool // a's backlog to asideTopic
+	backlog     int  // a's events: seq 0..backlog-1
+	fanout      int  // endpoints of each of a's events
+	aEndpoints  int  // endpoints 0..aEndpoints-1
+	aDeliveries int  // backlog × fanout
 	rate        float64
 	bEndpoints  int // endpoints aEndpoints..aEndpoints+bEndpoints-1
 	baseline    time.Duration
@@ -64,13 +81,16 @@ type fairPlan struct {
 }
 
 func (o options) fairPlan(name string) plan {
-	f := &fairPlan{lanes: name != "fair-nolanes", backlog: o.fairBacklog, rate: o.fairRate,
+	f := &fairPlan{lanes: name != "fair-nolanes", aside: o.fairAside, backlog: o.fairBacklog, rate: o.fairRate,
 		bEndpoints: 1, baseline: o.fairBaseline, stall: o.stall}
 	// a's events go to fanout endpoints each, of aEndpoints/fanout groups.
 	f.fanout = min(max(1, o.fairFanout), o.fairEndpoints)
 	groups := o.fairEndpoints / f.fanout
 	f.aEndpoints = groups * f.fanout
 	f.aDeliveries = f.backlog * f.fanout
+	if f.aside {
+		f.aDeliveries = 0
+	}
 	// b publishes until a has drained: room for a drain at 500 deliveries/s
 	// and for the stall timeout. It stops early if it runs out.
 	f.maxB = int(f.rate*(f.baseline+tailFor+o.stall).Seconds() + f.rate*float64(f.aDeliveries)/500)
@@ -188,6 +208,16 @@ func (f *fairPlan) drive(ctx context.Context, name string, pub *publisher, tr *t
 		name, fairA, f.backlog, f.aPublished.Sub(f.aStart).Seconds())
 	// The events before the end of a's backlog: a's and b's so far.
 	before := float64(f.backlog) + float64(f.bSent.Load())
+	if f.aside {
+		sleep(asideFor)
+		f.aDrained = time.Now()
+		sleep(tailFor)
+		close(stopB)
+		<-bDone
+		pub.flush(ctx)
+		f.finished.Store(true)
+		return
+	}
 	progress, last := time.Now(), int64(0)
 	for ctx.Err() == nil && tr.groups[0].unique.Load() < int64(f.aDeliveries) {
 		if n := tr.groups[0].unique.Load(); n != last {
@@ -316,4 +346,32 @@ func (f *fairPlan) finish(e *env, res *Result, tr *tracker, pub *publisher, proc
 	if !f.lanes && fr.BulkTasks > 0 {
 		e.note(res, "%.0f tasks went to the bulk lane with the lanes off", fr.BulkTasks)
 	}
+}
+
+// createAside creates the topic of -fair-aside with as many partitions as
+// the events topic (topic's prefix + "events").
+func createAside(ctx context.Context, brokers []string, topic string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	events := strings.TrimSuffix(topic, asideTopic) + "events"
+	td, err := adm.ListTopics(ctx, events)
+	if err != nil {
+		return fmt.Errorf("fair-aside: %w", err)
+	}
+	parts := int32(len(td[events].Partitions))
+	if parts == 0 {
+		return fmt.Errorf("fair-aside: topic %s not found", events)
+	}
+	res, err := adm.CreateTopic(ctx, parts, -1, nil, topic)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return fmt.Errorf("fair-aside: create %s: %w", topic, err)
+	}
+	return nil
 }

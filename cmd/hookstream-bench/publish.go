@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -31,9 +32,13 @@ type publisher struct {
 	// traceparent puts a traceparent header (a trace of its own) on every
 	// record.
 	traceparent bool
-	sent        atomic.Int64 // handed to the client
-	acked       atomic.Int64
-	failed      atomic.Int64
+	// topicOf is the topic of event seq (nil, or "": topic). Records of
+	// another topic are counted in aside, not acked: nothing delivers them.
+	topicOf func(seq int) string
+	sent    atomic.Int64 // handed to the client
+	acked   atomic.Int64
+	aside   atomic.Int64
+	failed  atomic.Int64
 }
 
 func newPublisher(brokers []string, topic, runID string, payload int) (*publisher, error) {
@@ -97,7 +102,11 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 		ev.OrderingKey = p.orderKey(seq)
 	}
 	p.sent.Add(1)
-	r := &kgo.Record{Topic: p.topic, Key: []byte(tenant), Value: schema.EncodeEvent(ev)}
+	topic := p.topic
+	if p.topicOf != nil {
+		topic = cmp.Or(p.topicOf(seq), p.topic)
+	}
+	r := &kgo.Record{Topic: topic, Key: []byte(tenant), Value: schema.EncodeEvent(ev)}
 	if p.traceparent {
 		r.Headers = []kgo.RecordHeader{{Key: "traceparent", Value: []byte(fmt.Sprintf("00-%016x%016x-%016x-01", now.UnixNano(), seq+1, seq+1))}}
 	}
@@ -107,9 +116,12 @@ func (p *publisher) publish(ctx context.Context, seq int, typ string) {
 	}
 	cl.Produce(ctx, r,
 		func(_ *kgo.Record, err error) {
-			if err != nil {
+			switch {
+			case err != nil:
 				p.failed.Add(1)
-			} else {
+			case topic != p.topic:
+				p.aside.Add(1)
+			default:
 				p.acked.Add(1)
 			}
 		})

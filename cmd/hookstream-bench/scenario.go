@@ -285,6 +285,17 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	}
 	defer pub.close()
 	pub.tenant = p.eventTenant
+	if p.fair != nil && p.fair.aside {
+		if err := createAside(ctx, brokers, prefix+asideTopic); err != nil {
+			return fail(err)
+		}
+		pub.topicOf = func(seq int) string {
+			if seq < p.fair.backlog {
+				return prefix + asideTopic
+			}
+			return ""
+		}
+	}
 	if p.fair != nil && !o.fairOneProducer {
 		// b is another service than a: a producer of its own.
 		if err := pub.ownProducer(fairB); err != nil {
