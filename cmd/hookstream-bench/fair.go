@@ -34,11 +34,12 @@ import (
 // a's backlog was published (alone), from then until a's last delivery
 // (during), after it (after).
 //
-// With -fair-aside, a's backlog goes to a topic hookstream does not read
-// (asideTopic): the machine takes the burst in (the broker, the bench's
-// producer) while hookstream does nothing for a. "During" is then the
-// publishing and asideFor after it. b's latency then is the floor the
-// machine sets under any fairness hookstream could have.
+// With -fair-aside=D, a's backlog goes to a topic hookstream does not
+// read (asideTopic): the machine takes the burst in (the broker, the
+// bench's producer) while hookstream does nothing for a. "During" is then
+// D from the start of a's publishing (as long as a's drain lasts in fair,
+// so that the burst weighs as much in b's p99). b's latency then is the
+// floor the machine sets under any fairness hookstream could have.
 
 // Tenants of the fair scenarios.
 const (
@@ -49,21 +50,17 @@ const (
 // tailFor is how long b goes on alone after a's backlog has drained.
 const tailFor = 3 * time.Second
 
-// asideTopic takes a's backlog with -fair-aside (after the topic prefix),
-// and asideFor is how long after its publishing "during" lasts.
-const (
-	asideTopic = "bench.aside"
-	asideFor   = 2 * time.Second
-)
+// asideTopic takes a's backlog with -fair-aside (after the topic prefix).
+const asideTopic = "bench.aside"
 
 // fairPlan is the shape of a fair scenario and, while it runs, its phases.
 type fairPlan struct {
 	lanes       bool
-	aside       bool // a's backlog to asideTopic
-	backlog     int  // a's events: seq 0..backlog-1
-	fanout      int  // endpoints of each of a's events
-	aEndpoints  int  // endpoints 0..aEndpoints-1
-	aDeliveries int  // backlog × fanout
+	aside       time.Duration // a's backlog to asideTopic, "during" this long
+	backlog     int           // a's events: seq 0..backlog-1
+	fanout      int           // endpoints of each of a's events
+	aEndpoints  int           // endpoints 0..aEndpoints-1
+	aDeliveries int           // backlog × fanout
 	rate        float64
 	bEndpoints  int // endpoints aEndpoints..aEndpoints+bEndpoints-1
 	baseline    time.Duration
@@ -88,7 +85,7 @@ func (o options) fairPlan(name string) plan {
 	groups := o.fairEndpoints / f.fanout
 	f.aEndpoints = groups * f.fanout
 	f.aDeliveries = f.backlog * f.fanout
-	if f.aside {
+	if f.aside > 0 {
 		f.aDeliveries = 0
 	}
 	// b publishes until a has drained: room for a drain at 500 deliveries/s
@@ -208,8 +205,8 @@ func (f *fairPlan) drive(ctx context.Context, name string, pub *publisher, tr *t
 		name, fairA, f.backlog, f.aPublished.Sub(f.aStart).Seconds())
 	// The events before the end of a's backlog: a's and b's so far.
 	before := float64(f.backlog) + float64(f.bSent.Load())
-	if f.aside {
-		sleep(asideFor)
+	if f.aside > 0 {
+		sleep(time.Until(f.aStart.Add(f.aside)))
 		f.aDrained = time.Now()
 		sleep(tailFor)
 		close(stopB)

@@ -64,7 +64,7 @@ type options struct {
 	fairLane        string
 	fairTarget      string
 	fairOneProducer bool
-	fairAside       bool
+	fairAside       time.Duration
 	concurrency     int
 	ceilingConc     []int
 	ceilingDur      time.Duration
@@ -133,7 +133,7 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&o.fairEndpoints, "fair-endpoints", 50, "endpoints of tenant a's backlog in fair")
 	fs.IntVar(&o.fairFanout, "fair-fanout", 1, "endpoints each of tenant a's events goes to in fair (of -fair-endpoints)")
 	fs.Float64Var(&o.fairRate, "fair-rate", 100, "events/s of tenant b in fair")
-	fs.BoolVar(&o.fairAside, "fair-aside", false, "publish tenant a's backlog in fair to a topic hookstream does not read: b's latency while the machine only takes the burst in (a floor, not a fairness figure)")
+	fs.DurationVar(&o.fairAside, "fair-aside", 0, "publish tenant a's backlog in fair to a topic hookstream does not read, and count b's events as during the backlog for this long: b's latency while the machine only takes the burst in (a floor, not a fairness figure)")
 	fs.BoolVar(&o.fairOneProducer, "fair-one-producer", false, "publish both tenants' events in fair with one Kafka client (b's trickle then queues behind a's backlog in the client)")
 	fs.StringVar(&o.fairTarget, "fair-target", "", "how late the fast lane may be before the bulk lanes yield, in fair (HOOKSTREAM_FAST_LANE_TARGET; default: hookstream's)")
 	fs.StringVar(&o.fairLane, "fair-lane", "", "each tenant's share of the fast lane in fair, as rate/burst in tasks (default: hookstream's)")

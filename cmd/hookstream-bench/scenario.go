@@ -285,7 +285,7 @@ func (e *env) run(ctx context.Context, p plan) (res Result) {
 	}
 	defer pub.close()
 	pub.tenant = p.eventTenant
-	if p.fair != nil && p.fair.aside {
+	if p.fair != nil && p.fair.aside > 0 {
 		if err := createAside(ctx, brokers, prefix+asideTopic); err != nil {
 			return fail(err)
 		}
