@@ -129,8 +129,8 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request, tenant s
 		writeProblem(w, problem(http.StatusNotFound, "no such endpoint"))
 		return
 	}
-	if errors.Is(err, schema.ErrOrderingBlocked) {
-		writeProblem(w, problem(http.StatusConflict, "ordering: "+schema.ErrOrderingBlocked.Error()))
+	if errors.Is(err, schema.ErrOrderingReleasing) {
+		writeProblem(w, problem(http.StatusConflict, "ordering: "+schema.ErrOrderingReleasing.Error()))
 		return
 	}
 	if err != nil {

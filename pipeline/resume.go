@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"time"
@@ -13,6 +14,9 @@ type ResumeStore interface {
 	EndPauses(ctx context.Context) ([]schema.Endpoint, error)
 	StrandedEndpoints(ctx context.Context, settled time.Duration, limit int) ([]schema.Endpoint, error)
 	ReplayParked(ctx context.Context, endpointID string, version time.Time,
+		send func(context.Context, []schema.Task) error) (int, error)
+	UnorderedWithKeys(ctx context.Context, limit int) ([]schema.Endpoint, error)
+	ReleaseUnordered(ctx context.Context, endpointID string, version time.Time,
 		send func(context.Context, []schema.Task) error) (int, error)
 }
 
@@ -28,7 +32,9 @@ const settled = 2 * time.Second
 // Resumer ends the pauses whose time is up and replays the parked
 // deliveries of every endpoint that can be sent to again: a pause ended,
 // a probe re-enabled it, or a deliverer parked a task on an older copy of
-// the endpoint than the change that made it sendable. Replays skip what
+// the endpoint than the change that made it sendable. It also sends the
+// deliveries that were blocked behind the heads of their ordering keys
+// when their endpoint's ordering was switched off. Replays skip what
 // another replay holds, so several instances may run one each. Set its
 // fields, then call Run.
 type Resumer struct {
@@ -53,8 +59,9 @@ func (r *Resumer) Run(ctx context.Context) error {
 
 // Sweep ends the pauses whose time is up and replays those endpoints,
 // then replays the parked deliveries of up to strandedBatch endpoints that
-// are enabled, not paused and settled, oldest first. It returns the first
-// error; endpoints after a failed replay are still tried.
+// are enabled, not paused and settled, oldest first, and last sends what
+// was blocked on up to strandedBatch endpoints made unordered. It returns
+// the first error; endpoints after a failed replay are still tried.
 func (r *Resumer) Sweep(ctx context.Context) error {
 	ended, err := r.Store.EndPauses(ctx)
 	if err != nil {
@@ -75,11 +82,7 @@ func (r *Resumer) Sweep(ctx context.Context) error {
 		if !ep.Sendable(time.Now()) {
 			continue // a pause ended on a disabled endpoint: its deliveries stay parked
 		}
-		n, err := r.Store.ReplayParked(ctx, ep.ID, ep.UpdatedAt, func(ctx context.Context, tasks []schema.Task) error {
-			ctx, cancel := context.WithTimeout(ctx, recoverQueueTimeout)
-			defer cancel()
-			return r.Tasks.Enqueue(ctx, tasks)
-		})
+		n, err := r.Store.ReplayParked(ctx, ep.ID, ep.UpdatedAt, r.enqueue)
 		if n > 0 {
 			r.Log.Info("parked deliveries replayed", "endpoint_id", ep.ID, "replayed", n)
 		}
@@ -87,5 +90,27 @@ func (r *Resumer) Sweep(ctx context.Context) error {
 			first = err
 		}
 	}
+	// Endpoints whose ordering was switched off while deliveries waited
+	// behind the heads of their keys: those are sent now, unordered.
+	unordered, err := r.Store.UnorderedWithKeys(ctx, strandedBatch)
+	if err != nil {
+		return cmp.Or(first, err)
+	}
+	for _, ep := range unordered {
+		n, err := r.Store.ReleaseUnordered(ctx, ep.ID, ep.UpdatedAt, r.enqueue)
+		if n > 0 {
+			r.Log.Info("deliveries blocked before the endpoint's ordering was switched off sent", "endpoint_id", ep.ID, "sent", n)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
 	return first
+}
+
+// enqueue queues a replay's tasks, within recoverQueueTimeout.
+func (r *Resumer) enqueue(ctx context.Context, tasks []schema.Task) error {
+	ctx, cancel := context.WithTimeout(ctx, recoverQueueTimeout)
+	defer cancel()
+	return r.Tasks.Enqueue(ctx, tasks)
 }

@@ -294,22 +294,29 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 	}
 	var ep schema.Endpoint
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if u.Ordering != nil && *u.Ordering == schema.OrderingNone {
-			// Unordered from now on: the keys are forgotten, which a
-			// blocked delivery would never survive (nothing would release
-			// it), so none may be waiting.
-			var blocked bool
-			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ordered_deliveries o JOIN endpoints ep ON ep.id = o.endpoint_id
-				WHERE ep.tenant = $1 AND o.endpoint_id = $2 AND o.blocked_attempt IS NOT NULL AND NOT o.released)`, tenant, id).Scan(&blocked)
+		if u.Ordering != nil {
+			// Deliveries blocked behind the heads of their keys: made
+			// unordered, the endpoint keeps its keys until the api role's
+			// sweep has sent them (ReleaseUnordered); ordered again, it
+			// must wait until that sweep is done.
+			var blocked, was string
+			err := tx.QueryRow(ctx, `SELECT ep.ordering, CASE WHEN EXISTS (SELECT 1 FROM ordered_deliveries o
+					WHERE o.endpoint_id = ep.id AND o.blocked_attempt IS NOT NULL AND NOT o.released) THEN 'y' ELSE '' END
+				FROM endpoints ep WHERE ep.tenant = $1 AND ep.id = $2 FOR UPDATE`, tenant, id).Scan(&was, &blocked)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return schema.ErrNotFound
+			}
 			if err != nil {
 				return err
 			}
-			if blocked {
-				return schema.ErrOrderingBlocked
-			}
-			if _, err := tx.Exec(ctx, `DELETE FROM ordering_keys k USING endpoints ep
-				WHERE ep.id = k.endpoint_id AND ep.tenant = $1 AND k.endpoint_id = $2`, tenant, id); err != nil {
-				return err
+			switch {
+			case *u.Ordering == schema.OrderingKey && was == schema.OrderingNone && blocked != "":
+				return schema.ErrOrderingReleasing
+			case *u.Ordering == schema.OrderingNone && blocked == "":
+				// Nothing waits: the keys are forgotten at once.
+				if _, err := tx.Exec(ctx, `DELETE FROM ordering_keys WHERE endpoint_id = $1`, id); err != nil {
+					return err
+				}
 			}
 		}
 		row := tx.QueryRow(ctx, `UPDATE endpoints SET
@@ -332,7 +339,7 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 		ep, err = db.scanEndpoint(row, false)
 		return err
 	})
-	if errors.Is(err, schema.ErrOrderingBlocked) {
+	if errors.Is(err, schema.ErrOrderingReleasing) {
 		return ep, err
 	}
 	err = wrapErr("update endpoint", err)

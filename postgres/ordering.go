@@ -646,3 +646,129 @@ func (db *DB) PruneOrdering(ctx context.Context, resolvedBefore, idleBefore time
 	}
 	return deliveries, tag.RowsAffected(), nil
 }
+
+// UnorderedWithKeys lists up to limit endpoints whose ordering was switched
+// off ("none") while deliveries of theirs were blocked: their keys are kept
+// until ReleaseUnordered has sent every blocked delivery.
+func (db *DB) UnorderedWithKeys(ctx context.Context, limit int) ([]schema.Endpoint, error) {
+	return db.queryEndpoints(ctx, false, `SELECT `+endpointColumns+` FROM endpoints ep
+		WHERE ep.ordering = 'none' AND EXISTS (SELECT 1 FROM ordering_keys k WHERE k.endpoint_id = ep.id)
+		ORDER BY ep.id LIMIT $1`, limit)
+}
+
+// ReleaseUnordered sends the deliveries of an endpoint that were blocked
+// when its ordering was switched off, in batches and oldest number first
+// per key: each batch's tasks, unordered and tagged with version (the
+// endpoint's), are handed to send, and once send returns nil their rows
+// are removed and their history shows them retrying, due now. A crash
+// after send and before the commit sends them again (a duplicate, by the
+// same webhook-id). Once none is left, the keys whose every blocked
+// delivery is gone are forgotten, under their locks: a dispatcher that
+// still numbered deliveries for the endpoint (its table not yet told of
+// the change) keeps its key until a later call releases those too. send
+// runs inside the transaction, so it must not use this DB. It returns how
+// many deliveries were sent.
+func (db *DB) ReleaseUnordered(ctx context.Context, endpointID string, version time.Time,
+	send func(context.Context, []schema.Task) error) (int, error) {
+	total := 0
+	for {
+		n, err := db.releaseUnorderedBatch(ctx, endpointID, version, send)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("postgres: release unordered: %w", dataError(err))
+		}
+		if n == 0 {
+			break
+		}
+	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT key FROM ordering_keys WHERE endpoint_id = $1 ORDER BY key FOR UPDATE`, endpointID)
+		if err != nil {
+			return err
+		}
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		// A statement of its own: its snapshot, taken once the keys are
+		// locked, sees every delivery numbered under them.
+		_, err = tx.Exec(ctx, `DELETE FROM ordering_keys k WHERE k.endpoint_id = $1 AND k.key = ANY($2)
+			AND NOT EXISTS (SELECT 1 FROM ordered_deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.key = k.key
+				AND o.blocked_attempt IS NOT NULL AND NOT o.released)`, endpointID, keys)
+		return err
+	})
+	if err != nil {
+		return total, fmt.Errorf("postgres: release unordered: %w", dataError(err))
+	}
+	return total, nil
+}
+
+func (db *DB) releaseUnorderedBatch(ctx context.Context, endpointID string, version time.Time,
+	send func(context.Context, []schema.Task) error) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT o.delivery_id, o.blocked_attempt, COALESCE(o.blocked_tier, 0), o.tenant, o.event_id, o.event_type,
+				e.data::text, e.created_at, e.cloudevent::text
+			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
+			WHERE o.endpoint_id = $1 AND o.blocked_attempt IS NOT NULL AND NOT o.released
+			ORDER BY o.key, o.seq
+			LIMIT $2
+			FOR UPDATE OF o SKIP LOCKED`, endpointID, replayBatch)
+		if err != nil {
+			return err
+		}
+		var (
+			tasks     []schema.Task
+			ids, gone []string
+		)
+		for rows.Next() {
+			var (
+				t       = schema.Task{V: schema.Version, EndpointID: endpointID, EndpointVersion: version}
+				data    *string
+				created *time.Time
+				ce      *string
+			)
+			if err := rows.Scan(&t.DeliveryID, &t.Attempt, &t.Tier, &t.Event.Tenant, &t.Event.ID, &t.Event.Type,
+				&data, &created, &ce); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, t.DeliveryID)
+			if data == nil {
+				// Its event was removed by retention: nothing to send.
+				gone = append(gone, t.DeliveryID)
+				continue
+			}
+			if err := setCloudEvent(&t.Event, ce); err != nil {
+				rows.Close()
+				return err
+			}
+			t.Event.Data, t.Event.CreatedAt = []byte(*data), *created
+			tasks = append(tasks, t)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		if len(tasks) > 0 {
+			if err := send(ctx, tasks); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM ordered_deliveries WHERE delivery_id = ANY($1)`, ids); err != nil {
+			return err
+		}
+		// As in replayBatch, updated_at stays.
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET waiting_for = NULL,
+				status = CASE WHEN id = ANY($3) THEN 'dead' ELSE 'retrying' END,
+				next_attempt_at = CASE WHEN id = ANY($3) THEN NULL ELSE now() END,
+				last_error = CASE WHEN id = ANY($3) THEN 'event removed by retention while blocked' ELSE last_error END
+			WHERE endpoint_id = $1 AND id = ANY($2) AND status = 'blocked'`, endpointID, ids, gone); err != nil {
+			return err
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}

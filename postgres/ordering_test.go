@@ -276,11 +276,7 @@ func TestOrderingHaltAndSkip(t *testing.T) {
 	if _, err := db.SkipOrdered(ctx, "other", ids[0]); !errors.Is(err, schema.ErrNotFound) {
 		t.Fatalf("skipping another tenant's delivery: %v, want ErrNotFound", err)
 	}
-	// Making the endpoint unordered is refused while one is blocked.
 	none := schema.OrderingNone
-	if _, err := db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &none}); !errors.Is(err, schema.ErrOrderingBlocked) {
-		t.Fatalf("unordering with a blocked delivery: %v, want ErrOrderingBlocked", err)
-	}
 	rel, err := db.SkipOrdered(ctx, "default", ids[0])
 	testenv.Must(t, err, "SkipOrdered")
 	if rel == nil || rel.DeliveryID != ids[1] {
@@ -392,5 +388,91 @@ func TestOrderingStatsFindStalledKeys(t *testing.T) {
 	}
 	if s := stall("a new head after idle"); s != 0 {
 		t.Fatalf("stall behind a head given its number just now, on a key idle for 2h = %v, want 0", s)
+	}
+}
+
+// TestOrderingSwitchedOffReleasesBlocked: an endpoint made unordered while
+// deliveries wait behind the heads of their keys keeps its keys until
+// ReleaseUnordered has sent every one of them, those a dispatcher that
+// had not heard of the change numbered afterwards included; until then it
+// cannot be made ordered again. A send that fails changes nothing.
+func TestOrderingSwitchedOffReleasesBlocked(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	ids := orderedSetup(t, db, schema.DeadHeadSkip, 4)
+	for i, id := range ids[1:] {
+		_, err := db.raw.Exec(ctx, `INSERT INTO deliveries (id, tenant, endpoint_id, event_id, event_type, status, attempts,
+				waiting_for, created_at, updated_at)
+			VALUES ($1, 'default', 'ep_o', $2, 'invoice.paid', 'blocked', 0, $3, now(), now())`, id, fmt.Sprintf("evt_%d", i+1), ids[0])
+		testenv.Must(t, err, "insert blocked history")
+	}
+	none, key := schema.OrderingNone, schema.OrderingKey
+	ep, err := db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &none})
+	testenv.Must(t, err, "UpdateEndpoint none")
+	if ep.Ordered() {
+		t.Fatal("endpoint still ordered")
+	}
+	if n := db.count(t, `SELECT count(*) FROM ordered_deliveries WHERE blocked_attempt IS NOT NULL`); n != 3 {
+		t.Fatalf("blocked rows after switching off = %d, want the 3 kept until they are sent", n)
+	}
+	if _, err := db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &key}); !errors.Is(err, schema.ErrOrderingReleasing) {
+		t.Fatalf("ordering again while blocked deliveries wait: %v, want ErrOrderingReleasing", err)
+	}
+	// A dispatcher whose table still said "key" numbers two more of
+	// another key: the second is blocked at birth.
+	var late []schema.OrderRequest
+	for i := range 2 {
+		late = append(late, schema.OrderRequest{DeliveryID: fmt.Sprintf("dlv_late_%d", i), EndpointID: "ep_o", Key: "cust_2",
+			Tenant: "default", EventID: fmt.Sprintf("evt_%d", i), EventType: "invoice.paid"})
+	}
+	_, err = db.AssignOrder(ctx, late)
+	testenv.Must(t, err, "AssignOrder by a stale dispatcher")
+
+	eps, err := db.UnorderedWithKeys(ctx, 10)
+	testenv.Must(t, err, "UnorderedWithKeys")
+	if len(eps) != 1 || eps[0].ID != "ep_o" {
+		t.Fatalf("unordered endpoints with keys = %+v, want ep_o", eps)
+	}
+	// The queue is down: nothing changes.
+	_, err = db.ReleaseUnordered(ctx, "ep_o", ep.UpdatedAt, func(context.Context, []schema.Task) error {
+		return errors.New("queue down")
+	})
+	if err == nil {
+		t.Fatal("ReleaseUnordered with a failing send: no error")
+	}
+	if n := db.count(t, `SELECT count(*) FROM ordered_deliveries WHERE blocked_attempt IS NOT NULL`); n != 4 {
+		t.Fatalf("blocked rows after a failed send = %d, want 4", n)
+	}
+
+	var sent []schema.Task
+	n, err := db.ReleaseUnordered(ctx, "ep_o", ep.UpdatedAt, func(_ context.Context, ts []schema.Task) error {
+		sent = append(sent, ts...)
+		return nil
+	})
+	testenv.Must(t, err, "ReleaseUnordered")
+	var got []string
+	for _, task := range sent {
+		if task.Order != nil || task.Attempt != 1 || len(task.Event.Data) == 0 || !task.EndpointVersion.Equal(ep.UpdatedAt) {
+			t.Fatalf("released task %+v: want unordered, attempt 1, its event, the endpoint's version", task)
+		}
+		got = append(got, task.DeliveryID)
+	}
+	want := []string{ids[1], ids[2], ids[3], "dlv_late_1"}
+	if n != 4 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("released %d: %v, want %v", n, got, want)
+	}
+	if n := db.count(t, `SELECT count(*) FROM deliveries WHERE endpoint_id = 'ep_o' AND status = 'retrying' AND waiting_for IS NULL`); n != 3 {
+		t.Fatalf("history rows shown retrying = %d, want 3", n)
+	}
+	if n := db.count(t, `SELECT count(*) FROM ordering_keys`) + db.count(t, `SELECT count(*) FROM ordered_deliveries`); n != 0 {
+		t.Fatalf("ordering rows left after the release = %d, want 0", n)
+	}
+	if eps, _ := db.UnorderedWithKeys(ctx, 10); len(eps) != 0 {
+		t.Fatalf("unordered endpoints with keys after the release = %+v", eps)
+	}
+	ep, err = db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &key})
+	testenv.Must(t, err, "UpdateEndpoint key once released")
+	if !ep.Ordered() {
+		t.Fatal("endpoint not ordered again")
 	}
 }

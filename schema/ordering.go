@@ -117,6 +117,7 @@ const StallGrace = time.Minute
 // or that is being retried.
 var ErrNotHead = &Error{EConflict, "the delivery is not a halted or stuck head of its ordering key"}
 
-// ErrOrderingBlocked refuses to make an endpoint unordered while some of
-// its deliveries are blocked behind the heads of their keys.
-var ErrOrderingBlocked = &Error{EConflict, "deliveries of the endpoint are blocked behind earlier ones of their ordering keys; skip or wait for the heads first"}
+// ErrOrderingReleasing refuses to make an endpoint ordered again while the
+// deliveries that were blocked when its ordering was switched off are
+// still being sent.
+var ErrOrderingReleasing = &Error{EConflict, "deliveries blocked under the endpoint's previous ordering are still being sent; try again in a few seconds"}

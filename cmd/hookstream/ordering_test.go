@@ -441,3 +441,72 @@ func TestManualRetryOfResolvedDeliveryDoesNotResendInFlightHead(t *testing.T) {
 		t.Fatalf("the in-flight head #2 reached the receiver %d times, want once", seen["2"])
 	}
 }
+
+// An ordered endpoint whose head keeps failing holds the later deliveries
+// of its key; switched to "ordering": "none", those are sent at once
+// (by the api role's sweep), unordered, while the head goes on retrying,
+// and the endpoint can be ordered again once they are out.
+func TestSwitchingOrderingOffSendsBlocked(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RETRY_SCHEDULE": "1h"})
+	rcv := newReceiver(t, func(n int, r *http.Request) int {
+		if r.Header.Get("X-Webhook-Event-Id") == "head" {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	var ep endpointAnswer
+	s.okJSON(&ep, "endpoints", "create", "--url", rcv.URL, "--events", "*", "--ordering", "key")
+	for _, id := range []string{"head", "after-1", "after-2"} {
+		code, raw := s.call("POST", "/v1/events", map[string]any{"id": id, "type": "pay.made", "data": map[string]any{}, "ordering_key": "acct-1"}, nil)
+		if code != http.StatusAccepted {
+			t.Fatalf("publish %s: %d %s", id, code, raw)
+		}
+	}
+	var blocked struct {
+		Data []struct {
+			EventID string `json:"event_id"`
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		s.call("GET", "/v1/deliveries?status=blocked&endpoint_id="+ep.ID, nil, &blocked)
+		return len(blocked.Data) == 2
+	}, "the later deliveries of acct-1 are not shown blocked behind the failing head")
+	if code, raw := s.call("PATCH", "/v1/endpoints/"+ep.ID, map[string]any{"ordering": "none"}, nil); code != http.StatusOK {
+		t.Fatalf("switching ordering off: %d %s", code, raw)
+	}
+	// Ordered again before the blocked ones are out: refused, 409.
+	code, raw := s.call("PATCH", "/v1/endpoints/"+ep.ID, map[string]any{"ordering": "key"}, nil)
+	sent := func(id string) bool {
+		for _, r := range rcv.requests() {
+			if r.Header.Get("X-Webhook-Event-Id") == id {
+				return true
+			}
+		}
+		return false
+	}
+	if code != http.StatusConflict && !(sent("after-1") && sent("after-2")) {
+		t.Fatalf("ordering again while deliveries are blocked: %d %s, want 409", code, raw)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return sent("after-1") && sent("after-2") },
+		"the blocked deliveries were not sent once the endpoint was made unordered")
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		var done struct {
+			Data []struct {
+				EventID string `json:"event_id"`
+			}
+		}
+		s.call("GET", "/v1/deliveries?status=succeeded&endpoint_id="+ep.ID, nil, &done)
+		return len(done.Data) == 2
+	}, "the released deliveries are not recorded succeeded")
+	var head struct{ Data []struct{ Status string } }
+	s.call("GET", "/v1/deliveries?endpoint_id="+ep.ID+"&event_id=head", nil, &head)
+	if len(head.Data) != 1 || head.Data[0].Status != "retrying" {
+		t.Fatalf("the failing head = %+v, want still retrying", head.Data)
+	}
+	if code == http.StatusConflict {
+		testenv.Eventually(t, 30*time.Second, func() bool {
+			code, _ := s.call("PATCH", "/v1/endpoints/"+ep.ID, map[string]any{"ordering": "key"}, nil)
+			return code == http.StatusOK
+		}, "the endpoint could not be ordered again once the blocked deliveries were out")
+	}
+}
