@@ -72,6 +72,11 @@ type Config struct {
 	// ProbeMax; a probe that succeeds re-enables it.
 	ProbeFirst time.Duration `env:"PROBE_FIRST, default=1m"`
 	ProbeMax   time.Duration `env:"PROBE_MAX, default=6h"`
+	// RecoveryPoll is how often every api instance looks for probes that
+	// are due, pauses whose end has come, and parked deliveries of
+	// endpoints that can be sent to again: a probe or the end of a pause
+	// comes up to this long after its time.
+	RecoveryPoll time.Duration `env:"RECOVERY_POLL, default=5s"`
 
 	DeliveryTimeout   time.Duration `env:"DELIVERY_TIMEOUT, default=15s"`
 	ResponseBodyLimit int           `env:"RESPONSE_BODY_LIMIT, default=4096"`
@@ -288,6 +293,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config: HOOKSTREAM_PROBE_FIRST must be positive")
 	case c.ProbeMax < c.ProbeFirst:
 		return fmt.Errorf("config: HOOKSTREAM_PROBE_MAX must be at least HOOKSTREAM_PROBE_FIRST")
+	case c.RecoveryPoll <= 0:
+		return fmt.Errorf("config: HOOKSTREAM_RECOVERY_POLL must be positive")
 	case c.Retention < 0:
 		return fmt.Errorf("config: HOOKSTREAM_RETENTION must not be negative (0 keeps everything)")
 	case c.RetentionInterval <= 0:

@@ -59,6 +59,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"shutdown grace", c.ShutdownGrace, 15 * time.Second},
 		{"first probe", c.ProbeFirst, time.Minute},
 		{"longest probe wait", c.ProbeMax, 6 * time.Hour},
+		{"recovery poll", c.RecoveryPoll, 5 * time.Second},
 		{"log level", c.LogLevel, "info"},
 		{"log format", c.LogFormat, "json"},
 		{"max endpoints per tenant", c.MaxEndpointsPerTenant, 1000},
@@ -113,6 +114,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 		"HOOKSTREAM_MAX_EVENT_BYTES":      "2048",
 		"HOOKSTREAM_ALLOWED_TARGET_CIDRS": "127.0.0.0/8",
 		"HOOKSTREAM_DEV_KAFKA_PORT":       "0",
+		"HOOKSTREAM_RECOVERY_POLL":        "250ms",
 		"ROLES":                           "dispatch", // without the prefix: not ours
 	})
 	if err != nil {
@@ -139,6 +141,7 @@ func TestLoadConfigOverrides(t *testing.T) {
 		{"max event bytes", c.MaxEventBytes, 2048},
 		{"allowed cidrs", c.AllowedTargetCIDRs, "127.0.0.0/8"},
 		{"dev kafka port", c.DevKafkaPort, 0},
+		{"recovery poll", c.RecoveryPoll, 250 * time.Millisecond},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -185,6 +188,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"first probe 0", "HOOKSTREAM_PROBE_FIRST", "0s"},
 		{"first probe not a duration", "HOOKSTREAM_PROBE_FIRST", "soon"},
 		{"probe max below the first", "HOOKSTREAM_PROBE_MAX", "30s"},
+		{"recovery poll 0", "HOOKSTREAM_RECOVERY_POLL", "0s"},
+		{"negative recovery poll", "HOOKSTREAM_RECOVERY_POLL", "-1s"},
+		{"recovery poll not a duration", "HOOKSTREAM_RECOVERY_POLL", "5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

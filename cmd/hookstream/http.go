@@ -104,12 +104,13 @@ func (p *process) serveHTTP() (string, error) {
 		p.start("jobs", jobs.Run)
 		// Ends pauses whose time is up, and replays what endpoints that
 		// can be sent to again still have parked.
-		resumer := &pipeline.Resumer{Store: p.db, Tasks: tasks, Changed: srv.EndpointChanged, Log: p.log.With("component", "resume")}
+		resumer := &pipeline.Resumer{Store: p.db, Tasks: tasks, Poll: p.cfg.RecoveryPoll, Changed: srv.EndpointChanged,
+			Log: p.log.With("component", "resume")}
 		p.start("resume", resumer.Run)
 		// Probes endpoints the failure rule disabled, through the
 		// deliverers; the sink re-enables those that answer.
-		prober := &pipeline.Prober{Store: p.db, Tasks: tasks, Schedule: p.cfg.probes(), Metrics: p.metrics,
-			Log: p.log.With("component", "probe")}
+		prober := &pipeline.Prober{Store: p.db, Tasks: tasks, Schedule: p.cfg.probes(), Poll: p.cfg.RecoveryPoll,
+			Metrics: p.metrics, Log: p.log.With("component", "probe")}
 		p.start("probe", prober.Run)
 		p.startRetention()
 		p.startOrderingPrune()

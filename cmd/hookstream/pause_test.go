@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookstream/hookstream/internal/testenv"
 )
 
 // endpointAction calls the API (GET, or POST to an action) and returns
@@ -85,4 +90,27 @@ func TestPauseEndsAtUntil(t *testing.T) {
 	}
 	s.publish("invoice.paid", `{"n":3}`)
 	s.waitStatus(ep.ID, 3, "succeeded", 30*time.Second)
+}
+
+// HOOKSTREAM_RECOVERY_POLL is how often the api role ends the pauses whose
+// time is up: three pauses of a second, one after another, each end in
+// Postgres within a second of its until at a poll of 200 ms. (At a poll of
+// 5 s, no more than two sweeps fall in the few seconds the three take.)
+func TestPauseEndsWithinRecoveryPoll(t *testing.T) {
+	s := startSystem(t, map[string]string{"HOOKSTREAM_RECOVERY_POLL": "200ms"})
+	rcv := newReceiver(t, nil)
+	ep := s.endpoint(rcv.URL, "invoice.*")
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, s.dbURL)
+	testenv.Must(t, err, "connect")
+	defer conn.Close(ctx)
+	for range 3 {
+		until := time.Now().Add(time.Second).UTC()
+		s.endpointAction("POST", "/v1/endpoints/"+ep.ID+"/pause", map[string]any{"until": until.Format(time.RFC3339Nano)})
+		testenv.Eventually(t, time.Until(until)+time.Second, func() bool {
+			var ended bool
+			testenv.Must(t, conn.QueryRow(ctx, `SELECT paused_at IS NULL FROM endpoints WHERE id = $1`, ep.ID).Scan(&ended), "read the pause")
+			return ended
+		}, "the pause until %v not ended a second after it", until)
+	}
 }
