@@ -428,6 +428,46 @@ func TestUIPortalIsolation(t *testing.T) {
 	ui(t, ctx, "own delivery",
 		chromedp.Navigate(s.api+"/portal/deliveries/"+delA),
 		chromedp.WaitVisible(chromedp.CSS("#attempt-1")))
+
+	// The tenant pauses its own endpoint for 6 hours from the portal, then
+	// resumes it; globex's endpoint is not touched.
+	state := func(tenant, id string) endpointView {
+		t.Helper()
+		var v endpointView
+		if code, raw := s.call("GET", "/v1/endpoints/"+id, nil, &v, "X-Hookstream-Tenant", tenant); code != http.StatusOK {
+			t.Fatalf("GET endpoint %s of %s: %d %s", id, tenant, code, raw)
+		}
+		return v
+	}
+	ui(t, ctx, "pause from the portal",
+		chromedp.Navigate(s.api+"/portal/endpoints/"+epA.ID),
+		chromedp.WaitVisible(chromedp.CSS("#pause")),
+		chromedp.SetValue(chromedp.CSS("#pause-for"), "6h"),
+		chromedp.Click(chromedp.CSS("#pause")),
+		chromedp.WaitVisible(chromedp.CSS("#paused-note")),
+		chromedp.WaitVisible(chromedp.CSS("#resume")))
+	if loc := get(t, ctx, "location", chromedp.Location()); !strings.Contains(loc, "/portal/endpoints/"+epA.ID) {
+		t.Errorf("the portal's pause led to %s, want the endpoint's portal page", loc)
+	}
+	if note := text(t, ctx, "#paused-note"); !strings.Contains(note, "Paused until 2") {
+		t.Errorf("the portal's pause shows %q, want its end", note)
+	}
+	if st := state("acme", epA.ID); !st.Paused || st.PausedUntil == nil ||
+		time.Until(*st.PausedUntil) < 5*time.Hour+50*time.Minute || time.Until(*st.PausedUntil) > 6*time.Hour {
+		t.Errorf("after the portal's pause for 6 hours the endpoint is %+v", st)
+	}
+	if st := state("globex", epB.ID); st.Paused {
+		t.Errorf("acme's pause paused globex's endpoint: %+v", st)
+	}
+	screenshot(t, ctx, "portal-paused")
+	ui(t, ctx, "resume from the portal",
+		chromedp.Click(chromedp.CSS("#resume")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+		chromedp.WaitNotPresent(chromedp.CSS("#paused-note")),
+		chromedp.WaitVisible(chromedp.CSS("#pause")))
+	if st := state("acme", epA.ID); st.Paused || st.PausedUntil != nil {
+		t.Errorf("after the portal's resume the endpoint is %+v", st)
+	}
 	for _, u := range []string{"/portal/endpoints/" + epB.ID, "/portal/deliveries/" + delB,
 		"/portal/deliveries?endpoint=" + epB.ID, "/portal/endpoints/" + epB.ID + "?tenant=globex",
 		"/console/t/globex/", "/console/t/globex/endpoints/" + epB.ID} {
