@@ -149,6 +149,13 @@ func (c *Config) opts(extra ...kgo.Opt) []kgo.Opt {
 		// record bigger than these limits is still fetched whole.
 		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(fetchMaxPartitionBytes),
+		// Which member reads which partitions: the first question when one
+		// partition's records wait behind another's.
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			if c.Log != nil {
+				c.Log.Info("partitions assigned", "group", c.Group, "member", c.TransactionalID, "partitions", assigned)
+			}
+		}),
 	}
 	if c.Regex {
 		o = append(o, kgo.ConsumeRegex(), kgo.MetadataMaxAge(10*time.Second))
