@@ -86,8 +86,8 @@ func TestHaltedKeyListedAndSkipped(t *testing.T) {
 		t.Fatalf("unordering with a blocked delivery: %d %s", r.status, r.body)
 	}
 	p := assertProblem(t, call(t, "PATCH", base+"/v1/endpoints/"+ep.ID, `{"ordering":"key"}`), http.StatusConflict, "")
-	if !strings.Contains(p.Detail, "still being sent") {
-		t.Errorf("detail %q does not say blocked deliveries are still being sent", p.Detail)
+	if !strings.Contains(p.Detail, "still being wound down") {
+		t.Errorf("detail %q does not say the previous ordering is still being wound down", p.Detail)
 	}
 	assertProblem(t, call(t, "POST", base+"/v1/deliveries/"+ids[1]+"/skip", ""), http.StatusConflict, "")
 	assertProblem(t, call(t, "POST", base+"/v1/deliveries/msg_nosuch/skip", ""), http.StatusNotFound, "")

@@ -299,7 +299,11 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		// key's lock: nothing else moves a head that is neither dead nor
 		// parked (see postgres.DB.SkipOrdered).
 		gate = schema.Gate{Verdict: schema.Head, Key: task.Order.Key, Seq: task.Order.Seq}
-	} else if route.Ordered() && d.Order != nil {
+	} else if (route.Ordered() || task.Order != nil) && d.Order != nil {
+		// A task with a place whose endpoint was made unordered since
+		// asks too, while its key is kept (postgres.DB.ReleaseUnordered):
+		// as the head it resolves its key and releases the next, which
+		// nothing else would send if its task was lost in a crash.
 		gate, err = d.Order.AcquireOrdered(ctx, task.EndpointID, task.DeliveryID, task.Order, task.Attempt, task.Tier)
 		if err != nil {
 			if ctx.Err() != nil {

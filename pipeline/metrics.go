@@ -258,10 +258,11 @@ func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, 
 			oldest.Set(s.OldestHalt.Seconds())
 			stalled.Set(s.OldestStall.Seconds())
 			// Logged when the stalled key changes, and every 10 minutes.
-			if s.OldestStall > 0 && (s.StalledHead != lastHead || time.Since(lastLog) >= 10*time.Minute) {
-				lastHead, lastLog = s.StalledHead, time.Now()
+			if s.OldestStall > 0 && (s.StalledEndpoint+s.StalledHead != lastHead || time.Since(lastLog) >= 10*time.Minute) {
+				lastHead, lastLog = s.StalledEndpoint+s.StalledHead, time.Now()
 				log.Warn("ordering key stalled: its later deliveries wait behind a head that is neither resolved nor waiting for a retry",
-					"endpoint_id", s.StalledEndpoint, "head_delivery_id", s.StalledHead, "stalled_for", s.OldestStall.Round(time.Second))
+					"endpoint_id", s.StalledEndpoint, "head_delivery_id", s.StalledHead, "head_sequence", s.StalledSeq,
+					"stalled_for", s.OldestStall.Round(time.Second))
 			}
 		}
 		select {

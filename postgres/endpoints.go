@@ -294,29 +294,26 @@ func (db *DB) UpdateEndpoint(ctx context.Context, tenant, id string, u schema.En
 	}
 	var ep schema.Endpoint
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if u.Ordering != nil {
-			// Deliveries blocked behind the heads of their keys: made
-			// unordered, the endpoint keeps its keys until the api role's
-			// sweep has sent them (ReleaseUnordered); ordered again, it
-			// must wait until that sweep is done.
-			var blocked, was string
-			err := tx.QueryRow(ctx, `SELECT ep.ordering, CASE WHEN EXISTS (SELECT 1 FROM ordered_deliveries o
-					WHERE o.endpoint_id = ep.id AND o.blocked_attempt IS NOT NULL AND NOT o.released) THEN 'y' ELSE '' END
-				FROM endpoints ep WHERE ep.tenant = $1 AND ep.id = $2 FOR UPDATE`, tenant, id).Scan(&was, &blocked)
+		if u.Ordering != nil && *u.Ordering == schema.OrderingKey {
+			// Made unordered, an endpoint keeps its keys until the api
+			// role's sweep has sent what was blocked behind them and
+			// forgotten them (ReleaseUnordered): ordered again before
+			// that, its old heads would hold the new numbers. (No key is
+			// deleted here: a dispatcher may be numbering under one.)
+			// NO KEY UPDATE serialises two changes of the endpoint without
+			// blocking a dispatcher's new key (its foreign key check).
+			var was string
+			var keys bool
+			err := tx.QueryRow(ctx, `SELECT ep.ordering, EXISTS (SELECT 1 FROM ordering_keys k WHERE k.endpoint_id = ep.id)
+				FROM endpoints ep WHERE ep.tenant = $1 AND ep.id = $2 FOR NO KEY UPDATE`, tenant, id).Scan(&was, &keys)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return schema.ErrNotFound
 			}
 			if err != nil {
 				return err
 			}
-			switch {
-			case *u.Ordering == schema.OrderingKey && was == schema.OrderingNone && blocked != "":
+			if was == schema.OrderingNone && keys {
 				return schema.ErrOrderingReleasing
-			case *u.Ordering == schema.OrderingNone && blocked == "":
-				// Nothing waits: the keys are forgotten at once.
-				if _, err := tx.Exec(ctx, `DELETE FROM ordering_keys WHERE endpoint_id = $1`, id); err != nil {
-					return err
-				}
 			}
 		}
 		row := tx.QueryRow(ctx, `UPDATE endpoints SET

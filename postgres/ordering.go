@@ -439,7 +439,10 @@ func release(ctx context.Context, tx pgx.Tx, endpointID, key string, head int64,
 				o.released_by IS NULL OR o.released_by = $4,
 				o.tenant, o.event_id, o.event_type, e.data::text, e.created_at, e.cloudevent::text
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
-			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 AND o.blocked_attempt IS NOT NULL`,
+			WHERE o.endpoint_id = $1 AND o.key = $2 AND o.seq = $3 AND o.blocked_attempt IS NOT NULL
+			-- Locked: a row the sweep of an endpoint made unordered holds
+			-- is released by one of the two only (ReleaseUnordered).
+			FOR UPDATE OF o`,
 			endpointID, key, head, by).Scan(&t.DeliveryID, &attempt, &tier, &released, &mine,
 			&t.Event.Tenant, &t.Event.ID, &t.Event.Type, &data, &created, &ce)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && again && (!released || !mine)) {
@@ -575,48 +578,58 @@ func (db *DB) HaltedKeys(ctx context.Context, tenant, endpointID string, limit i
 
 // OrderingStats counts blocked deliveries and halted keys, and says how
 // long the longest-halted and the longest-stalled key have waited (see
-// schema.OrderingStats). Stalls are looked for among the keys that have
-// blocked deliveries, through the index of those: a head's delivery is
-// read only for keys whose head is older than schema.StallGrace.
+// schema.OrderingStats). Stalls are looked for among the keys of ordered,
+// sendable endpoints that have numbers past their head, oldest head
+// first, through the index of those (ordering_keys_pending_idx): at most
+// stallCandidates keys whose head is older than schema.StallGrace, each
+// with its head's delivery read. A stall counts from the latest of the
+// moment the head became head, its retry's due time, and the endpoint's
+// last change (an endpoint enabled again, or a pause ended, replays its
+// parked heads).
 func (db *DB) OrderingStats(ctx context.Context) (schema.OrderingStats, error) {
 	var s schema.OrderingStats
 	var halt float64
 	var stall *float64
 	var stalledEP, stalledHead *string
+	var stalledSeq *int64
 	err := db.pool.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM ordered_deliveries WHERE blocked_attempt IS NOT NULL AND NOT released),
 			(SELECT count(*) FROM ordering_keys WHERE halted_at IS NOT NULL),
 			COALESCE((SELECT extract(epoch FROM now() - min(halted_at)) FROM ordering_keys WHERE halted_at IS NOT NULL), 0),
-			s.stall, s.endpoint_id, s.head
+			s.stall, s.endpoint_id, s.head, s.head_seq
 		FROM (SELECT 1) x LEFT JOIN (
-			SELECT extract(epoch FROM now() - GREATEST(k.head_since, r.due)) AS stall, k.endpoint_id, h.delivery_id AS head
-			FROM (SELECT DISTINCT endpoint_id, key FROM ordered_deliveries
-				WHERE blocked_attempt IS NOT NULL AND NOT released) b
-			JOIN ordering_keys k ON k.endpoint_id = b.endpoint_id AND k.key = b.key
-				AND k.halted_at IS NULL AND k.head_since < now() - $1::interval
-			JOIN endpoints ep ON ep.id = k.endpoint_id AND ep.state = 'enabled'
-				AND (ep.paused_at IS NULL OR ep.paused_until <= now())
+			SELECT extract(epoch FROM now() - GREATEST(k.head_since, r.due, k.changed, k.paused_until)) AS stall,
+				k.endpoint_id, h.delivery_id AS head, k.head_seq
+			FROM (SELECT k.endpoint_id, k.key, k.head_seq, k.head_since, ep.updated_at AS changed, ep.paused_until
+				FROM ordering_keys k
+					JOIN endpoints ep ON ep.id = k.endpoint_id AND ep.ordering = 'key' AND ep.state = 'enabled'
+						AND (ep.paused_at IS NULL OR ep.paused_until <= now())
+				WHERE k.halted_at IS NULL AND k.next_seq > k.head_seq AND k.head_since < now() - $1::interval
+				ORDER BY k.head_since LIMIT $2) k
 			LEFT JOIN ordered_deliveries h ON h.endpoint_id = k.endpoint_id AND h.key = k.key AND h.seq = k.head_seq
 			-- A head waiting in a retry tier is stalled only once its
 			-- retry is overdue.
 			LEFT JOIN LATERAL (SELECT max(d.next_attempt_at) AS due FROM deliveries d
 				WHERE d.id = h.delivery_id AND d.status = 'retrying') r ON true
 			ORDER BY 1 DESC LIMIT 1) s ON true`,
-		schema.StallGrace).
-		Scan(&s.Blocked, &s.HaltedKeys, &halt, &stall, &stalledEP, &stalledHead)
+		schema.StallGrace, stallCandidates).
+		Scan(&s.Blocked, &s.HaltedKeys, &halt, &stall, &stalledEP, &stalledHead, &stalledSeq)
 	if err != nil {
 		return s, fmt.Errorf("postgres: ordering stats: %w", err)
 	}
+	s.OldestHalt = time.Duration(halt * float64(time.Second))
 	if stall != nil && *stall > 0 {
 		s.OldestStall = time.Duration(*stall * float64(time.Second))
-		s.StalledEndpoint = *stalledEP
+		s.StalledEndpoint, s.StalledSeq = *stalledEP, *stalledSeq
 		if stalledHead != nil {
 			s.StalledHead = *stalledHead
 		}
 	}
-	s.OldestHalt = time.Duration(halt * float64(time.Second))
 	return s, nil
 }
+
+// stallCandidates bounds the keys OrderingStats reads the head of.
+const stallCandidates = 100
 
 // PruneOrdering forgets what ordered delivery no longer needs, at most
 // limit rows of each kind per call (one short statement each): the rows of
@@ -657,30 +670,44 @@ func (db *DB) UnorderedWithKeys(ctx context.Context, limit int) ([]schema.Endpoi
 }
 
 // ReleaseUnordered sends the deliveries of an endpoint that were blocked
-// when its ordering was switched off, in batches and oldest number first
-// per key: each batch's tasks, unordered and tagged with version (the
-// endpoint's), are handed to send, and once send returns nil their rows
-// are removed and their history shows them retrying, due now. A crash
-// after send and before the commit sends them again (a duplicate, by the
-// same webhook-id). Once none is left, the keys whose every blocked
-// delivery is gone are forgotten, under their locks: a dispatcher that
-// still numbered deliveries for the endpoint (its table not yet told of
-// the change) keeps its key until a later call releases those too. send
-// runs inside the transaction, so it must not use this DB. It returns how
-// many deliveries were sent.
+// when its ordering was switched off: up to maxUnorderBatches batches a
+// call (a sweep goes on to other endpoints; the next call takes the rest).
+// Each batch's tasks, unordered and tagged with version (the endpoint's),
+// are handed to send, and once send returns nil their rows are removed and
+// their history shows them retrying, due now. A crash after send and
+// before the commit sends them again (a duplicate, by the same
+// webhook-id). A row released by its key's resolution is left to the
+// task that released it. Once nothing is left to send, the keys with no
+// blocked or released delivery are forgotten, under their locks, in the
+// order AssignOrder locks them: a dispatcher that still numbered
+// deliveries for the endpoint (its table not yet told of the change)
+// keeps its key until a later call sends those too, and a released
+// delivery keeps its key until it is resolved, so that the task that
+// released it, read again after a crash, releases it again. send runs
+// inside the transaction, so it must not use this DB. It returns how many
+// deliveries were sent or given up.
 func (db *DB) ReleaseUnordered(ctx context.Context, endpointID string, version time.Time,
 	send func(context.Context, []schema.Task) error) (int, error) {
 	total := 0
-	for {
+	for range maxUnorderBatches {
 		n, err := db.releaseUnorderedBatch(ctx, endpointID, version, send)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("postgres: release unordered: %w", dataError(err))
 		}
-		if n == 0 {
-			break
+		if n < replayBatch {
+			return total, db.forgetUnorderedKeys(ctx, endpointID)
 		}
 	}
+	return total, nil
+}
+
+// maxUnorderBatches bounds the batches of one ReleaseUnordered call.
+const maxUnorderBatches = 20
+
+// forgetUnorderedKeys deletes the keys of an unordered endpoint that have
+// no blocked or released delivery left.
+func (db *DB) forgetUnorderedKeys(ctx context.Context, endpointID string) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT key FROM ordering_keys WHERE endpoint_id = $1 ORDER BY key FOR UPDATE`, endpointID)
 		if err != nil {
@@ -694,13 +721,13 @@ func (db *DB) ReleaseUnordered(ctx context.Context, endpointID string, version t
 		// locked, sees every delivery numbered under them.
 		_, err = tx.Exec(ctx, `DELETE FROM ordering_keys k WHERE k.endpoint_id = $1 AND k.key = ANY($2)
 			AND NOT EXISTS (SELECT 1 FROM ordered_deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.key = k.key
-				AND o.blocked_attempt IS NOT NULL AND NOT o.released)`, endpointID, keys)
+				AND o.blocked_attempt IS NOT NULL)`, endpointID, keys)
 		return err
 	})
 	if err != nil {
-		return total, fmt.Errorf("postgres: release unordered: %w", dataError(err))
+		return fmt.Errorf("postgres: forget unordered keys: %w", dataError(err))
 	}
-	return total, nil
+	return nil
 }
 
 func (db *DB) releaseUnorderedBatch(ctx context.Context, endpointID string, version time.Time,
@@ -712,7 +739,6 @@ func (db *DB) releaseUnorderedBatch(ctx context.Context, endpointID string, vers
 				e.data::text, e.created_at, e.cloudevent::text
 			FROM ordered_deliveries o LEFT JOIN events e ON e.tenant = o.tenant AND e.id = o.event_id
 			WHERE o.endpoint_id = $1 AND o.blocked_attempt IS NOT NULL AND NOT o.released
-			ORDER BY o.key, o.seq
 			LIMIT $2
 			FOR UPDATE OF o SKIP LOCKED`, endpointID, replayBatch)
 		if err != nil {

@@ -103,9 +103,11 @@ type OrderingStats struct {
 	// retry tier that does not run). Keys whose head became head less
 	// than StallGrace ago are not looked at.
 	OldestStall time.Duration
-	// StalledEndpoint and StalledHead name the longest-stalled key's
-	// endpoint and head delivery, for the log (empty: none).
+	// StalledEndpoint, StalledHead and StalledSeq name the longest-stalled
+	// key's endpoint, head delivery (empty if its number has no delivery
+	// here) and the head's number, for the log (empty: none).
 	StalledEndpoint, StalledHead string
+	StalledSeq                   int64
 }
 
 // StallGrace is how long a key's head may be head before OrderingStats
@@ -117,7 +119,7 @@ const StallGrace = time.Minute
 // or that is being retried.
 var ErrNotHead = &Error{EConflict, "the delivery is not a halted or stuck head of its ordering key"}
 
-// ErrOrderingReleasing refuses to make an endpoint ordered again while the
-// deliveries that were blocked when its ordering was switched off are
-// still being sent.
-var ErrOrderingReleasing = &Error{EConflict, "deliveries blocked under the endpoint's previous ordering are still being sent; try again in a few seconds"}
+// ErrOrderingReleasing refuses to make an endpoint ordered again while its
+// previous ordering is still being wound down: the deliveries that were
+// blocked when it was switched off sent, its keys forgotten.
+var ErrOrderingReleasing = &Error{EConflict, "the endpoint's previous ordering is still being wound down (deliveries that were blocked are being sent, its keys forgotten); try again in a few seconds"}
