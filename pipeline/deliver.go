@@ -372,7 +372,9 @@ func (d *Deliverer) handleTask(ctx context.Context, r *kgo.Record, task schema.T
 		final = dead
 	}
 	if final && gate.Verdict == schema.Head {
-		return d.resolve(context.WithoutCancel(ctx), task, gate, dead && route.DeadHead == schema.DeadHeadHalt, by, emit)
+		// A key halts at a dead head only while its endpoint is ordered.
+		halt := dead && route.Ordered() && route.DeadHead == schema.DeadHeadHalt
+		return d.resolve(context.WithoutCancel(ctx), task, gate, halt, by, emit)
 	}
 	return nil, nil
 }

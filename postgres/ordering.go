@@ -194,6 +194,20 @@ func (db *DB) AcquireOrdered(ctx context.Context, endpointID, deliveryID string,
 		if err != nil {
 			return err
 		}
+		if g.Seq == head {
+			// The number must be this delivery's, not another's under a
+			// key numbered again since (see acquireFast).
+			var owner string
+			err := tx.QueryRow(ctx, `SELECT delivery_id FROM ordered_deliveries WHERE endpoint_id = $1 AND key = $2 AND seq = $3`,
+				endpointID, g.Key, head).Scan(&owner)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if owner != deliveryID {
+				g = schema.Gate{} // Unordered
+				return nil
+			}
+		}
 		switch {
 		case g.Seq == head:
 			// A released head keeps its row marked released until it is
@@ -251,7 +265,9 @@ func (db *DB) acquireFast(ctx context.Context, endpointID, deliveryID string, or
 		WITH k AS (SELECT head_seq FROM ordering_keys WHERE endpoint_id = $1 AND key = $2),
 		-- A data-modifying CTE runs whether or not the query reads it.
 		h AS (UPDATE ordering_keys SET halted_at = NULL
-			WHERE endpoint_id = $1 AND key = $2 AND head_seq = $4 AND halted_at IS NOT NULL RETURNING 1),
+			WHERE endpoint_id = $1 AND key = $2 AND head_seq = $4 AND halted_at IS NOT NULL
+				AND EXISTS (SELECT 1 FROM ordered_deliveries w
+					WHERE w.endpoint_id = $1 AND w.key = $2 AND w.seq = $4 AND w.delivery_id = $3) RETURNING 1),
 		b AS (UPDATE ordered_deliveries o SET blocked_attempt = $5, blocked_tier = $6, released = false
 			FROM k WHERE o.delivery_id = $3 AND o.endpoint_id = $1 AND $4 > k.head_seq RETURNING 1)
 		SELECT k.head_seq, (SELECT count(*) FROM b),
@@ -278,6 +294,11 @@ func (db *DB) acquireFast(ctx context.Context, endpointID, deliveryID string, or
 		return g, false, err
 	case !found:
 		return schema.Gate{}, true, nil // Unordered: the endpoint's order was dropped
+	case order.Seq == head && g.WaitingFor != deliveryID:
+		// The number is another delivery's: the task's place belongs to
+		// a key forgotten since (its endpoint made unordered, or pruned)
+		// and numbered again. It is sent unordered and resolves nothing.
+		return schema.Gate{}, true, nil
 	case order.Seq == head:
 		g.Verdict, g.WaitingFor = schema.Head, ""
 		return g, true, nil
@@ -583,9 +604,9 @@ func (db *DB) HaltedKeys(ctx context.Context, tenant, endpointID string, limit i
 // first, through the index of those (ordering_keys_pending_idx): at most
 // stallCandidates keys whose head is older than schema.StallGrace, each
 // with its head's delivery read. A stall counts from the latest of the
-// moment the head became head, its retry's due time, and the endpoint's
-// last change (an endpoint enabled again, or a pause ended, replays its
-// parked heads).
+// moment the head became head, its retry's due time, and the end of a
+// pause. (A parked head is replayed due now when its endpoint can be sent
+// to again, within a sweep; the alert waits 5 minutes.)
 func (db *DB) OrderingStats(ctx context.Context) (schema.OrderingStats, error) {
 	var s schema.OrderingStats
 	var halt float64
@@ -598,9 +619,9 @@ func (db *DB) OrderingStats(ctx context.Context) (schema.OrderingStats, error) {
 			COALESCE((SELECT extract(epoch FROM now() - min(halted_at)) FROM ordering_keys WHERE halted_at IS NOT NULL), 0),
 			s.stall, s.endpoint_id, s.head, s.head_seq
 		FROM (SELECT 1) x LEFT JOIN (
-			SELECT extract(epoch FROM now() - GREATEST(k.head_since, r.due, k.changed, k.paused_until)) AS stall,
+			SELECT extract(epoch FROM now() - GREATEST(k.head_since, r.due, k.paused_until)) AS stall,
 				k.endpoint_id, h.delivery_id AS head, k.head_seq
-			FROM (SELECT k.endpoint_id, k.key, k.head_seq, k.head_since, ep.updated_at AS changed, ep.paused_until
+			FROM (SELECT k.endpoint_id, k.key, k.head_seq, k.head_since, ep.paused_until
 				FROM ordering_keys k
 					JOIN endpoints ep ON ep.id = k.endpoint_id AND ep.ordering = 'key' AND ep.state = 'enabled'
 						AND (ep.paused_at IS NULL OR ep.paused_until <= now())
@@ -660,13 +681,15 @@ func (db *DB) PruneOrdering(ctx context.Context, resolvedBefore, idleBefore time
 	return deliveries, tag.RowsAffected(), nil
 }
 
-// UnorderedWithKeys lists up to limit endpoints whose ordering was switched
-// off ("none") while deliveries of theirs were blocked: their keys are kept
-// until ReleaseUnordered has sent every blocked delivery.
+// UnorderedWithKeys lists up to limit endpoints, picked at random, whose
+// ordering was switched off ("none") and that still have keys: they are
+// kept until ReleaseUnordered has sent every blocked delivery.
 func (db *DB) UnorderedWithKeys(ctx context.Context, limit int) ([]schema.Endpoint, error) {
 	return db.queryEndpoints(ctx, false, `SELECT `+endpointColumns+` FROM endpoints ep
 		WHERE ep.ordering = 'none' AND EXISTS (SELECT 1 FROM ordering_keys k WHERE k.endpoint_id = ep.id)
-		ORDER BY ep.id LIMIT $1`, limit)
+		-- In no fixed order: endpoints whose keys are kept a while (a
+		-- released delivery) do not hold the others back.
+		ORDER BY random() LIMIT $1`, limit)
 }
 
 // ReleaseUnordered sends the deliveries of an endpoint that were blocked
@@ -705,11 +728,19 @@ func (db *DB) ReleaseUnordered(ctx context.Context, endpointID string, version t
 // maxUnorderBatches bounds the batches of one ReleaseUnordered call.
 const maxUnorderBatches = 20
 
-// forgetUnorderedKeys deletes the keys of an unordered endpoint that have
-// no blocked or released delivery left.
+// forgetUnorderedKeys deletes the keys of an unordered endpoint with
+// nothing blocked left, and nothing released either unless the endpoint
+// has not changed for releaseGrace: a released delivery's task lost in a
+// crash is released again by the task that released it, read again within
+// minutes; after that the key is not kept for a released head that waits
+// in a retry tier, parked, or dead at a halt.
 func (db *DB) forgetUnorderedKeys(ctx context.Context, endpointID string) error {
+	const forgettable = `NOT EXISTS (SELECT 1 FROM ordered_deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.key = k.key
+			AND o.blocked_attempt IS NOT NULL
+			AND (NOT o.released OR (SELECT ep.updated_at > now() - $2::interval FROM endpoints ep WHERE ep.id = k.endpoint_id)))`
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT key FROM ordering_keys WHERE endpoint_id = $1 ORDER BY key FOR UPDATE`, endpointID)
+		rows, err := tx.Query(ctx, `SELECT k.key FROM ordering_keys k WHERE k.endpoint_id = $1 AND `+forgettable+`
+			ORDER BY k.key FOR UPDATE`, endpointID, releaseGrace)
 		if err != nil {
 			return err
 		}
@@ -718,10 +749,10 @@ func (db *DB) forgetUnorderedKeys(ctx context.Context, endpointID string) error 
 			return err
 		}
 		// A statement of its own: its snapshot, taken once the keys are
-		// locked, sees every delivery numbered under them.
-		_, err = tx.Exec(ctx, `DELETE FROM ordering_keys k WHERE k.endpoint_id = $1 AND k.key = ANY($2)
-			AND NOT EXISTS (SELECT 1 FROM ordered_deliveries o WHERE o.endpoint_id = k.endpoint_id AND o.key = k.key
-				AND o.blocked_attempt IS NOT NULL)`, endpointID, keys)
+		// locked (in the order AssignOrder locks them), sees every
+		// delivery numbered under them.
+		_, err = tx.Exec(ctx, `DELETE FROM ordering_keys k WHERE k.endpoint_id = $1 AND k.key = ANY($3) AND `+forgettable,
+			endpointID, releaseGrace, keys)
 		return err
 	})
 	if err != nil {
@@ -729,6 +760,10 @@ func (db *DB) forgetUnorderedKeys(ctx context.Context, endpointID string) error 
 	}
 	return nil
 }
+
+// releaseGrace is how long after its endpoint was made unordered a key is
+// kept for a delivery released under it.
+const releaseGrace = 10 * time.Minute
 
 func (db *DB) releaseUnorderedBatch(ctx context.Context, endpointID string, version time.Time,
 	send func(context.Context, []schema.Task) error) (int, error) {

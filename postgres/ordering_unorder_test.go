@@ -224,8 +224,8 @@ func TestReleasedDeliveryLostInACrashSurvivesUnordering(t *testing.T) {
 }
 
 // A key whose head parked while its endpoint was disabled or paused is not
-// reported stalled the moment the endpoint can be sent to again, before
-// its parked head is replayed.
+// reported stalled once the endpoint can be sent to again and the parked
+// head is replayed (due now), nor for the time it was paused.
 func TestNoStallWhenAnEndpointIsSendableAgain(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
@@ -235,21 +235,122 @@ func TestNoStallWhenAnEndpointIsSendableAgain(t *testing.T) {
 		_, err := db.raw.Exec(ctx, sql, args...)
 		testenv.Must(t, err, sql)
 	}
+	stall := func() time.Duration {
+		t.Helper()
+		st, err := db.OrderingStats(ctx)
+		testenv.Must(t, err, "OrderingStats")
+		return st.OldestStall
+	}
 	exec(`INSERT INTO deliveries (id, tenant, endpoint_id, event_id, event_type, status, attempts, created_at, updated_at)
 		VALUES ($1, 'default', 'ep_o', 'evt_0', 'invoice.paid', 'parked', 4, now() - interval '3 hours', now() - interval '2 hours')`, ids[0])
 	exec(`UPDATE ordering_keys SET head_since = now() - interval '3 hours'`)
 	_, err := db.SetEndpointState(ctx, "default", "ep_o", false, "failing")
 	testenv.Must(t, err, "disable")
-	exec(`UPDATE endpoints SET updated_at = now() - interval '2 hours'`)
-	_, err = db.SetEndpointState(ctx, "default", "ep_o", true, "")
+	if s := stall(); s != 0 {
+		t.Fatalf("a disabled endpoint's key: stall %v, want none", s)
+	}
+	ep, err := db.SetEndpointState(ctx, "default", "ep_o", true, "")
 	testenv.Must(t, err, "enable")
-	if st, err := db.OrderingStats(ctx); err != nil || st.OldestStall > time.Minute {
-		t.Fatalf("re-enabled, its parked head not yet replayed: stall %v (%v), want none", st.OldestStall, err)
+	n, err := db.ReplayParked(ctx, "ep_o", ep.UpdatedAt, func(context.Context, []schema.Task) error { return nil })
+	testenv.Must(t, err, "ReplayParked")
+	if n != 1 {
+		t.Fatalf("replayed %d, want the parked head", n)
 	}
-	// A pause that ended a second ago, before the sweep ended it.
-	exec(`UPDATE endpoints SET paused_at = now() - interval '1 hour', paused_until = now() - interval '1 second',
-		updated_at = now() - interval '1 hour'`)
-	if st, err := db.OrderingStats(ctx); err != nil || st.OldestStall > time.Minute {
-		t.Fatalf("a pause just ended: stall %v (%v), want none", st.OldestStall, err)
+	if s := stall(); s > time.Minute {
+		t.Fatalf("re-enabled, its parked head replayed: stall %v, want none", s)
 	}
+	// A pause that ended a second ago: not stalled for the pause.
+	exec(`UPDATE deliveries SET status = 'succeeded', next_attempt_at = NULL`)
+	exec(`UPDATE endpoints SET paused_at = now() - interval '1 hour', paused_until = now() - interval '1 second'`)
+	if s := stall(); s > time.Minute {
+		t.Fatalf("a pause just ended: stall %v, want none", s)
+	}
+	// Any other change of the endpoint does not hide a stall.
+	exec(`UPDATE endpoints SET paused_at = NULL, paused_until = NULL, updated_at = now()`)
+	if s := stall(); s < 2*time.Hour {
+		t.Fatalf("a head untouched for 3 hours on an endpoint just edited: stall %v, want about 3h", s)
+	}
+}
+
+// A task's place outlives its key: made unordered while its head waits in
+// a retry tier, the endpoint's key is forgotten, the endpoint ordered
+// again and the key numbered anew from 1. The old head's retry, with its
+// old place, is not the new head: it goes out unordered and resolves
+// nothing (it released the new era's 2 before its 1).
+func TestAnOldPlaceIsNotTheHeadOfAKeyNumberedAgain(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	ids := orderedSetup(t, db, schema.DeadHeadSkip, 2) // ids[0] the head, in a retry tier; ids[1] blocked
+	none, key := schema.OrderingNone, schema.OrderingKey
+	ep, err := db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &none})
+	testenv.Must(t, err, "UpdateEndpoint none")
+	sweep(t, db, ep.UpdatedAt)
+	_, err = db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &key})
+	testenv.Must(t, err, "UpdateEndpoint key")
+	places, err := db.AssignOrder(ctx, []schema.OrderRequest{
+		{DeliveryID: "dlv_new_1", EndpointID: "ep_o", Key: "cust_1", Tenant: "default", EventID: "evt_n1", EventType: "invoice.paid"},
+		{DeliveryID: "dlv_new_2", EndpointID: "ep_o", Key: "cust_1", Tenant: "default", EventID: "evt_n2", EventType: "invoice.paid"}})
+	testenv.Must(t, err, "AssignOrder")
+	if places[0].Seq != 1 || !places[1].Blocked {
+		t.Fatalf("the key numbered again: %+v, want 1 the head and 2 blocked", places)
+	}
+	for _, withPlace := range []bool{true, false} {
+		var o *schema.TaskOrder
+		if withPlace {
+			o = order(1)
+		}
+		g, err := db.AcquireOrdered(ctx, "ep_o", ids[0], o, 3, 2)
+		testenv.Must(t, err, "AcquireOrdered of the old head's retry")
+		if g.Verdict != schema.Unordered {
+			t.Fatalf("the old head's retry (place given: %v): %+v, want unordered", withPlace, g)
+		}
+	}
+	// Nor does it un-halt the new era's key.
+	_, err = db.raw.Exec(ctx, `UPDATE ordering_keys SET halted_at = now()`)
+	testenv.Must(t, err, "halt")
+	g, err := db.AcquireOrdered(ctx, "ep_o", ids[0], order(1), 3, 2)
+	testenv.Must(t, err, "AcquireOrdered")
+	if g.Verdict != schema.Unordered {
+		t.Fatalf("the old head's retry on a halted key: %+v, want unordered", g)
+	}
+	if n := db.count(t, `SELECT count(*) FROM ordering_keys WHERE halted_at IS NOT NULL`); n != 1 {
+		t.Fatalf("the old head's retry un-halted the new era's key")
+	}
+}
+
+// A key halted at a dead head that was released (any head but a key's
+// first), its endpoint made unordered to get past the halt: the sweep
+// keeps the key while a lost released task could still be read again,
+// and forgets it once the endpoint has not changed for that long.
+func TestAHaltedReleasedHeadDoesNotKeepItsKeyForEver(t *testing.T) {
+	db := newTestDB(t)
+	ctx := context.Background()
+	ids := orderedSetup(t, db, schema.DeadHeadHalt, 3)
+	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false, schema.ReleaseTag(ids[0], 1))
+	testenv.Must(t, err, "resolve 1")
+	if res.Release == nil || res.Release.DeliveryID != ids[1] {
+		t.Fatalf("resolving 1 released %+v, want %s", res.Release, ids[1])
+	}
+	res, err = db.ResolveOrdered(ctx, "ep_o", "cust_1", 2, true, schema.ReleaseTag(ids[0], 1))
+	testenv.Must(t, err, "halt at 2")
+	if !res.Halted {
+		t.Fatal("the released dead head did not halt its key")
+	}
+	none, key := schema.OrderingNone, schema.OrderingKey
+	ep, err := db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &none})
+	testenv.Must(t, err, "UpdateEndpoint none")
+	if sent := sweep(t, db, ep.UpdatedAt); fmt.Sprint(sent) != fmt.Sprint([]string{ids[2]}) {
+		t.Fatalf("the sweep sent %v, want %s", sent, ids[2])
+	}
+	if n := db.count(t, `SELECT count(*) FROM ordering_keys`); n != 1 {
+		t.Fatalf("keys right after the switch = %d, want the key kept for its released head", n)
+	}
+	_, err = db.raw.Exec(ctx, `UPDATE endpoints SET updated_at = now() - interval '11 minutes'`)
+	testenv.Must(t, err, "age the switch")
+	sweep(t, db, ep.UpdatedAt)
+	if n := db.count(t, `SELECT count(*) FROM ordering_keys`); n != 0 {
+		t.Fatalf("keys 11 minutes after the switch = %d, want none", n)
+	}
+	_, err = db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &key})
+	testenv.Must(t, err, "UpdateEndpoint key")
 }

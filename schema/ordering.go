@@ -122,4 +122,4 @@ var ErrNotHead = &Error{EConflict, "the delivery is not a halted or stuck head o
 // ErrOrderingReleasing refuses to make an endpoint ordered again while its
 // previous ordering is still being wound down: the deliveries that were
 // blocked when it was switched off sent, its keys forgotten.
-var ErrOrderingReleasing = &Error{EConflict, "the endpoint's previous ordering is still being wound down (deliveries that were blocked are being sent, its keys forgotten); try again in a few seconds"}
+var ErrOrderingReleasing = &Error{EConflict, "the endpoint's previous ordering is still being wound down (deliveries that were blocked are being sent, its keys forgotten); try again in a few minutes"}
