@@ -50,6 +50,13 @@ func (tdb testDB) count(t *testing.T, query string, args ...any) int {
 	return n
 }
 
+// exec runs a statement on the test's own connection, around the DB.
+func (tdb testDB) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	_, err := tdb.raw.Exec(context.Background(), sql, args...)
+	testenv.Must(t, err, sql)
+}
+
 func TestMigrateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openDB(t)

@@ -335,11 +335,7 @@ func TestOrderingStatsFindStalledKeys(t *testing.T) {
 		t.Logf("%s: stall %v", step, st.OldestStall)
 		return st.OldestStall
 	}
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		_, err := db.raw.Exec(ctx, sql, args...)
-		testenv.Must(t, err, sql)
-	}
+	exec := func(sql string, args ...any) { t.Helper(); db.exec(t, sql, args...) }
 	near := func(got, want time.Duration) bool { return got > want-time.Minute && got < want+time.Minute }
 
 	if s := stall("a fresh head"); s != 0 {

@@ -230,11 +230,7 @@ func TestNoStallWhenAnEndpointIsSendableAgain(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	ids := orderedSetup(t, db, schema.DeadHeadSkip, 2)
-	exec := func(sql string, args ...any) {
-		t.Helper()
-		_, err := db.raw.Exec(ctx, sql, args...)
-		testenv.Must(t, err, sql)
-	}
+	exec := func(sql string, args ...any) { t.Helper(); db.exec(t, sql, args...) }
 	stall := func() time.Duration {
 		t.Helper()
 		st, err := db.OrderingStats(ctx)
