@@ -45,7 +45,9 @@ func TestDisabledEndpointRecovers(t *testing.T) {
 
 	s.publish("invoice.paid", `{"n":1}`)
 	s.publish("invoice.paid", `{"n":2}`)
-	testenv.Eventually(t, 30*time.Second, func() bool { return s.endpointState(ep.ID).State == "disabled" },
+	// The first attempts wait for the stages' groups to settle, which on
+	// a real broker under the whole suite took over 30 s once in a while.
+	testenv.Eventually(t, 90*time.Second, func() bool { return s.endpointState(ep.ID).State == "disabled" },
 		"endpoint not disabled after 2 failures")
 	if st := s.endpointState(ep.ID); st.DisabledCause != "failures" {
 		t.Errorf("disabled_cause %q, want failures", st.DisabledCause)
@@ -202,7 +204,9 @@ func TestProbesSpareManualGoneAndOptedOut(t *testing.T) {
 	}
 	s.publish("gone.a", `{}`)
 	for _, id := range []string{control.ID, optedOut.ID, gone.ID} {
-		testenv.Eventually(t, 30*time.Second, func() bool { return s.endpointState(id).State == "disabled" },
+		// As in TestDisabledEndpointRecovers: the first attempts wait for
+		// the stages' groups to settle.
+		testenv.Eventually(t, 90*time.Second, func() bool { return s.endpointState(id).State == "disabled" },
 			"endpoint %s not disabled", id)
 	}
 	// Each has a parked delivery to probe with.
