@@ -247,7 +247,8 @@ func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, 
 		Help: "How long the longest-stalled ordering key has waited for a head that is neither resolved, halted nor waiting for a retry due later (0: none).",
 	})
 	reg.MustRegister(blocked, halted, oldest, stalled)
-	var lastHead string
+	type stalledKey struct{ endpoint, head string }
+	var last stalledKey
 	var lastLog time.Time
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -258,8 +259,8 @@ func (m *Metrics) WatchOrdering(ctx context.Context, reg prometheus.Registerer, 
 			oldest.Set(s.OldestHalt.Seconds())
 			stalled.Set(s.OldestStall.Seconds())
 			// Logged when the stalled key changes, and every 10 minutes.
-			if s.OldestStall > 0 && (s.StalledEndpoint+s.StalledHead != lastHead || time.Since(lastLog) >= 10*time.Minute) {
-				lastHead, lastLog = s.StalledEndpoint+s.StalledHead, time.Now()
+			if k := (stalledKey{s.StalledEndpoint, s.StalledHead}); s.OldestStall > 0 && (k != last || time.Since(lastLog) >= 10*time.Minute) {
+				last, lastLog = k, time.Now()
 				log.Warn("ordering key stalled: its later deliveries wait behind a head that is neither resolved nor waiting for a retry",
 					"endpoint_id", s.StalledEndpoint, "head_delivery_id", s.StalledHead, "head_sequence", s.StalledSeq,
 					"stalled_for", s.OldestStall.Round(time.Second))

@@ -55,6 +55,17 @@ func orderedSetup(t *testing.T, db testDB, deadHead string, n int) []string {
 	return ids
 }
 
+// resolveFirst resolves the first delivery orderedSetup made, by its own
+// task (attempt 1), and checks that it released the second.
+func resolveFirst(t *testing.T, db testDB, ids []string) {
+	t.Helper()
+	res, err := db.ResolveOrdered(context.Background(), "ep_o", "cust_1", 1, false, schema.ReleaseTag(ids[0], 1))
+	testenv.Must(t, err, "resolve 1")
+	if res.Release == nil || res.Release.DeliveryID != ids[1] {
+		t.Fatalf("resolving 1 released %+v, want %s", res.Release, ids[1])
+	}
+}
+
 func order(seq int64) *schema.TaskOrder { return &schema.TaskOrder{Key: "cust_1", Seq: seq} }
 
 // orderRequests are the order requests orderedSetup made.
@@ -152,11 +163,7 @@ func TestOrderingManualRetryOfResolvedDoesNotReleaseHeadAgain(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	ids := orderedSetup(t, db, schema.DeadHeadSkip, 3)
-	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false, schema.ReleaseTag(ids[0], 1))
-	testenv.Must(t, err, "ResolveOrdered 1")
-	if res.Release == nil || res.Release.DeliveryID != ids[1] {
-		t.Fatalf("resolving 1 released %+v, want %s", res.Release, ids[1])
-	}
+	resolveFirst(t, db, ids)
 	// The manual retry's task: attempt 2, its place from history.
 	g, err := db.AcquireOrdered(ctx, "ep_o", ids[0], order(1), 2, 0)
 	testenv.Must(t, err, "AcquireOrdered manual retry")

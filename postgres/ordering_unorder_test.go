@@ -202,12 +202,7 @@ func TestReleasedDeliveryLostInACrashSurvivesUnordering(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	ids := orderedSetup(t, db, schema.DeadHeadSkip, 3)
-	origin := schema.ReleaseTag(ids[0], 1)
-	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false, origin)
-	testenv.Must(t, err, "resolve 1")
-	if res.Release == nil || res.Release.DeliveryID != ids[1] {
-		t.Fatalf("resolving 1 released %+v, want %s", res.Release, ids[1])
-	}
+	resolveFirst(t, db, ids)
 	// The crash: the released task is lost.
 	none := schema.OrderingNone
 	ep, err := db.UpdateEndpoint(ctx, "default", "ep_o", schema.EndpointUpdate{Ordering: &none})
@@ -322,12 +317,8 @@ func TestAHaltedReleasedHeadDoesNotKeepItsKeyForEver(t *testing.T) {
 	db := newTestDB(t)
 	ctx := context.Background()
 	ids := orderedSetup(t, db, schema.DeadHeadHalt, 3)
-	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 1, false, schema.ReleaseTag(ids[0], 1))
-	testenv.Must(t, err, "resolve 1")
-	if res.Release == nil || res.Release.DeliveryID != ids[1] {
-		t.Fatalf("resolving 1 released %+v, want %s", res.Release, ids[1])
-	}
-	res, err = db.ResolveOrdered(ctx, "ep_o", "cust_1", 2, true, schema.ReleaseTag(ids[0], 1))
+	resolveFirst(t, db, ids)
+	res, err := db.ResolveOrdered(ctx, "ep_o", "cust_1", 2, true, schema.ReleaseTag(ids[0], 1))
 	testenv.Must(t, err, "halt at 2")
 	if !res.Halted {
 		t.Fatal("the released dead head did not halt its key")
